@@ -1,0 +1,99 @@
+import { z } from 'zod';
+
+/**
+ * Every setting, its type and its default, in one place. `config.sample.yaml` at the repository root documents
+ * each key; keep the two together. Each section is its own object so a protocol takes only its part.
+ */
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1);
+
+export const HttpConfig = z
+  .object({
+    host: host.default('0.0.0.0'),
+    port: port.default(8080),
+    /** PEM certificate and key paths; when both are set the port serves HTTPS and WSS instead of HTTP/WS. */
+    tlsCert: z.string().default(''),
+    tlsKey: z.string().default(''),
+    /** Allowed CORS origin for the API and media endpoints. */
+    corsOrigin: z.string().default('*'),
+  })
+  .strict();
+
+export const RtmpConfig = z
+  .object({
+    enabled: z.boolean().default(true),
+    host: host.default('0.0.0.0'),
+    port: port.default(1935),
+    /** Chunk size the server announces for what it sends (RTMP play). */
+    chunkSize: z.number().int().min(128).max(65536).default(4096),
+  })
+  .strict();
+
+export const AuthConfig = z
+  .object({
+    /** Loopback clients (127.0.0.0/8, ::1) may publish without a key. */
+    loopbackPublish: z.boolean().default(true),
+    /**
+     * The key remote publishers must present: `?key=` on the RTMP stream name. Empty: remote publishing is
+     * refused.
+     */
+    publishKey: z.string().default(''),
+    /** Bearer token for mutating control-API calls (DELETE …) from non-loopback clients. Empty: loopback only. */
+    apiToken: z.string().default(''),
+  })
+  .strict();
+
+export const MseConfig = z
+  .object({
+    /** A viewer whose socket holds more unsent bytes than this skips to the next keyframe. */
+    maxBacklogBytes: z
+      .number()
+      .int()
+      .min(16 * 1024)
+      .default(1024 * 1024),
+    /** How long an open viewer waits for the publisher to come back before the server closes it. */
+    republishWaitMs: z.number().int().min(0).default(30_000),
+    /** WebSocket ping interval; a viewer that misses two pongs is dropped. */
+    pingIntervalMs: z.number().int().min(1000).default(15_000),
+  })
+  .strict();
+
+export const GopConfig = z
+  .object({
+    /** The GOP cache holds at most this many frames and bytes; past either it waits for the next keyframe. */
+    maxFrames: z.number().int().min(1).default(900),
+    maxBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .default(32 * 1024 * 1024),
+  })
+  .strict();
+
+export const LogConfig = z
+  .object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export const Config = z
+  .object({
+    http: HttpConfig.prefault({}),
+    rtmp: RtmpConfig.prefault({}),
+    auth: AuthConfig.prefault({}),
+    mse: MseConfig.prefault({}),
+    gop: GopConfig.prefault({}),
+    log: LogConfig.prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof Config>;
+export type HttpConfig = z.infer<typeof HttpConfig>;
+export type RtmpConfig = z.infer<typeof RtmpConfig>;
+export type AuthConfig = z.infer<typeof AuthConfig>;
+export type MseConfig = z.infer<typeof MseConfig>;
+
+/** Recursively optional: what a config file, the environment, flags or a test may override. */
+export type ConfigInput = { [S in keyof Config]?: Partial<Config[S]> };
+
+export const DEFAULTS: Config = Config.parse({});
