@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+import { ConfigError, envName, knownKeys, loadConfig } from '../config/load.ts';
+import { log } from '../core/log.ts';
+import { startServer } from '../server.ts';
+
+const USAGE = `Subsecond: real-time live-streaming server
+
+Usage:
+  subsecond serve [--config FILE] [--SECTION.KEY VALUE ...]
+  subsecond serve --help
+
+Settings come from the defaults, then a YAML file (--config or SUBSECOND_CONFIG), then environment
+variables, then flags; later ones win. See config.sample.yaml for what each one does.`;
+
+function serveHelp(): string {
+  const rows = knownKeys().map(({ key, section, name, def }) => {
+    const shown = def === '' ? '""' : String(def);
+    return `  --${key.padEnd(24)} ${shown.padEnd(12)} ${envName(section, name)}`;
+  });
+  return `${USAGE}\n\nSettings (flag, default, environment variable):\n${rows.join('\n')}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (command !== 'serve') {
+    process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`subsecond: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (loaded.flags.help) {
+    process.stdout.write(serveHelp());
+    return 0;
+  }
+  const server = await startServer(loaded.config);
+  process.stdout.write(
+    `\n  Subsecond is live\n  dashboard  ${server.httpUrl}/\n  publish    ffmpeg … -f flv ${server.rtmpUrl || '(RTMP disabled)'}/live/cam1\n  watch      ${server.httpUrl}/play/live/cam1\n\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      server.close().then(resolve, resolve);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: Error) => {
+    process.stderr.write(`subsecond: ${err.message}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,29 @@
+import type { Stream } from '../core/Stream.ts';
+
+/** The JSON shape of a stream in the control API, the dashboard feed and the OpenAPI document. */
+export function describeStream(stream: Stream) {
+  const publisher = stream.publisher;
+  return {
+    path: stream.path,
+    live: stream.live,
+    publisher: publisher ? { protocol: publisher.protocol, remoteAddress: publisher.remoteAddress } : null,
+    publishedAt: publisher ? new Date(stream.publishedAt).toISOString() : null,
+    uptimeMs: publisher ? Date.now() - stream.publishedAt : 0,
+    tracks: stream.tracks.map(({ id, kind, codec, codecString, width, height, sampleRate, channels }) => ({
+      id,
+      kind,
+      codec,
+      codecString,
+      width,
+      height,
+      sampleRate,
+      channels,
+    })),
+    bitrate: stream.bitrate,
+    framesIn: stream.framesIn,
+    bytesIn: stream.bytesIn,
+    gop: { frames: stream.gop.length, bytes: stream.gop.bytes },
+    viewers: { total: stream.viewerCount, byProtocol: Object.fromEntries(stream.viewers) },
+    warnings: [...stream.warnings],
+  };
+}

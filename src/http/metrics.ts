@@ -1,0 +1,79 @@
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { StreamRegistry } from '../core/StreamRegistry.ts';
+import type { MseServer } from '../protocols/mse/MseServer.ts';
+
+/**
+ * Prometheus metrics. Everything is read from the live objects when scraped, so nothing on the media path
+ * pays for metrics beyond the counters it already keeps.
+ */
+export function createMetrics(registry: StreamRegistry, mse: MseServer): Registry {
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: 'subsecond_' });
+
+  new Gauge({
+    name: 'subsecond_streams_live',
+    help: 'Streams with a publisher',
+    registers: [metrics],
+    collect() {
+      this.set(registry.live().length);
+    },
+  });
+  new Gauge({
+    name: 'subsecond_viewers',
+    help: 'Viewers by protocol',
+    labelNames: ['protocol'],
+    registers: [metrics],
+    collect() {
+      this.reset();
+      const totals = new Map<string, number>();
+      for (const s of registry.list()) {
+        for (const [p, n] of s.viewers) totals.set(p, (totals.get(p) ?? 0) + n);
+      }
+      for (const [protocol, n] of totals) this.set({ protocol }, n);
+    },
+  });
+  new Gauge({
+    name: 'subsecond_stream_bitrate_bits_per_second',
+    help: 'Ingest bitrate per live stream over the last 2 s',
+    labelNames: ['path'],
+    registers: [metrics],
+    collect() {
+      this.reset();
+      for (const s of registry.live()) this.set({ path: s.path }, s.bitrate);
+    },
+  });
+  const mseCounter = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [metrics],
+      collect() {
+        this.set(read());
+      },
+    });
+  mseCounter(
+    'subsecond_mse_fragments_sent_total',
+    'fMP4 fragments written to WebSocket viewers',
+    () => mse.counters.fragmentsSent,
+  );
+  mseCounter(
+    'subsecond_mse_fragments_dropped_total',
+    'Fragments skipped for viewers that fell behind',
+    () => mse.counters.fragmentsDropped,
+  );
+  mseCounter(
+    'subsecond_mse_bytes_sent_total',
+    'Bytes of fragments written to WebSocket viewers',
+    () => mse.counters.bytesSent,
+  );
+  new Gauge({
+    name: 'subsecond_mse_delivery_delay_ms',
+    help: 'Frame arrival to socket write for WebSocket viewers, since start',
+    labelNames: ['quantile'],
+    registers: [metrics],
+    collect() {
+      for (const q of [0.5, 0.9, 0.99]) this.set({ quantile: String(q) }, mse.deliveryDelay.quantile(q));
+    },
+  });
+  return metrics;
+}

@@ -1,0 +1,115 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { MseConfig } from '../../config/schema.ts';
+import { CmafFeed } from '../../core/CmafFeed.ts';
+import { DelayHistogram } from '../../core/DelayHistogram.ts';
+import type { GopCacheLimits } from '../../core/GopCache.ts';
+import type { Logger } from '../../core/log.ts';
+import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
+import type { StreamRegistry } from '../../core/StreamRegistry.ts';
+import { CloseCode, MseSession, type MseSessionCounters } from './MseSession.ts';
+
+/** Answers an upgrade request with a plain HTTP error, before any WebSocket exists. */
+export function refuseUpgrade(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ error: message });
+  const reason = status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** WebSocket + MSE egress: `GET /mse/{path}` upgrades to a socket carrying the stream as fMP4, frame by frame. */
+export class MseServer {
+  readonly sessions = new Set<MseSession>();
+  /** Frame arrival at the server to the fragment handed to the viewer's socket, per viewer per frame. */
+  readonly deliveryDelay = new DelayHistogram();
+  readonly counters: MseSessionCounters = { fragmentsSent: 0, fragmentsDropped: 0, skips: 0, bytesSent: 0 };
+  readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 4096 });
+  readonly #registry: StreamRegistry;
+  readonly #config: MseConfig;
+  readonly #gopLimits: GopCacheLimits | undefined;
+  readonly #log: Logger;
+  readonly #heartbeat: NodeJS.Timeout;
+
+  constructor(options: {
+    registry: StreamRegistry;
+    config: MseConfig;
+    gopLimits?: GopCacheLimits;
+    log: Logger;
+  }) {
+    this.#registry = options.registry;
+    this.#config = options.config;
+    this.#gopLimits = options.gopLimits;
+    this.#log = options.log.child({ component: 'mse' });
+    const missed = new WeakMap<object, number>();
+    this.#heartbeat = setInterval(() => {
+      for (const session of this.sessions) {
+        const n = (missed.get(session) ?? 0) + 1;
+        if (n > 2) {
+          this.#log.info(
+            { path: session.path, remote: session.remoteAddress },
+            'viewer missed two pongs; dropped',
+          );
+          session.ws.terminate();
+          continue;
+        }
+        missed.set(session, n);
+        session.ws.ping();
+        session.ws.once('pong', () => missed.set(session, 0));
+      }
+    }, this.#config.pingIntervalMs);
+    this.#heartbeat.unref();
+  }
+
+  /** `rawPath` is what follows `/mse/` in the URL (without the query). */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, rawPath: string): void {
+    let path: string;
+    try {
+      path = parseStreamPath(decodeURIComponent(rawPath));
+    } catch (err) {
+      const message =
+        err instanceof InvalidPathError ? err.message : `invalid stream path encoding in ${rawPath}`;
+      this.#log.warn({ url: request.url }, message);
+      refuseUpgrade(socket, 400, message);
+      return;
+    }
+    const stream = this.#registry.get(path);
+    if (!stream?.live) {
+      refuseUpgrade(socket, 404, `stream "${path}" is not live`);
+      return;
+    }
+    this.#wss.handleUpgrade(request, socket, head, (ws) => {
+      const remoteAddress = request.socket.remoteAddress ?? '';
+      const session = new MseSession(ws, path, remoteAddress, {
+        maxBacklogBytes: this.#config.maxBacklogBytes,
+        republishWaitMs: this.#config.republishWaitMs,
+        delay: this.deliveryDelay,
+        counters: this.counters,
+        log: this.#log,
+      });
+      this.sessions.add(session);
+      const uncount = stream.addViewer('mse');
+      const feed = CmafFeed.of(stream, this.#gopLimits);
+      const removeListener = feed.addListener(session);
+      this.#log.debug({ path, remote: remoteAddress }, 'viewer joined');
+      ws.on('message', () => {
+        // Viewers have nothing to say yet; anything they send is ignored (maxPayload bounds it).
+      });
+      ws.on('error', (err) => this.#log.debug({ path, err: err.message }, 'viewer socket error'));
+      ws.on('close', (code) => {
+        session.dispose();
+        removeListener();
+        uncount();
+        this.sessions.delete(session);
+        this.#registry.release(stream);
+        this.#log.debug({ path, remote: remoteAddress, code }, 'viewer left');
+      });
+    });
+  }
+
+  close(): void {
+    clearInterval(this.#heartbeat);
+    for (const session of this.sessions) session.close(CloseCode.goingAway, 'server shutting down');
+  }
+}

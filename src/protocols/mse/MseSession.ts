@@ -1,0 +1,141 @@
+import type { WebSocket } from 'ws';
+import type { CmafFragment, CmafInit, CmafListener } from '../../core/CmafFeed.ts';
+import type { DelayHistogram } from '../../core/DelayHistogram.ts';
+import type { Logger } from '../../core/log.ts';
+import { type Sink, Subscriber } from '../../core/Subscriber.ts';
+
+/** Close codes a player acts on (see docs/protocols/mse.md). */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  tooBig: 1009,
+  notLive: 4404,
+  badPath: 4400,
+} as const;
+
+const BINARY = { binary: true } as const;
+
+export interface MseSessionCounters {
+  fragmentsSent: number;
+  fragmentsDropped: number;
+  skips: number;
+  bytesSent: number;
+}
+
+/** One WebSocket viewer: the init segment, then the shared per-frame fragments, with a bounded backlog. */
+export class MseSession implements CmafListener, Sink<Uint8Array> {
+  readonly ws: WebSocket;
+  readonly path: string;
+  readonly remoteAddress: string;
+  readonly startedAt = Date.now();
+  readonly subscriber: Subscriber<Uint8Array>;
+  readonly #delay: DelayHistogram;
+  readonly #counters: MseSessionCounters;
+  readonly #republishWaitMs: number;
+  readonly #log: Logger;
+  #reportedDrops = 0;
+  #reportedSkips = 0;
+  #waitTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    ws: WebSocket,
+    path: string,
+    remoteAddress: string,
+    options: {
+      maxBacklogBytes: number;
+      republishWaitMs: number;
+      delay: DelayHistogram;
+      counters: MseSessionCounters;
+      log: Logger;
+    },
+  ) {
+    this.ws = ws;
+    this.path = path;
+    this.remoteAddress = remoteAddress;
+    this.subscriber = new Subscriber<Uint8Array>(this, options.maxBacklogBytes);
+    this.#delay = options.delay;
+    this.#counters = options.counters;
+    this.#republishWaitMs = options.republishWaitMs;
+    this.#log = options.log;
+  }
+
+  get backlogBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  write(bytes: Uint8Array): void {
+    this.ws.send(bytes, BINARY);
+  }
+
+  onInit(init: CmafInit): void {
+    this.#clearWait();
+    this.subscriber.restartAtRap();
+    const tracks = init.tracks.map(
+      ({ id, kind, codec, codecString, width, height, sampleRate, channels }) => ({
+        id,
+        kind,
+        codec,
+        codecString,
+        width,
+        height,
+        sampleRate,
+        channels,
+      }),
+    );
+    this.ws.send(JSON.stringify({ type: 'init', codecs: init.codecs, tracks }));
+    this.ws.send(init.bytes, BINARY);
+  }
+
+  onFragment(fragment: CmafFragment): void {
+    if (this.subscriber.offer(fragment.bytes, fragment.rap)) {
+      this.#delay.record(performance.now() - fragment.frame.arrival);
+      this.#counters.fragmentsSent++;
+      this.#counters.bytesSent += fragment.bytes.byteLength;
+      if (this.subscriber.dropped !== this.#reportedDrops) this.#reportDrops();
+    } else {
+      this.#counters.fragmentsDropped++;
+    }
+  }
+
+  onUnpublish(): void {
+    this.ws.send('{"type":"unpublished"}');
+    this.#clearWait();
+    this.#waitTimer = setTimeout(() => {
+      this.close(
+        CloseCode.notLive,
+        `stream "${this.path}" did not come back within ${this.#republishWaitMs} ms`,
+      );
+    }, this.#republishWaitMs);
+    this.#waitTimer.unref();
+  }
+
+  close(code: number, reason: string): void {
+    this.#clearWait();
+    if (this.ws.readyState === this.ws.OPEN) {
+      if (code >= 4000) this.ws.send(JSON.stringify({ type: 'error', message: reason }));
+      // A close reason is at most 123 bytes (RFC 6455 §5.5).
+      this.ws.close(code, Buffer.from(reason).subarray(0, 123).toString());
+    }
+  }
+
+  dispose(): void {
+    this.#clearWait();
+  }
+
+  #reportDrops(): void {
+    const frames = this.subscriber.dropped - this.#reportedDrops;
+    this.#reportedDrops = this.subscriber.dropped;
+    this.#counters.skips += this.subscriber.skips - this.#reportedSkips;
+    this.#reportedSkips = this.subscriber.skips;
+    this.#log.debug(
+      { path: this.path, remote: this.remoteAddress, frames },
+      'slow viewer skipped to a keyframe',
+    );
+    this.ws.send(JSON.stringify({ type: 'skipped', frames }));
+  }
+
+  #clearWait(): void {
+    if (this.#waitTimer) clearTimeout(this.#waitTimer);
+    this.#waitTimer = null;
+  }
+}

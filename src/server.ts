@@ -1,0 +1,101 @@
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createPublishPolicy } from './auth/PublishPolicy.ts';
+import { resolveConfig } from './config/load.ts';
+import type { Config, ConfigInput } from './config/schema.ts';
+import { log as rootLog, setLogLevel } from './core/log.ts';
+import { StreamRegistry } from './core/StreamRegistry.ts';
+import { createHttpServer } from './http/HttpServer.ts';
+import { MseServer } from './protocols/mse/MseServer.ts';
+import { RtmpServer } from './protocols/rtmp/RtmpServer.ts';
+
+export interface RunningServer {
+  readonly config: Config;
+  readonly registry: StreamRegistry;
+  readonly mse: MseServer;
+  readonly rtmp: RtmpServer | null;
+  /** `http://127.0.0.1:PORT` (https when TLS is configured), with the port actually bound. */
+  readonly httpUrl: string;
+  /** `rtmp://127.0.0.1:PORT`, or '' when RTMP is disabled. */
+  readonly rtmpUrl: string;
+  readonly httpPort: number;
+  readonly rtmpPort: number;
+  close(): Promise<void>;
+}
+
+const WEB_ROOT = fileURLToPath(new URL('../web', import.meta.url));
+
+function clientHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * Starts Subsecond: the stream registry, RTMP ingest/play, and the HTTP port with the API, pages and WebSocket
+ * media. Accepts a full Config or overrides of the defaults (tests pass `{ http: { port: 0 }, … }`).
+ */
+export async function startServer(input: Config | ConfigInput = {}): Promise<RunningServer> {
+  const config = resolveConfig(input as ConfigInput);
+  setLogLevel(config.log.level);
+  const log = rootLog;
+  const startedAt = Date.now();
+  const gopLimits = { maxItems: config.gop.maxFrames, maxBytes: config.gop.maxBytes };
+  const registry = new StreamRegistry(gopLimits);
+  registry.on('published', (s, { republished }) =>
+    log.info(
+      { path: s.path, protocol: s.publisher?.protocol, remote: s.publisher?.remoteAddress, republished },
+      'stream published',
+    ),
+  );
+  registry.on('unpublished', (s) => log.info({ path: s.path }, 'stream unpublished'));
+
+  const mse = new MseServer({ registry, config: config.mse, gopLimits, log });
+  const http = createHttpServer({ config, registry, mse, log, webRoot: WEB_ROOT, startedAt });
+
+  let rtmp: RtmpServer | null = null;
+  if (config.rtmp.enabled) {
+    rtmp = new RtmpServer({
+      registry,
+      host: config.rtmp.host,
+      port: config.rtmp.port,
+      chunkSize: config.rtmp.chunkSize,
+      authorizePublish: createPublishPolicy(config.auth),
+      log,
+    });
+  }
+
+  try {
+    await http.listen({ host: config.http.host, port: config.http.port });
+    await rtmp?.listen();
+  } catch (err) {
+    await http.close().catch(() => {});
+    await rtmp?.close().catch(() => {});
+    throw new Error(`cannot start: ${(err as Error).message}`);
+  }
+  const httpPort = (http.server.address() as AddressInfo).port;
+  const rtmpPort = rtmp ? rtmp.address.port : 0;
+  const scheme = config.http.tlsCert && config.http.tlsKey ? 'https' : 'http';
+  const httpUrl = `${scheme}://${clientHost(config.http.host)}:${httpPort}`;
+  const rtmpUrl = rtmp ? `rtmp://${clientHost(config.rtmp.host)}:${rtmpPort}` : '';
+  log.info({ http: httpUrl, rtmp: rtmpUrl || 'disabled' }, 'Subsecond is listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    config,
+    registry,
+    mse,
+    rtmp,
+    httpUrl,
+    rtmpUrl,
+    httpPort,
+    rtmpPort,
+    close() {
+      closing ??= (async () => {
+        mse.close();
+        await rtmp?.close();
+        await http.close();
+      })();
+      return closing;
+    },
+  };
+}
