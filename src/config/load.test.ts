@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, envName, loadConfig, resolveConfig } from './load.ts';
+import { DEFAULTS } from './schema.ts';
+
+test('defaults need no file: HTTP 8080, RTMP 1935, loopback-only publishing', () => {
+  const { config } = loadConfig([], {});
+  assert.deepEqual(config, DEFAULTS);
+  assert.equal(config.http.port, 8080);
+  assert.equal(config.rtmp.port, 1935);
+  assert.equal(config.auth.loopbackPublish, true);
+  assert.equal(config.auth.publishKey, '');
+});
+
+test('file < environment < flags', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'subsecond-config-'));
+  try {
+    const file = join(dir, 'c.yaml');
+    writeFileSync(
+      file,
+      'http:\n  port: 1000\n  host: 127.0.0.1\nrtmp:\n  port: 2000\nmse:\n  maxBacklogBytes: 65536\n',
+    );
+    const env = { SUBSECOND_RTMP_PORT: '3000', SUBSECOND_AUTH_PUBLISH_KEY: 'k' };
+    const { config } = loadConfig(['--config', file, '--rtmp.port=4000', '--log.level', 'warn'], env);
+    assert.equal(config.http.port, 1000);
+    assert.equal(config.http.host, '127.0.0.1');
+    assert.equal(config.rtmp.port, 4000);
+    assert.equal(config.auth.publishKey, 'k');
+    assert.equal(config.mse.maxBacklogBytes, 65536);
+    assert.equal(config.log.level, 'warn');
+    assert.equal(loadConfig(['--config', file], env).config.rtmp.port, 3000);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('unknown keys and bad values are refused with the key named', () => {
+  assert.throws(() => resolveConfig({ http: { prot: 1 } } as never), /unknown setting http\.prot/);
+  assert.throws(() => resolveConfig({ htp: {} } as never), /unknown setting htp/);
+  assert.throws(() => resolveConfig({ http: { port: 70000 } }), /http\.port: .*65535.*got 70000/);
+  assert.throws(() => resolveConfig({ log: { level: 'loud' as never } }), /log\.level/);
+  assert.throws(
+    () => loadConfig(['--rtmp.enabled', 'maybe'], {}),
+    /rtmp\.enabled: expected true or false, got "maybe"/,
+  );
+  assert.throws(() => loadConfig([], { SUBSECOND_HTTP_PORT: 'x' }), /from environment SUBSECOND_HTTP_PORT/);
+  assert.throws(() => loadConfig(['--config', '/nonexistent/c.yaml'], {}), ConfigError);
+  assert.throws(() => loadConfig(['--http.port'], {}), /--http\.port needs a value/);
+});
+
+test('environment names follow the keys', () => {
+  assert.equal(envName('http', 'tlsCert'), 'SUBSECOND_HTTP_TLS_CERT');
+  assert.equal(envName('mse', 'maxBacklogBytes'), 'SUBSECOND_MSE_MAX_BACKLOG_BYTES');
+});
+
+test('config.sample.yaml documents exactly the defaults', () => {
+  const sample = new URL('../../config.sample.yaml', import.meta.url).pathname;
+  assert.deepEqual(loadConfig(['--config', sample], {}).config, DEFAULTS);
+});

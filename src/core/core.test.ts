@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Frame, Track } from './Frame.ts';
+import { GopCache } from './GopCache.ts';
+import { InvalidPathError, parseStreamPath } from './path.ts';
+import type { FrameConsumer, Publisher } from './Stream.ts';
+import { StreamBusyError, StreamRegistry } from './StreamRegistry.ts';
+import { type Sink, Subscriber } from './Subscriber.ts';
+
+const video: Track = {
+  id: 1,
+  kind: 'video',
+  codec: 'h264',
+  timescale: 90000,
+  config: new Uint8Array(),
+  codecString: 'avc1.42001e',
+};
+const audio: Track = {
+  id: 2,
+  kind: 'audio',
+  codec: 'aac',
+  timescale: 48000,
+  config: new Uint8Array(),
+  codecString: 'mp4a.40.2',
+};
+const frame = (trackId: number, dts: number, keyframe: boolean, size = 100): Frame => ({
+  trackId,
+  dts,
+  pts: dts,
+  duration: 0,
+  keyframe,
+  data: new Uint8Array(size),
+  arrival: performance.now(),
+});
+const publisher = (id = 'p'): Publisher & { closed: string[] } => {
+  const closed: string[] = [];
+  return { protocol: 'test', remoteAddress: '127.0.0.1', id, closed, close: (r) => closed.push(r) };
+};
+
+test('stream paths: segments of [A-Za-z0-9_.-], no traversal, clear errors', () => {
+  assert.equal(parseStreamPath('live/cam1'), 'live/cam1');
+  assert.equal(parseStreamPath('/a/b.c-d_e/'), 'a/b.c-d_e');
+  for (const bad of [
+    '',
+    '/',
+    'live/../etc',
+    'live/./x',
+    'a b',
+    'a//b',
+    'x?y',
+    'é',
+    'a/%2e',
+    `${'x'.repeat(129)}`,
+  ]) {
+    assert.throws(() => parseStreamPath(bad), InvalidPathError, bad);
+  }
+  assert.throws(() => parseStreamPath('live/../x'), /segment "\.\." is not allowed/);
+});
+
+test('GOP cache restarts at every random access point and is bounded', () => {
+  const gop = new GopCache<number>({ maxItems: 5, maxBytes: 1000 });
+  gop.add(0, false, 10);
+  assert.equal(gop.length, 0, 'nothing is cached before the first keyframe');
+  gop.add(1, true, 10);
+  gop.add(2, false, 10);
+  assert.deepEqual(
+    gop.entries.map((e) => e.item),
+    [1, 2],
+  );
+  gop.add(3, true, 10);
+  assert.deepEqual(
+    gop.entries.map((e) => e.item),
+    [3],
+  );
+  for (let i = 0; i < 4; i++) gop.add(4 + i, false, 10);
+  assert.equal(gop.length, 5);
+  gop.add(99, false, 10);
+  assert.equal(gop.length, 0, 'past the count bound the cache empties until the next keyframe');
+  gop.add(100, false, 10);
+  assert.equal(gop.length, 0);
+  gop.add(101, true, 990);
+  gop.add(102, false, 20);
+  assert.equal(gop.length, 0, 'past the byte bound too');
+});
+
+test('a slow subscriber skips to the next random access point instead of queueing', () => {
+  const written: number[] = [];
+  const sink: Sink<number> & { backlogBytes: number } = { backlogBytes: 0, write: (n) => written.push(n) };
+  const sub = new Subscriber(sink, 1000);
+  sub.offer(1, false);
+  assert.deepEqual(written, [], 'starts at a random access point');
+  sub.offer(2, true);
+  sub.offer(3, false);
+  sink.backlogBytes = 5000;
+  sub.offer(4, false);
+  sink.backlogBytes = 0;
+  sub.offer(5, false);
+  sub.offer(6, true);
+  sub.offer(7, false);
+  assert.deepEqual(written, [2, 3, 6, 7]);
+  assert.equal(sub.skips, 1);
+  assert.equal(sub.dropped, 3);
+  assert.equal(sub.delivered, 4);
+});
+
+test('registry: one publisher per path, consumers see tracks, GOP replay, unpublish and republish', () => {
+  const registry = new StreamRegistry();
+  const events: string[] = [];
+  registry.on('published', (s, { republished }) => events.push(`published ${s.path} ${republished}`));
+  registry.on('unpublished', (s) => events.push(`unpublished ${s.path}`));
+  registry.on('removed', (s) => events.push(`removed ${s.path}`));
+
+  const p1 = publisher('p1');
+  const stream = registry.publish('live/a', p1);
+  assert.throws(() => registry.publish('live/a', publisher('p2')), StreamBusyError);
+  assert.throws(() => registry.publish('live/a', publisher('p2')), /stream already has a publisher/);
+  stream.setTracks([video, audio]);
+  stream.pushFrame(frame(1, 0, true));
+  stream.pushFrame(frame(2, 0, true));
+  stream.pushFrame(frame(1, 3000, false));
+
+  const seen: string[] = [];
+  const consumer: FrameConsumer = {
+    onTracks: (t) => seen.push(`tracks ${t.length}`),
+    onFrame: (f) => seen.push(`frame ${f.trackId}@${f.dts}`),
+    onUnpublish: () => seen.push('unpublish'),
+  };
+  const detach = stream.addConsumer(consumer);
+  assert.deepEqual(
+    seen,
+    ['tracks 2', 'frame 1@0', 'frame 2@0', 'frame 1@3000'],
+    'a late consumer starts at the keyframe',
+  );
+
+  registry.unpublish(stream, publisher('stale'));
+  assert.ok(stream.live, 'a stale publisher cannot unpublish the current one');
+  registry.unpublish(stream, p1);
+  assert.equal(stream.live, false);
+  assert.equal(registry.get('live/a'), stream, 'kept while a consumer waits');
+
+  const p3 = publisher('p3');
+  assert.equal(registry.publish('live/a', p3), stream, 'a republish reuses the stream its viewers wait on');
+  stream.setTracks([video]);
+  assert.deepEqual(seen.slice(4), ['unpublish', 'tracks 1']);
+
+  assert.equal(registry.kick('live/a', 'bye'), true);
+  assert.deepEqual(p3.closed, ['bye']);
+  detach();
+  registry.release(stream);
+  assert.equal(registry.get('live/a'), undefined);
+  assert.deepEqual(events, [
+    'published live/a false',
+    'unpublished live/a',
+    'published live/a true',
+    'unpublished live/a',
+    'removed live/a',
+  ]);
+});
+
+test('viewer counts per protocol and bitrate', () => {
+  const registry = new StreamRegistry();
+  const stream = registry.publish('live/v', publisher());
+  const a = stream.addViewer('mse');
+  const b = stream.addViewer('mse');
+  const c = stream.addViewer('rtmp');
+  assert.equal(stream.viewerCount, 3);
+  a();
+  a();
+  assert.equal(stream.viewers.get('mse'), 1, 'releasing twice counts once');
+  b();
+  c();
+  assert.equal(stream.viewerCount, 0);
+  assert.equal(stream.viewers.size, 0);
+});
