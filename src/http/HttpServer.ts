@@ -9,6 +9,7 @@ import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import { describeStream } from './describe.ts';
 import { createMetrics } from './metrics.ts';
+import { openApiDocument } from './openapi.ts';
 import { StaticFiles } from './StaticFiles.ts';
 
 export interface HttpServerOptions {
@@ -122,6 +123,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       },
     },
   }));
+  app.get('/api/v1/openapi.json', async () => openApiDocument);
   app.get('/api/v1/events', (request, reply) => streamEvents(request, reply, registry));
 
   // Pages

@@ -113,3 +113,11 @@ test('the CLI refuses a bad setting naming the key, and --help lists every setti
   assert.match(help.stdout, /--http\.port\s+8080\s+SUBSECOND_HTTP_PORT/);
   assert.match(help.stdout, /--auth\.publishKey/);
 });
+
+test('the OpenAPI document describes the stream routes', async () => {
+  const { status, body } = await json('/api/v1/openapi.json');
+  assert.equal(status, 200);
+  assert.equal(body.openapi, '3.1.0');
+  for (const route of ['/api/v1/streams', '/api/v1/streams/{path}', '/mse/{path}']) assert.ok(body.paths[route], route);
+  assert.ok(body.paths['/api/v1/streams/{path}'].delete);
+});

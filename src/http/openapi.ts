@@ -1,0 +1,140 @@
+/** OpenAPI 3.1 description of the control API, served at /api/v1/openapi.json. */
+const ErrorBody = {
+  type: 'object',
+  required: ['error'],
+  properties: { error: { type: 'string', description: 'What was wrong, with the offending value' } },
+};
+
+const Track = {
+  type: 'object',
+  required: ['id', 'kind', 'codec', 'codecString'],
+  properties: {
+    id: { type: 'integer' },
+    kind: { enum: ['video', 'audio'] },
+    codec: { enum: ['h264', 'h265', 'av1', 'vp9', 'vp8', 'aac', 'opus'] },
+    codecString: { type: 'string', examples: ['avc1.64001f', 'mp4a.40.2'] },
+    width: { type: 'integer' },
+    height: { type: 'integer' },
+    sampleRate: { type: 'integer' },
+    channels: { type: 'integer' },
+  },
+};
+
+const Stream = {
+  type: 'object',
+  properties: {
+    path: { type: 'string', examples: ['live/cam1'] },
+    live: { type: 'boolean' },
+    publisher: {
+      type: ['object', 'null'],
+      properties: { protocol: { type: 'string' }, remoteAddress: { type: 'string' } },
+    },
+    publishedAt: { type: ['string', 'null'], format: 'date-time' },
+    uptimeMs: { type: 'integer' },
+    tracks: { type: 'array', items: { $ref: '#/components/schemas/Track' } },
+    bitrate: { type: 'integer', description: 'Ingest bits per second over the last 2 s' },
+    framesIn: { type: 'integer' },
+    bytesIn: { type: 'integer' },
+    gop: { type: 'object', properties: { frames: { type: 'integer' }, bytes: { type: 'integer' } } },
+    viewers: {
+      type: 'object',
+      properties: {
+        total: { type: 'integer' },
+        byProtocol: { type: 'object', additionalProperties: { type: 'integer' } },
+      },
+    },
+    warnings: { type: 'array', items: { type: 'string' } },
+  },
+};
+
+const pathParam = {
+  name: 'path',
+  in: 'path',
+  required: true,
+  description: 'Stream path: one or more `/`-separated segments of [A-Za-z0-9_.-]',
+  schema: { type: 'string' },
+};
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: { title: 'Subsecond control API', version: '1' },
+  paths: {
+    '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'The server is up' } } } },
+    '/metrics': {
+      get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text exposition format' } } },
+    },
+    '/api/v1/streams': {
+      get: {
+        summary: 'Live streams',
+        responses: {
+          200: {
+            description: 'Every stream with a publisher',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: { streams: { type: 'array', items: { $ref: '#/components/schemas/Stream' } } },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    '/api/v1/streams/{path}': {
+      get: {
+        summary: 'One live stream',
+        parameters: [pathParam],
+        responses: {
+          200: {
+            description: 'The stream',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Stream' } } },
+          },
+          400: errorResponse('Malformed path'),
+          404: errorResponse('The stream is not live'),
+        },
+      },
+      delete: {
+        summary: 'Kick the publisher',
+        description: 'Accepted from loopback, or with `Authorization: Bearer <auth.apiToken>`.',
+        parameters: [pathParam],
+        responses: {
+          204: { description: 'The publisher was disconnected' },
+          400: errorResponse('Malformed path'),
+          403: errorResponse('Not allowed from this client'),
+          404: errorResponse('No publisher on that path'),
+        },
+      },
+    },
+    '/api/v1/events': {
+      get: {
+        summary:
+          'Server-Sent Events: `event: streams` with the stream list whenever it changes and every 2 s',
+        responses: { 200: { description: 'text/event-stream' } },
+      },
+    },
+    '/api/v1/server': {
+      get: {
+        summary: 'Server counters: WebSocket viewers, fragments, delivery delay',
+        responses: { 200: { description: 'JSON' } },
+      },
+    },
+    '/mse/{path}': {
+      get: {
+        summary: 'WebSocket + MSE playback (upgrade); protocol in docs/protocols/mse.md',
+        parameters: [pathParam],
+        responses: {
+          101: { description: 'Switching protocols' },
+          400: errorResponse('Malformed path'),
+          404: errorResponse('The stream is not live'),
+        },
+      },
+    },
+  },
+  components: { schemas: { Error: ErrorBody, Track, Stream } },
+};
