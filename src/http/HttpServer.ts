@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { isLoopback } from '../auth/PublishPolicy.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
@@ -49,7 +54,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       ? { cert: readFileSync(config.http.tlsCert), key: readFileSync(config.http.tlsKey) }
       : null;
   // Request logging at info would drown the media logs; errors are still logged by the error handler.
-  const common = { loggerInstance: log, disableRequestLogging: true };
+  const common = { loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) };
   const app = (tls ? Fastify({ ...common, https: tls }) : Fastify(common)) as unknown as FastifyInstance;
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('access-control-allow-origin', config.http.corsOrigin);

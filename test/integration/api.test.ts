@@ -118,6 +118,7 @@ test('the OpenAPI document describes the stream routes', async () => {
   const { status, body } = await json('/api/v1/openapi.json');
   assert.equal(status, 200);
   assert.equal(body.openapi, '3.1.0');
-  for (const route of ['/api/v1/streams', '/api/v1/streams/{path}', '/mse/{path}']) assert.ok(body.paths[route], route);
+  for (const route of ['/api/v1/streams', '/api/v1/streams/{path}', '/mse/{path}'])
+    assert.ok(body.paths[route], route);
   assert.ok(body.paths['/api/v1/streams/{path}'].delete);
 });

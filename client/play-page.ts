@@ -1,0 +1,153 @@
+/** The player page (`/play/{path}`): one stream, its state, and live stats. */
+import { byId, element } from './dom.ts';
+import { formatBitrate, formatBytes } from './format.ts';
+import {
+  type PlayerError,
+  PlayerEvent,
+  type PlayerStats,
+  type StateChange,
+  SubsecondPlayer,
+  TRANSPORTS,
+  type TransportKind,
+} from './player/index.ts';
+
+declare global {
+  interface Window {
+    /** The page's player, for tests and the console. */
+    subsecondPlayer?: SubsecondPlayer;
+    /** Every error the player reported, oldest first. */
+    subsecondErrors?: PlayerError[];
+  }
+}
+
+const video = byId('video', HTMLVideoElement);
+const stateLine = byId('state', HTMLElement);
+const unmute = byId('unmute', HTMLButtonElement);
+const statsPanel = byId('stats', HTMLElement);
+const statsToggle = byId('stats-toggle', HTMLButtonElement);
+const errorLine = byId('error', HTMLElement);
+const title = byId('stream-path', HTMLElement);
+
+const STATE_TEXT: Record<StateChange['state'], string> = {
+  connecting: 'connecting…',
+  playing: 'live',
+  'waiting-for-publisher': 'waiting for publisher…',
+  reconnecting: 'reconnecting…',
+  stopped: 'stopped',
+};
+
+function streamPathFromLocation(): string {
+  const prefix = '/play/';
+  const pathname = location.pathname;
+  if (!pathname.startsWith(prefix)) return '';
+  return decodeURIComponent(pathname.slice(prefix.length)).replace(/\/+$/, '');
+}
+
+function showError(message: string): void {
+  errorLine.textContent = message;
+  errorLine.hidden = false;
+}
+
+/** Shows the state; while reconnecting, counts down to the next attempt. */
+let countdown: ReturnType<typeof setInterval> | null = null;
+function showState(change: StateChange): void {
+  if (countdown) clearInterval(countdown);
+  countdown = null;
+  stateLine.dataset.state = change.state;
+  if (change.state === 'playing') errorLine.hidden = true;
+  if (change.state !== 'reconnecting' || change.retryInMs === undefined) {
+    stateLine.textContent = STATE_TEXT[change.state];
+    return;
+  }
+  const retryAt = performance.now() + change.retryInMs;
+  const reason = change.reason ? `${change.reason} — ` : '';
+  const update = () => {
+    const left = Math.max(0, retryAt - performance.now());
+    stateLine.textContent =
+      left > 0 ? `${reason}reconnecting in ${(left / 1000).toFixed(1)} s` : 'reconnecting…';
+    if (left === 0 && countdown) clearInterval(countdown);
+  };
+  update();
+  countdown = setInterval(update, 100);
+}
+
+const STAT_ROWS: [label: string, value: (s: PlayerStats) => string][] = [
+  ['transport', (s) => s.transport ?? '—'],
+  ['latency', (s) => `${s.latency.toFixed(2)} s`],
+  ['buffer', (s) => `${s.bufferAhead.toFixed(2)} s (target ${s.targetBuffer.toFixed(2)})`],
+  ['rate', (s) => `${s.playbackRate.toFixed(2)}×`],
+  ['resolution', (s) => (s.width ? `${s.width}×${s.height}` : '—')],
+  ['codecs', (s) => s.codecs || '—'],
+  ['bitrate', (s) => formatBitrate(s.bitrate)],
+  ['received', (s) => formatBytes(s.bytesReceived)],
+  ['frames', (s) => `${s.decodedFrames} decoded, ${s.droppedFrames} dropped`],
+  ['skipped', (s) => String(s.skippedFrames)],
+  ['recoveries', (s) => `${s.liveSeeks} seeks, ${s.stallRecoveries} nudges`],
+  ['underruns', (s) => String(s.underruns)],
+  ['reconnects', (s) => String(s.reconnects)],
+];
+
+const statValues = STAT_ROWS.map(([label]) => {
+  const value = element('dd');
+  statsPanel.append(element('dt', {}, label), value);
+  return value;
+});
+
+function showStats(player: SubsecondPlayer): void {
+  const stats = player.stats();
+  STAT_ROWS.forEach(([, value], i) => {
+    statValues[i].textContent = value(stats);
+  });
+}
+
+/** The button offers what the browser's autoplay policy held back: sound, or playback itself. */
+function showPlaybackButton(): void {
+  const blocked = video.paused && video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA;
+  unmute.hidden = !blocked && !video.muted;
+  unmute.textContent = blocked ? 'Play' : 'Unmute';
+}
+
+function main(): void {
+  const path = streamPathFromLocation();
+  title.textContent = path || '(no stream)';
+  document.title = path ? `${path} · Subsecond` : 'Subsecond';
+  const requested = new URLSearchParams(location.search).get('transport') ?? 'auto';
+  const kinds = TRANSPORTS.map((factory) => factory.kind);
+  const transport =
+    requested === 'auto' ? 'auto' : kinds.find((kind): kind is TransportKind => kind === requested);
+  if (!transport) {
+    showError(`unknown transport "${requested}": use ?transport=auto or one of ${kinds.join(', ')}`);
+    return;
+  }
+  let player: SubsecondPlayer;
+  try {
+    player = new SubsecondPlayer(video, { path, transport });
+  } catch (error) {
+    showError((error as Error).message);
+    return;
+  }
+  const errors: PlayerError[] = [];
+  window.subsecondPlayer = player;
+  window.subsecondErrors = errors;
+  player.on(PlayerEvent.State, showState);
+  player.on(PlayerEvent.Error, (error) => {
+    errors.push(error);
+    showError(error.message);
+  });
+
+  unmute.addEventListener('click', () => {
+    video.muted = false;
+    void video.play().catch(() => {});
+  });
+  for (const name of ['volumechange', 'play', 'pause', 'playing', 'loadeddata'] as const)
+    video.addEventListener(name, showPlaybackButton);
+  statsToggle.addEventListener('click', () => {
+    statsPanel.hidden = !statsPanel.hidden;
+    statsToggle.setAttribute('aria-pressed', String(!statsPanel.hidden));
+  });
+  setInterval(() => showStats(player), 500);
+  player.start();
+  showStats(player);
+}
+
+main();

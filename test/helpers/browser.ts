@@ -1,0 +1,78 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+
+/**
+ * The system Chromium (Debian's build plays H.264 and AAC; Playwright's own does not), headless, with the
+ * flags real-time media tests need: autoplay without a gesture, loopback ICE candidates visible, no
+ * background traffic.
+ */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--allow-loopback-in-peer-connection',
+  '--use-fake-ui-for-media-stream',
+];
+
+export interface ChromiumSession {
+  readonly context: BrowserContext;
+  /** A new tab; its console errors and page errors are collected in `problems`. */
+  newPage(): Promise<Page>;
+  /** Console errors and uncaught page errors from every tab, as `url: message`. */
+  readonly problems: string[];
+  /** Closes the browser and removes its profile folder. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export async function launchChromium(options: { headless?: boolean } = {}): Promise<ChromiumSession> {
+  const userDataDir = await mkdtemp(join(tmpdir(), 'subsecond-chromium-'));
+  let context: BrowserContext;
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM_PATH,
+      headless: options.headless ?? true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 800 },
+    });
+  } catch (error) {
+    await rm(userDataDir, { recursive: true, force: true });
+    throw error;
+  }
+  const problems: string[] = [];
+  const watch = (page: Page) => {
+    page.on('pageerror', (error) => problems.push(`${page.url()}: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`${page.url()}: ${message.text()}`);
+    });
+  };
+  for (const page of context.pages()) watch(page);
+  context.on('page', watch);
+  let closing: Promise<void> | null = null;
+  return {
+    context,
+    problems,
+    async newPage() {
+      return context.newPage();
+    },
+    close() {
+      closing ??= (async () => {
+        try {
+          await context.close();
+        } finally {
+          await rm(userDataDir, { recursive: true, force: true });
+        }
+      })();
+      return closing;
+    },
+  };
+}
