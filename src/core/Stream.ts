@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Frame, Track } from './Frame.ts';
 import { GopCache, type GopCacheLimits } from './GopCache.ts';
+import { log } from './log.ts';
 
 /** Who feeds a stream. `close` is how the server kicks it (API DELETE, shutdown). */
 export interface Publisher {
@@ -95,7 +96,7 @@ export class Stream extends EventEmitter<StreamEvents> {
     this.#videoTrackId = tracks.find((t) => t.kind === 'video')?.id ?? 0;
     this.gop.clear();
     this.emit('tracks', tracks);
-    for (const c of this.consumers) c.onTracks(tracks);
+    for (const c of this.consumers) this.#deliver(c, 'onTracks', tracks);
   }
 
   pushFrame(frame: Frame): void {
@@ -104,7 +105,7 @@ export class Stream extends EventEmitter<StreamEvents> {
     this.bytesIn += size;
     this.#countBitrate(size, frame.arrival);
     this.gop.add(frame, isRandomAccess(frame, this.#videoTrackId !== 0, this.#videoTrackId), size);
-    for (const c of this.consumers) c.onFrame(frame);
+    for (const c of this.consumers) this.#deliver(c, 'onFrame', frame);
   }
 
   isRandomAccess(frame: Frame): boolean {
@@ -160,7 +161,27 @@ export class Stream extends EventEmitter<StreamEvents> {
     this.gop.clear();
     this.#bitrate = 0;
     this.emit('unpublished');
-    for (const c of this.consumers) c.onUnpublish();
+    for (const c of this.consumers) this.#deliver(c, 'onUnpublish', undefined);
+  }
+
+  /**
+   * A consumer that throws is a bug in that consumer: it is detached and logged, and the publisher and every
+   * other consumer carry on.
+   */
+  #deliver<K extends 'onTracks' | 'onFrame' | 'onUnpublish'>(
+    consumer: FrameConsumer,
+    method: K,
+    arg: Parameters<FrameConsumer[K]>[0],
+  ): void {
+    try {
+      (consumer[method] as (a: typeof arg) => void).call(consumer, arg);
+    } catch (err) {
+      this.consumers.delete(consumer);
+      log.error(
+        { path: this.path, err, consumer: consumer.constructor.name },
+        `stream consumer failed in ${method}; detached`,
+      );
+    }
   }
 
   #countBitrate(bytes: number, now: number): void {

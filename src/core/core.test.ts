@@ -172,3 +172,22 @@ test('viewer counts per protocol and bitrate', () => {
   assert.equal(stream.viewerCount, 0);
   assert.equal(stream.viewers.size, 0);
 });
+
+test('a consumer that throws is detached; the publisher and other consumers carry on', () => {
+  const registry = new StreamRegistry();
+  const stream = registry.publish('live/t', publisher());
+  stream.setTracks([video]);
+  const got: number[] = [];
+  stream.addConsumer({
+    onTracks: () => {},
+    onFrame: () => {
+      throw new Error('consumer bug');
+    },
+    onUnpublish: () => {},
+  });
+  stream.addConsumer({ onTracks: () => {}, onFrame: (f) => got.push(f.dts), onUnpublish: () => {} });
+  stream.pushFrame(frame(1, 0, true));
+  stream.pushFrame(frame(1, 3000, false));
+  assert.deepEqual(got, [0, 3000]);
+  assert.equal(stream.consumers.size, 1);
+});
