@@ -148,6 +148,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       mse.handleUpgrade(request, socket, head, pathname.slice('/mse/'.length));
       return;
     }
+    log.info(
+      { remote: request.socket.remoteAddress },
+      `upgrade refused: no WebSocket endpoint at ${pathname}`,
+    );
     refuseUpgrade(socket, 404, `no WebSocket endpoint at ${pathname}`);
   });
   return app;

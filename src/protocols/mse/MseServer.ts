@@ -76,7 +76,9 @@ export class MseServer {
     }
     const stream = this.#registry.get(path);
     if (!stream?.live) {
-      refuseUpgrade(socket, 404, `stream "${path}" is not live`);
+      const message = `stream "${path}" is not live`;
+      this.#log.info({ remote: request.socket.remoteAddress }, `viewer refused: ${message}`);
+      refuseUpgrade(socket, 404, message);
       return;
     }
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
