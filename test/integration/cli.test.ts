@@ -29,9 +29,9 @@ test('`subsecond serve` starts, prints where it listens, logs refusals by name a
     out += d;
   });
   try {
-    const url = await waitFor(
+    const url: string = await waitFor(
       'the dashboard URL',
-      () => /dashboard\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1],
+      () => /dashboard\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1] ?? '',
     );
     assert.match(out, /publish\s+ffmpeg … -f flv rtmp:\/\/127\.0\.0\.1:\d+\/live\/cam1/);
     assert.equal((await fetch(`${url}/healthz`)).status, 200);

@@ -9,6 +9,7 @@ import type { Logger } from '../../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
 import { CloseCode, MseSession, type MseSessionCounters } from './MseSession.ts';
+import { FramedFragments } from './wsFrame.ts';
 
 /** Answers an upgrade request with a plain HTTP error, before any WebSocket exists. */
 export function refuseUpgrade(socket: Duplex, status: number, message: string): void {
@@ -25,6 +26,7 @@ export class MseServer {
   /** Frame arrival at the server to the fragment handed to the viewer's socket, per viewer per frame. */
   readonly deliveryDelay = new DelayHistogram();
   readonly counters: MseSessionCounters = { fragmentsSent: 0, fragmentsDropped: 0, skips: 0, bytesSent: 0 };
+  readonly #framed = new FramedFragments();
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 4096 });
   readonly #registry: StreamRegistry;
   readonly #config: MseConfig;
@@ -87,6 +89,7 @@ export class MseServer {
         maxBacklogBytes: this.#config.maxBacklogBytes,
         republishWaitMs: this.#config.republishWaitMs,
         delay: this.deliveryDelay,
+        framed: this.#framed,
         counters: this.counters,
         log: this.#log,
       });

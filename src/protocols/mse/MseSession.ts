@@ -1,8 +1,10 @@
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { CmafFragment, CmafInit, CmafListener } from '../../core/CmafFeed.ts';
 import type { DelayHistogram } from '../../core/DelayHistogram.ts';
 import type { Logger } from '../../core/log.ts';
 import { type Sink, Subscriber } from '../../core/Subscriber.ts';
+import type { FramedFragments } from './wsFrame.ts';
 
 /** Close codes a player acts on (see docs/protocols/mse.md). */
 export const CloseCode = {
@@ -23,13 +25,16 @@ export interface MseSessionCounters {
 }
 
 /** One WebSocket viewer: the init segment, then the shared per-frame fragments, with a bounded backlog. */
-export class MseSession implements CmafListener, Sink<Uint8Array> {
+export class MseSession implements CmafListener, Sink<CmafFragment> {
   readonly ws: WebSocket;
   readonly path: string;
   readonly remoteAddress: string;
   readonly startedAt = Date.now();
-  readonly subscriber: Subscriber<Uint8Array>;
+  readonly subscriber: Subscriber<CmafFragment>;
   readonly #delay: DelayHistogram;
+  readonly #framed: FramedFragments;
+  /** ws's socket: fragments are written pre-framed, bypassing a per-viewer frame header (see write). */
+  readonly #socket: Socket;
   readonly #counters: MseSessionCounters;
   readonly #republishWaitMs: number;
   readonly #log: Logger;
@@ -45,6 +50,7 @@ export class MseSession implements CmafListener, Sink<Uint8Array> {
       maxBacklogBytes: number;
       republishWaitMs: number;
       delay: DelayHistogram;
+      framed: FramedFragments;
       counters: MseSessionCounters;
       log: Logger;
     },
@@ -52,8 +58,10 @@ export class MseSession implements CmafListener, Sink<Uint8Array> {
     this.ws = ws;
     this.path = path;
     this.remoteAddress = remoteAddress;
-    this.subscriber = new Subscriber<Uint8Array>(this, options.maxBacklogBytes);
+    this.subscriber = new Subscriber<CmafFragment>(this, options.maxBacklogBytes);
     this.#delay = options.delay;
+    this.#framed = options.framed;
+    this.#socket = (ws as unknown as { _socket: Socket })._socket;
     this.#counters = options.counters;
     this.#republishWaitMs = options.republishWaitMs;
     this.#log = options.log;
@@ -63,8 +71,12 @@ export class MseSession implements CmafListener, Sink<Uint8Array> {
     return this.ws.bufferedAmount;
   }
 
-  write(bytes: Uint8Array): void {
-    this.ws.send(bytes, BINARY);
+  /**
+   * The same framed bytes go to every viewer's socket. With permessage-deflate off, ws writes its own frames
+   * (the JSON text messages) straight to this socket too, so order is kept.
+   */
+  write(fragment: CmafFragment): void {
+    if (this.ws.readyState === this.ws.OPEN) this.#socket.write(this.#framed.get(fragment));
   }
 
   onInit(init: CmafInit): void {
@@ -87,7 +99,7 @@ export class MseSession implements CmafListener, Sink<Uint8Array> {
   }
 
   onFragment(fragment: CmafFragment): void {
-    if (this.subscriber.offer(fragment.bytes, fragment.rap)) {
+    if (this.subscriber.offer(fragment, fragment.rap)) {
       this.#delay.record(performance.now() - fragment.frame.arrival);
       this.#counters.fragmentsSent++;
       this.#counters.bytesSent += fragment.bytes.byteLength;
