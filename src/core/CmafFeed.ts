@@ -1,8 +1,9 @@
 import { FragmentWriter } from '../media/fmp4/fragment.ts';
 import { writeInitSegment } from '../media/fmp4/init.ts';
 import type { Frame, Track } from './Frame.ts';
-import { GopCache, type GopCacheLimits } from './GopCache.ts';
-import type { FrameConsumer, Stream } from './Stream.ts';
+import type { GopCacheLimits } from './GopCache.ts';
+import { type FeedListener, SharedFeed } from './SharedFeed.ts';
+import type { Stream } from './Stream.ts';
 
 export interface CmafInit {
   /** ftyp + moov for every track, with no duration (live). */
@@ -24,11 +25,7 @@ export interface CmafFragment {
   readonly duration: number;
 }
 
-export interface CmafListener {
-  onInit(init: CmafInit): void;
-  onFragment(fragment: CmafFragment): void;
-  onUnpublish(): void;
-}
+export type CmafListener = FeedListener<CmafInit, CmafFragment>;
 
 const feeds = new WeakMap<Stream, CmafFeed>();
 
@@ -36,19 +33,13 @@ const feeds = new WeakMap<Stream, CmafFeed>();
  * The stream as CMAF: every frame muxed once into its own fragment, the same bytes handed to every listener
  * (WebSocket viewers, and later LL-HLS parts). Attached to the stream while it has listeners.
  */
-export class CmafFeed implements FrameConsumer {
-  readonly stream: Stream;
-  init: CmafInit | null = null;
-  readonly gop: GopCache<CmafFragment>;
-  readonly listeners = new Set<CmafListener>();
+export class CmafFeed extends SharedFeed<CmafInit, CmafFragment> {
   #writer = new FragmentWriter();
   #tracks = new Map<number, Track>();
-  #videoTrackId = 0;
   /** Per track: the last frame's dts and the last measured frame interval, for estimating durations. */
   #lastDts = new Map<number, number>();
   #lastInterval = new Map<number, number>();
   #generation = 0;
-  #detach: (() => void) | null = null;
 
   /** The feed of `stream`, created on first use. */
   static of(stream: Stream, limits?: GopCacheLimits): CmafFeed {
@@ -61,56 +52,31 @@ export class CmafFeed implements FrameConsumer {
   }
 
   private constructor(stream: Stream, limits?: GopCacheLimits) {
-    this.stream = stream;
-    this.gop = new GopCache<CmafFragment>(limits);
+    super(stream, limits);
   }
 
-  /**
-   * Adds a listener; if the stream is ready it receives the init segment and the GOP cache at once. Returns
-   * the function that removes it.
-   */
-  addListener(listener: CmafListener): () => void {
-    this.listeners.add(listener);
-    if (!this.#detach) {
-      this.#detach = this.stream.addConsumer(this);
-    } else if (this.init) {
-      listener.onInit(this.init);
-      for (const entry of this.gop.entries) listener.onFragment(entry.item);
-    }
-    return () => {
-      if (!this.listeners.delete(listener)) return;
-      if (this.listeners.size === 0 && this.#detach) {
-        this.#detach();
-        this.#detach = null;
-        this.init = null;
-        this.gop.clear();
-        feeds.delete(this.stream);
-      }
-    };
+  protected onIdle(): void {
+    feeds.delete(this.stream);
   }
 
   onTracks(tracks: readonly Track[]): void {
     this.#tracks = new Map(tracks.map((t) => [t.id, t]));
-    this.#videoTrackId = tracks.find((t) => t.kind === 'video')?.id ?? 0;
     this.#lastDts.clear();
     this.#lastInterval.clear();
-    this.gop.clear();
     this.#writer = new FragmentWriter();
-    this.init = {
+    this.publishInit({
       bytes: writeInitSegment(tracks),
       codecs: tracks.map((t) => t.codecString).join(','),
       tracks,
       generation: ++this.#generation,
-    };
-    for (const l of this.listeners) l.onInit(this.init);
+    });
   }
 
   onFrame(frame: Frame): void {
     const track = this.#tracks.get(frame.trackId);
     if (!track || !this.init) return;
     const duration = this.#estimateDuration(frame, track);
-    const rap =
-      this.#videoTrackId === 0 ? frame.keyframe : frame.keyframe && frame.trackId === this.#videoTrackId;
+    const rap = this.stream.isRandomAccess(frame);
     const fragment: CmafFragment = {
       bytes: this.#writer.fragment(track, frame, duration),
       rap,
@@ -118,14 +84,7 @@ export class CmafFeed implements FrameConsumer {
       track,
       duration,
     };
-    this.gop.add(fragment, rap, fragment.bytes.byteLength);
-    for (const l of this.listeners) l.onFragment(fragment);
-  }
-
-  onUnpublish(): void {
-    this.init = null;
-    this.gop.clear();
-    for (const l of this.listeners) l.onUnpublish();
+    this.publishItem(fragment, rap, fragment.bytes.byteLength);
   }
 
   /**

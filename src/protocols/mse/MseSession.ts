@@ -98,7 +98,7 @@ export class MseSession implements CmafListener, Sink<CmafFragment> {
     this.ws.send(init.bytes, BINARY);
   }
 
-  onFragment(fragment: CmafFragment): void {
+  onItem(fragment: CmafFragment): void {
     if (this.subscriber.offer(fragment, fragment.rap)) {
       this.#delay.record(performance.now() - fragment.frame.arrival);
       this.#counters.fragmentsSent++;

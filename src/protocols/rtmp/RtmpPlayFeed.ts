@@ -1,6 +1,7 @@
 import type { AudioCodec, Frame, Track, VideoCodec } from '../../core/Frame.ts';
-import { GopCache, type GopCacheLimits } from '../../core/GopCache.ts';
-import type { FrameConsumer, Stream } from '../../core/Stream.ts';
+import type { GopCacheLimits } from '../../core/GopCache.ts';
+import { type FeedListener, SharedFeed } from '../../core/SharedFeed.ts';
+import type { Stream } from '../../core/Stream.ts';
 import { audioFrameTagHeader, audioSequenceStartTag } from '../../media/flv/audio.ts';
 import { videoFrameTagHeader, videoSequenceStartTag } from '../../media/flv/video.ts';
 import { Amf0EcmaArray, type Amf0Object } from './amf0.ts';
@@ -83,35 +84,24 @@ export interface RtmpPlayInit {
   readonly sequenceHeaders: readonly { readonly typeId: number; readonly body: Uint8Array }[];
 }
 
-export interface RtmpPlayListener {
-  onInit(init: RtmpPlayInit): void;
-  onMedia(message: SharedMediaMessage): void;
-  onUnpublish(): void;
-}
+export type RtmpPlayListener = FeedListener<RtmpPlayInit, SharedMediaMessage>;
 
 /**
  * The stream as RTMP media messages: each frame becomes one FLV tag, chunked once (see SharedMediaMessage),
  * handed to every RTMP player of the stream. Attached to the stream while it has players.
  */
-export class RtmpPlayFeed implements FrameConsumer {
-  readonly stream: Stream;
+export class RtmpPlayFeed extends SharedFeed<RtmpPlayInit, SharedMediaMessage> {
   readonly chunkSize: number;
-  init: RtmpPlayInit | null = null;
-  readonly gop: GopCache<SharedMediaMessage>;
-  readonly listeners = new Set<RtmpPlayListener>();
   readonly #onEmpty: () => void;
   #tracks = new Map<number, Track>();
-  #videoTrackId = 0;
-  #detach: (() => void) | null = null;
   /** Added to every timestamp, so a republish (whose clock restarts) continues where the last one ended. */
   #offsetMs = 0;
   #lastMs = -1;
   #rebase = false;
 
   constructor(stream: Stream, chunkSize: number, gopLimits: GopCacheLimits | undefined, onEmpty: () => void) {
-    this.stream = stream;
+    super(stream, gopLimits);
     this.chunkSize = chunkSize;
-    this.gop = new GopCache<SharedMediaMessage>(gopLimits);
     this.#onEmpty = onEmpty;
   }
 
@@ -122,39 +112,19 @@ export class RtmpPlayFeed implements FrameConsumer {
     return Math.max(0, this.#lastMs);
   }
 
-  /** Adds a player; it receives the init and the cached GOP at once when the stream is ready. */
-  addListener(listener: RtmpPlayListener): () => void {
-    this.listeners.add(listener);
-    if (!this.#detach) {
-      this.#detach = this.stream.addConsumer(this);
-    } else if (this.init) {
-      listener.onInit(this.init);
-      for (const entry of this.gop.entries) listener.onMedia(entry.item);
-    }
-    return () => {
-      if (!this.listeners.delete(listener)) return;
-      if (this.listeners.size === 0 && this.#detach) {
-        this.#detach();
-        this.#detach = null;
-        this.init = null;
-        this.gop.clear();
-        this.#onEmpty();
-      }
-    };
+  protected onIdle(): void {
+    this.#onEmpty();
   }
 
   onTracks(tracks: readonly Track[]): void {
     this.#tracks = new Map(tracks.map((t) => [t.id, t]));
-    this.#videoTrackId = tracks.find((t) => t.kind === 'video')?.id ?? 0;
-    this.gop.clear();
     const sequenceHeaders: { typeId: number; body: Uint8Array }[] = [];
     for (const t of tracks) {
       if (t.kind === 'video')
         sequenceHeaders.push({ typeId: MessageType.Video, body: videoSequenceStartTag(t) });
       else sequenceHeaders.push({ typeId: MessageType.Audio, body: audioSequenceStartTag(t) });
     }
-    this.init = { tracks, metadata: this.#metadata(tracks), sequenceHeaders };
-    for (const l of this.listeners) l.onInit(this.init);
+    this.publishInit({ tracks, metadata: this.#metadata(tracks), sequenceHeaders });
   }
 
   onFrame(frame: Frame): void {
@@ -167,8 +137,7 @@ export class RtmpPlayFeed implements FrameConsumer {
     }
     ms = Math.max(0, ms + this.#offsetMs);
     if (ms > this.#lastMs) this.#lastMs = ms;
-    const rap =
-      this.#videoTrackId === 0 ? frame.keyframe : frame.keyframe && frame.trackId === this.#videoTrackId;
+    const rap = this.stream.isRandomAccess(frame);
     let message: SharedMediaMessage;
     if (track.kind === 'video') {
       const cts = Math.round(((frame.pts - frame.dts) * 1000) / track.timescale);
@@ -180,15 +149,12 @@ export class RtmpPlayFeed implements FrameConsumer {
     }
     // Chunked now for message stream 1, while the frame is hot: every player of the common kind reuses it.
     if (this.listeners.size > 0) message.bytesFor(1);
-    this.gop.add(message, rap, message.byteLength);
-    for (const l of this.listeners) l.onMedia(message);
+    this.publishItem(message, rap, message.byteLength);
   }
 
-  onUnpublish(): void {
-    this.init = null;
-    this.gop.clear();
+  override onUnpublish(): void {
     this.#rebase = true;
-    for (const l of this.listeners) l.onUnpublish();
+    super.onUnpublish();
   }
 
   /**

@@ -111,7 +111,7 @@ export class RtmpPlayer implements RtmpPlayListener {
     this.subscriber.restartAtRap();
   }
 
-  onMedia(message: SharedMediaMessage): void {
+  onItem(message: SharedMediaMessage): void {
     if (this.#closed) return;
     this.subscriber.offer(message, message.rap);
   }
