@@ -47,3 +47,8 @@ export interface Frame {
   /** performance.now() when the frame reached the server, for latency accounting. */
   readonly arrival: number;
 }
+
+/** A track as clients see it (API, dashboard, the MSE init message): everything but the decoder config. */
+export function describeTrack({ id, kind, codec, codecString, width, height, sampleRate, channels }: Track) {
+  return { id, kind, codec, codecString, width, height, sampleRate, channels };
+}

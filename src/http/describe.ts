@@ -1,3 +1,4 @@
+import { describeTrack } from '../core/Frame.ts';
 import type { Stream } from '../core/Stream.ts';
 
 /** The JSON shape of a stream in the control API, the dashboard feed and the OpenAPI document. */
@@ -9,16 +10,7 @@ export function describeStream(stream: Stream) {
     publisher: publisher ? { protocol: publisher.protocol, remoteAddress: publisher.remoteAddress } : null,
     publishedAt: publisher ? new Date(stream.publishedAt).toISOString() : null,
     uptimeMs: publisher ? Date.now() - stream.publishedAt : 0,
-    tracks: stream.tracks.map(({ id, kind, codec, codecString, width, height, sampleRate, channels }) => ({
-      id,
-      kind,
-      codec,
-      codecString,
-      width,
-      height,
-      sampleRate,
-      channels,
-    })),
+    tracks: stream.tracks.map(describeTrack),
     bitrate: stream.bitrate,
     framesIn: stream.framesIn,
     bytesIn: stream.bytesIn,

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { CmafFragment, CmafInit, CmafListener } from '../../core/CmafFeed.ts';
 import type { DelayHistogram } from '../../core/DelayHistogram.ts';
+import { describeTrack } from '../../core/Frame.ts';
 import type { Logger } from '../../core/log.ts';
 import { type Sink, Subscriber } from '../../core/Subscriber.ts';
 import type { FramedFragments } from './wsFrame.ts';
@@ -82,19 +83,9 @@ export class MseSession implements CmafListener, Sink<CmafFragment> {
   onInit(init: CmafInit): void {
     this.#clearWait();
     this.subscriber.restartAtRap();
-    const tracks = init.tracks.map(
-      ({ id, kind, codec, codecString, width, height, sampleRate, channels }) => ({
-        id,
-        kind,
-        codec,
-        codecString,
-        width,
-        height,
-        sampleRate,
-        channels,
-      }),
+    this.ws.send(
+      JSON.stringify({ type: 'init', codecs: init.codecs, tracks: init.tracks.map(describeTrack) }),
     );
-    this.ws.send(JSON.stringify({ type: 'init', codecs: init.codecs, tracks }));
     this.ws.send(init.bytes, BINARY);
   }
 
