@@ -9,7 +9,7 @@ import type { Logger } from '../../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
 import { CloseCode, MseSession, type MseSessionCounters } from './MseSession.ts';
-import { FramedFragments } from './wsFrame.ts';
+import { FramedFragments, WriteBatch } from './wsFrame.ts';
 
 /** Answers an upgrade request with a plain HTTP error, before any WebSocket exists. */
 export function refuseUpgrade(socket: Duplex, status: number, message: string): void {
@@ -27,6 +27,7 @@ export class MseServer {
   readonly deliveryDelay = new DelayHistogram();
   readonly counters: MseSessionCounters = { fragmentsSent: 0, fragmentsDropped: 0, skips: 0, bytesSent: 0 };
   readonly #framed = new FramedFragments();
+  readonly #batch = new WriteBatch();
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 4096 });
   readonly #registry: StreamRegistry;
   readonly #config: MseConfig;
@@ -90,6 +91,7 @@ export class MseServer {
         republishWaitMs: this.#config.republishWaitMs,
         delay: this.deliveryDelay,
         framed: this.#framed,
+        batch: this.#batch,
         counters: this.counters,
         log: this.#log,
       });

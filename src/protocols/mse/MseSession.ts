@@ -5,7 +5,7 @@ import type { DelayHistogram } from '../../core/DelayHistogram.ts';
 import { describeTrack } from '../../core/Frame.ts';
 import type { Logger } from '../../core/log.ts';
 import { type Sink, Subscriber } from '../../core/Subscriber.ts';
-import type { FramedFragments } from './wsFrame.ts';
+import type { FramedFragments, WriteBatch } from './wsFrame.ts';
 
 /** Close codes a player acts on (see docs/protocols/mse.md). */
 export const CloseCode = {
@@ -34,6 +34,8 @@ export class MseSession implements CmafListener, Sink<CmafFragment> {
   readonly subscriber: Subscriber<CmafFragment>;
   readonly #delay: DelayHistogram;
   readonly #framed: FramedFragments;
+  readonly #batch: WriteBatch;
+  #corked = false;
   /** ws's socket: fragments are written pre-framed, bypassing a per-viewer frame header (see write). */
   readonly #socket: Socket;
   readonly #counters: MseSessionCounters;
@@ -52,6 +54,7 @@ export class MseSession implements CmafListener, Sink<CmafFragment> {
       republishWaitMs: number;
       delay: DelayHistogram;
       framed: FramedFragments;
+      batch: WriteBatch;
       counters: MseSessionCounters;
       log: Logger;
     },
@@ -62,6 +65,7 @@ export class MseSession implements CmafListener, Sink<CmafFragment> {
     this.subscriber = new Subscriber<CmafFragment>(this, options.maxBacklogBytes);
     this.#delay = options.delay;
     this.#framed = options.framed;
+    this.#batch = options.batch;
     this.#socket = (ws as unknown as { _socket: Socket })._socket;
     this.#counters = options.counters;
     this.#republishWaitMs = options.republishWaitMs;
@@ -77,7 +81,19 @@ export class MseSession implements CmafListener, Sink<CmafFragment> {
    * (the JSON text messages) straight to this socket too, so order is kept.
    */
   write(fragment: CmafFragment): void {
-    if (this.ws.readyState === this.ws.OPEN) this.#socket.write(this.#framed.get(fragment));
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      this.#batch.add(this);
+    }
+    this.#socket.write(this.#framed.get(fragment));
+  }
+
+  /** Called by the WriteBatch at the end of the turn in which this session first wrote. */
+  uncork(): void {
+    this.#corked = false;
+    this.#socket.uncork();
   }
 
   onInit(init: CmafInit): void {

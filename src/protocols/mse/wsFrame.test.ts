@@ -33,3 +33,19 @@ test('binary frames with 7-, 16- and 64-bit lengths decode to the same payload',
     assert.ok((await parse(frame)).equals(payload), `payload of ${size} bytes`);
   }
 });
+
+test('a write batch uncorks every session once, after the current turn', async () => {
+  const { WriteBatch } = await import('./wsFrame.ts');
+  const batch = new WriteBatch();
+  const uncorked: string[] = [];
+  const a = { uncork: () => uncorked.push('a') };
+  const b = { uncork: () => uncorked.push('b') };
+  batch.add(a);
+  batch.add(b);
+  assert.deepEqual(uncorked, [], 'nothing is flushed during the turn');
+  await new Promise((r) => process.nextTick(r));
+  assert.deepEqual(uncorked, ['a', 'b']);
+  batch.add(a);
+  await new Promise((r) => process.nextTick(r));
+  assert.deepEqual(uncorked, ['a', 'b', 'a'], 'a later turn schedules a new flush');
+});
