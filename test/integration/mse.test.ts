@@ -113,7 +113,11 @@ test('the server counts the viewer and measures delivery delay', async () => {
   ws.close();
   await waitFor('viewer to be uncounted', () => !server.registry.get('live/cam1')?.viewers.has('mse'));
   assert.ok(server.mse.deliveryDelay.count > 0);
-  assert.ok(server.mse.deliveryDelay.quantile(0.5) < 50, `p50 ${server.mse.deliveryDelay.quantile(0.5)} ms`);
+  // The GOP cache replayed at join (up to a second old here) is not delivery delay; live frames leave at once.
+  assert.ok(
+    server.mse.deliveryDelay.quantile(0.99) < 100,
+    `p99 ${server.mse.deliveryDelay.quantile(0.99)} ms`,
+  );
 });
 
 test('upgrade to an unknown stream is refused with 404, a bad path with 400, before any WebSocket', async () => {

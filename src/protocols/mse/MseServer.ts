@@ -98,7 +98,9 @@ export class MseServer {
       this.sessions.add(session);
       const uncount = stream.addViewer('mse');
       const feed = CmafFeed.of(stream, this.#gopLimits);
+      session.replaying = true;
       const removeListener = feed.addListener(session);
+      session.replaying = false;
       this.#log.debug({ path, remote: remoteAddress }, 'viewer joined');
       ws.on('message', () => {
         // Viewers have nothing to say yet; anything they send is ignored (maxPayload bounds it).

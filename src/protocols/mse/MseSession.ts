@@ -31,6 +31,8 @@ export class MseSession implements CmafListener, Sink<CmafFragment> {
   readonly path: string;
   readonly remoteAddress: string;
   readonly startedAt = Date.now();
+  /** True while the feed replays its GOP cache to this viewer at join. */
+  replaying = false;
   readonly subscriber: Subscriber<CmafFragment>;
   readonly #delay: DelayHistogram;
   readonly #framed: FramedFragments;
@@ -107,7 +109,8 @@ export class MseSession implements CmafListener, Sink<CmafFragment> {
 
   onItem(fragment: CmafFragment): void {
     if (this.subscriber.offer(fragment, fragment.rap)) {
-      this.#delay.record(performance.now() - fragment.frame.arrival);
+      // The GOP cache handed over at join is seconds old by design; only live delivery is a delay.
+      if (!this.replaying) this.#delay.record(performance.now() - fragment.frame.arrival);
       this.#counters.fragmentsSent++;
       this.#counters.bytesSent += fragment.bytes.byteLength;
       if (this.subscriber.dropped !== this.#reportedDrops) this.#reportDrops();
