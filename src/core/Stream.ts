@@ -29,12 +29,6 @@ export interface StreamEvents {
   viewers: [];
 }
 
-/** A frame is a random access point for the stream: a video keyframe, or any frame of a stream without video. */
-export function isRandomAccess(frame: Frame, hasVideo: boolean, videoTrackId: number): boolean {
-  if (!hasVideo) return frame.keyframe;
-  return frame.keyframe && frame.trackId === videoTrackId;
-}
-
 const BITRATE_WINDOW_MS = 2000;
 
 /** A named live broadcast: its tracks, its GOP cache and whoever consumes its frames. */
@@ -104,12 +98,14 @@ export class Stream extends EventEmitter<StreamEvents> {
     const size = frame.data.byteLength;
     this.bytesIn += size;
     this.#countBitrate(size, frame.arrival);
-    this.gop.add(frame, isRandomAccess(frame, this.#videoTrackId !== 0, this.#videoTrackId), size);
+    this.gop.add(frame, this.isRandomAccess(frame), size);
     for (const c of this.consumers) this.#deliver(c, 'onFrame', frame);
   }
 
+  /** A random access point for the stream: a video keyframe, or any keyframe of a stream without video. */
   isRandomAccess(frame: Frame): boolean {
-    return isRandomAccess(frame, this.#videoTrackId !== 0, this.#videoTrackId);
+    if (this.#videoTrackId === 0) return frame.keyframe;
+    return frame.keyframe && frame.trackId === this.#videoTrackId;
   }
 
   /**
