@@ -1,6 +1,7 @@
 /** The player page (`/play/{path}`): one stream, its state, and live stats. */
 import { byId, element } from './dom.ts';
 import { formatBitrate, formatBytes } from './format.ts';
+import { LatencyMeter } from './latency/LatencyMeter.ts';
 import {
   type PlayerError,
   PlayerEvent,
@@ -17,6 +18,8 @@ declare global {
     subsecondPlayer?: SubsecondPlayer;
     /** Every error the player reported, oldest first. */
     subsecondErrors?: PlayerError[];
+    /** Glass-to-glass latency read from time-stamped frames (`subsecond bench latency` reads it). */
+    subsecondLatency?: LatencyMeter;
   }
 }
 
@@ -92,12 +95,20 @@ const statValues = STAT_ROWS.map(([label]) => {
   statsPanel.append(element('dt', {}, label), value);
   return value;
 });
+const glassValue = element('dd');
+statsPanel.append(element('dt', {}, 'glass-to-glass'), glassValue);
 
-function showStats(player: SubsecondPlayer): void {
+function showStats(player: SubsecondPlayer, meter: LatencyMeter | null): void {
   const stats = player.stats();
   STAT_ROWS.forEach(([, value], i) => {
     statValues[i].textContent = value(stats);
   });
+  // Measured from the time stamp in the picture when the source carries one, else the buffer's estimate.
+  const measured = meter?.recentMedian() ?? null;
+  glassValue.textContent =
+    measured !== null
+      ? `${Math.round(measured)} ms (measured)`
+      : `~${stats.latency.toFixed(2)} s (estimated)`;
 }
 
 /** The button offers what the browser's autoplay policy held back: sound, or playback itself. */
@@ -145,9 +156,14 @@ function main(): void {
     statsPanel.hidden = !statsPanel.hidden;
     statsToggle.setAttribute('aria-pressed', String(!statsPanel.hidden));
   });
-  setInterval(() => showStats(player), 500);
+  const meter =
+    LatencyMeter.isSupported() && new URLSearchParams(location.search).get('latency') !== '0'
+      ? new LatencyMeter(video).start()
+      : null;
+  if (meter) window.subsecondLatency = meter;
+  setInterval(() => showStats(player, meter), 500);
   player.start();
-  showStats(player);
+  showStats(player, meter);
 }
 
 main();

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, envName, knownKeys, loadConfig } from '../config/load.ts';
 import { log } from '../core/log.ts';
 import { startServer } from '../server.ts';
@@ -8,6 +10,7 @@ const USAGE = `Subsecond: real-time live-streaming server
 Usage:
   subsecond serve [--config FILE] [--SECTION.KEY VALUE ...]
   subsecond serve --help
+  subsecond bench latency [--help | OPTIONS]   glass-to-glass latency of every transport, in Chromium
 
 Settings come from the defaults, then a YAML file (--config or SUBSECOND_CONFIG), then environment
 variables, then flags; later ones win. See config.sample.yaml for what each one does.`;
@@ -20,12 +23,24 @@ function serveHelp(): string {
   return `${USAGE}\n\nSettings (flag, default, environment variable):\n${rows.join('\n')}\n`;
 }
 
+/** The benchmarks live in bench/ (they need the dev dependencies); the CLI runs them as they are. */
+function bench([name, ...args]: string[]): Promise<number> {
+  if (name !== 'latency') {
+    process.stderr.write(`unknown benchmark "${name ?? ''}": subsecond bench latency\n`);
+    return Promise.resolve(2);
+  }
+  const script = fileURLToPath(new URL('../../bench/latency/run.ts', import.meta.url));
+  const child = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
   if (command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (command === 'bench') return bench(rest);
   if (command !== 'serve') {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
     return 2;

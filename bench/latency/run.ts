@@ -1,0 +1,199 @@
+/**
+ * Glass-to-glass latency of every transport Subsecond serves, measured the same way in a real browser: a
+ * time-stamped source (StampedSource: Node renders each frame with the wall-clock time as a barcode and pipes it
+ * into ffmpeg, which publishes over RTMP), a headless Chromium viewer per transport on the player page, and the
+ * latency of every presented frame read back from the picture (client/latency). Prints a table with progress
+ * while it runs and writes the results as JSON and an SVG chart.
+ *
+ *   npm run bench:latency -- [--transports mse,…] [--seconds 20] [--warmup 2] [--size 1280x720] [--fps 30]
+ *                            [--bitrate 2500k] [--no-audio] [--server http://host:8080 --rtmp rtmp://host:1935]
+ *                            [--out FILE.json] [--svg FILE.svg]
+ *
+ * Without --server a Subsecond process is started on free loopback ports from this checkout.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type ChromiumSession, launchChromium } from '../../test/helpers/browser.ts';
+import { Children, freePort, sleep } from '../fanout/processes.ts';
+import { measureTransport } from './measure.ts';
+import { type LabelledResult, latencySvg, markdownTable, terminalTable } from './report.ts';
+import { StampedSource } from './StampedSource.ts';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const STREAM = 'bench/latency';
+/** What the player page offers today (`?transport=`); each is measured unless --transports narrows it. */
+const TRANSPORTS = ['mse'];
+
+function parseOptions(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      transports: { type: 'string', default: TRANSPORTS.join(',') },
+      seconds: { type: 'string', default: '20' },
+      warmup: { type: 'string', default: '2' },
+      size: { type: 'string', default: '1280x720' },
+      fps: { type: 'string', default: '30' },
+      bitrate: { type: 'string', default: '2500k' },
+      'no-audio': { type: 'boolean', default: false },
+      server: { type: 'string' },
+      rtmp: { type: 'string' },
+      out: { type: 'string' },
+      svg: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${readUsage()}\n`);
+    process.exit(0);
+  }
+  const transports = values.transports.split(',').filter(Boolean);
+  const unknown = transports.find((t) => !TRANSPORTS.includes(t));
+  if (unknown !== undefined) throw new Error(`--transports takes ${TRANSPORTS.join(', ')}, not "${unknown}"`);
+  const size = /^(\d{2,4})x(\d{2,4})$/.exec(values.size);
+  if (!size) throw new Error(`--size is WIDTHxHEIGHT, e.g. 1280x720, not "${values.size}"`);
+  const number = (name: string, text: string, min: number, max: number) => {
+    const n = Number(text);
+    if (!(n >= min && n <= max))
+      throw new Error(`--${name} must be between ${min} and ${max}, not "${text}"`);
+    return n;
+  };
+  if (!/^\d+k?$/.test(values.bitrate)) throw new Error(`--bitrate is like 2500k, not "${values.bitrate}"`);
+  if (values.server && !values.rtmp)
+    throw new Error('--server needs --rtmp too: where the stamped source publishes');
+  const date = new Date().toISOString().slice(0, 10);
+  return {
+    transports,
+    seconds: number('seconds', values.seconds, 3, 600),
+    warmup: number('warmup', values.warmup, 0, 60),
+    width: Number(size[1]),
+    height: Number(size[2]),
+    fps: number('fps', values.fps, 1, 60),
+    bitrate: values.bitrate,
+    audio: !values['no-audio'],
+    server: values.server?.replace(/\/$/, ''),
+    rtmp: values.rtmp?.replace(/\/$/, ''),
+    out: values.out ?? join(REPO, `bench/results/latency-${date}.json`),
+    svg: values.svg ?? join(REPO, 'docs/latency.svg'),
+  };
+}
+
+function readUsage(): string {
+  return (
+    'npm run bench:latency -- [--transports mse] [--seconds 20] [--warmup 2] [--size 1280x720] [--fps 30]\n' +
+    '                          [--bitrate 2500k] [--no-audio] [--server URL --rtmp URL] [--out FILE.json] [--svg FILE.svg]'
+  );
+}
+
+async function startSubsecond(children: Children): Promise<{ http: string; rtmp: string }> {
+  const [httpPort, rtmpPort] = [await freePort(), await freePort()];
+  const child = children.spawn('subsecond', process.execPath, [
+    join(REPO, 'src/cli/main.ts'),
+    'serve',
+    '--http.host',
+    '127.0.0.1',
+    '--http.port',
+    String(httpPort),
+    '--rtmp.host',
+    '127.0.0.1',
+    '--rtmp.port',
+    String(rtmpPort),
+    '--log.level',
+    'warn',
+  ]);
+  const http = `http://127.0.0.1:${httpPort}`;
+  for (let i = 0; i < 100; i++) {
+    if (!child.running) throw new Error(`the server exited at start:\n${child.tail}`);
+    const ok = await fetch(`${http}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return { http, rtmp: `rtmp://127.0.0.1:${rtmpPort}` };
+    await sleep(100);
+  }
+  throw new Error(`the server did not answer /healthz within 10 s:\n${child.tail}`);
+}
+
+async function waitLive(http: string, path: string, source: StampedSource): Promise<void> {
+  for (let i = 0; i < 150; i++) {
+    if (source.ffmpeg.exitCode !== null)
+      throw new Error(`the stamped source's ffmpeg exited:\n${source.stderrText}`);
+    const res = await fetch(`${http}/api/v1/streams/${path}`).catch(() => null);
+    if (res?.ok) return;
+    await sleep(100);
+  }
+  throw new Error(`${path} did not go live within 15 s`);
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const children = new Children();
+  process.on('exit', () => children.killAll());
+  let browser: ChromiumSession | null = null;
+  let source: StampedSource | null = null;
+  const results: LabelledResult[] = [];
+  const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.versions.node}`;
+  const perTransport = options.warmup + options.seconds + 5;
+  console.log(
+    `latency: ${options.transports.join(', ')} · ${options.width}x${options.height}@${options.fps} ${options.bitrate}${options.audio ? ' + AAC' : ''} · ${options.seconds} s each after ${options.warmup} s warm-up; about ${Math.ceil((perTransport * options.transports.length) / 60)} min`,
+  );
+  try {
+    const server =
+      options.server && options.rtmp
+        ? { http: options.server, rtmp: options.rtmp }
+        : await startSubsecond(children);
+    source = new StampedSource({
+      url: `${server.rtmp}/${STREAM}`,
+      width: options.width,
+      height: options.height,
+      fps: options.fps,
+      bitrate: options.bitrate,
+      audio: options.audio,
+      seconds: perTransport * options.transports.length + 30,
+    }).start();
+    await waitLive(server.http, STREAM, source);
+    browser = await launchChromium();
+    for (const transport of options.transports) {
+      const result = await measureTransport({
+        browser,
+        server: server.http,
+        path: STREAM,
+        transport,
+        source: 'rtmp',
+        warmupSeconds: options.warmup,
+        seconds: options.seconds,
+        onProgress: (samples, elapsed) => {
+          if (process.stdout.isTTY)
+            process.stdout.write(`\r  ${transport}: ${elapsed}/${options.seconds} s, ${samples} samples `);
+        },
+      });
+      if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
+      results.push({ ...result, server: 'Subsecond' });
+      const line = result.error
+        ? `  ${transport}: ${result.error}`
+        : `  ${transport}: p50 ${result.p50?.toFixed(0)} ms, p99 ${result.p99?.toFixed(0)} ms over ${result.samples.length} frames (${result.failed} stamps failed, played over ${result.playedOver})`;
+      console.log(line);
+    }
+  } finally {
+    await browser?.close();
+    await source?.kill();
+    await children.stopAll();
+  }
+  console.log(`\n${terminalTable(results)}\n\n${markdownTable(results)}\n`);
+  const caption = `${new Date().toISOString().slice(0, 10)} · ${options.width}x${options.height}@${options.fps} ${options.bitrate} · ${machine}`;
+  mkdirSync(dirname(options.out), { recursive: true });
+  writeFileSync(
+    options.out,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, options, results }, null, 1)}\n`,
+  );
+  mkdirSync(dirname(options.svg), { recursive: true });
+  writeFileSync(options.svg, latencySvg(results, caption));
+  console.log(`results: ${options.out}\nchart: ${options.svg}`);
+}
+
+main().catch((error: Error) => {
+  console.error(`bench:latency: ${error.message}`);
+  process.exitCode = 1;
+});
