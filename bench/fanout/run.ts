@@ -13,6 +13,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SERVER_NODE_FLAGS } from '../../src/cli/nodeFlags.ts';
 import type { MseProbe } from './mse-probe.ts';
 import type { ProbeSample } from './probe.ts';
 import {
@@ -67,6 +68,11 @@ interface Options {
   subsecondRoots: string[];
   /** A window in which other processes used more than this (% of one core) is repeated. */
   maxOtherPercent: number;
+  /**
+   * Node/V8 flags for the server processes instead of each one's own: Subsecond runs with SERVER_NODE_FLAGS (as
+   * `npm start` does) and node-media-server with none, unless this is given.
+   */
+  nodeFlags: string[] | null;
   /** Viewer counts at which the servers run under `node --cpu-prof`. */
   cpuProf: number[];
   out: string;
@@ -84,6 +90,7 @@ function parseOptions(argv: string[]): Options {
       'batch-interval': { type: 'string', default: '100' },
       settle: { type: 'string', default: '3' },
       'cpu-prof': { type: 'string', default: '' },
+      'node-flags': { type: 'string' },
       experiment: { type: 'string', default: '' },
       'max-other': { type: 'string', default: '25' },
       'subsecond-root': { type: 'string', default: '' },
@@ -96,7 +103,7 @@ function parseOptions(argv: string[]): Options {
       'npm run bench:fanout -- [--viewers 10,100,500,1000] [--seconds 15] [--windows 3] [--server subsecond|nms|both]\n' +
         '                        [--batch 50] [--batch-interval 100] [--settle 3] [--max-other 25]\n' +
         '                        [--cpu-prof 1000] [--experiment none,cork-per-tick,…] [--subsecond-root DIR,…]\n' +
-        '                        [--out FILE.json]\n',
+        '                        [--node-flags="--max-semi-space-size=2 …"] [--out FILE.json]\n',
     );
     process.exit(0);
   }
@@ -131,6 +138,7 @@ function parseOptions(argv: string[]): Options {
     batchIntervalMs: number('batch-interval', values['batch-interval'], 0, 10_000),
     settleSeconds: number('settle', values.settle, 0, 60),
     cpuProf: values['cpu-prof'] ? values['cpu-prof'].split(',').map(Number) : [],
+    nodeFlags: values['node-flags'] === undefined ? null : values['node-flags'].split(' ').filter(Boolean),
     experiments: experiments.map((e) => (e === 'none' ? '' : e)),
     subsecondRoots: values['subsecond-root']
       ? values['subsecond-root'].split(',').map((dir) => resolve(dir))
@@ -364,9 +372,10 @@ async function runPhase(
     ? `${kind}${experiment ? `-${experiment}` : ''}-${n}-${Date.now()}.cpuprofile`
     : '';
   const profileDir = join(dirname(options.out), 'profiles');
-  const profiling = profileFile
-    ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', profileFile]
-    : [];
+  const profiling = [
+    ...(options.nodeFlags ?? (kind === 'subsecond' ? SERVER_NODE_FLAGS : [])),
+    ...(profileFile ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', profileFile] : []),
+  ];
   const server =
     kind === 'subsecond'
       ? children.spawn(

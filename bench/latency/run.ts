@@ -16,6 +16,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SERVER_NODE_FLAGS } from '../../src/cli/nodeFlags.ts';
 import { type ChromiumSession, launchChromium } from '../../test/helpers/browser.ts';
 import { Children, freePort, sleep } from '../fanout/processes.ts';
 import { measureTransport } from './measure.ts';
@@ -90,6 +91,7 @@ function readUsage(): string {
 async function startSubsecond(children: Children): Promise<{ http: string; rtmp: string }> {
   const [httpPort, rtmpPort] = [await freePort(), await freePort()];
   const child = children.spawn('subsecond', process.execPath, [
+    ...SERVER_NODE_FLAGS,
     join(REPO, 'src/cli/main.ts'),
     'serve',
     '--http.host',
