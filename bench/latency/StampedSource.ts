@@ -9,7 +9,8 @@ import type { Writable } from 'node:stream';
 import { bandHeight, CELLS, cellLeft, encodeCells } from '../../client/latency/barcode.ts';
 
 export interface StampedSourceOptions {
-  url: string;
+  /** One RTMP URL, or several: one encode goes to each (ffmpeg's tee), so every server gets the same frames. */
+  url: string | readonly string[];
   width?: number;
   height?: number;
   fps?: number;
@@ -52,7 +53,16 @@ export class StampedSource {
     args.push('-g', String(gop), '-keyint_min', String(gop), '-b:v', bitrate, '-maxrate', bitrate);
     args.push('-bufsize', bitrate, '-pix_fmt', 'yuv420p');
     if (withAudio) args.push('-c:a', 'aac', '-b:a', '96k');
-    args.push('-flush_packets', '1', '-f', 'flv', options.url);
+    const urls = typeof options.url === 'string' ? [options.url] : options.url;
+    if (urls.length === 1) {
+      args.push('-flush_packets', '1', '-f', 'flv', urls[0]);
+    } else {
+      // FLV needs the codec configuration up front, which tee does not ask the encoders for by itself; a
+      // destination that fails is dropped without stopping the others.
+      args.push('-flags:v', '+global_header', '-flags:a', '+global_header', '-map', '0:v');
+      if (withAudio) args.push('-map', '1:a');
+      args.push('-f', 'tee', urls.map((url) => `[f=flv:onfail=ignore]${url}`).join('|'));
+    }
     this.ffmpeg = spawn('ffmpeg', args, { stdio: ['pipe', 'ignore', 'pipe', withAudio ? 'pipe' : 'ignore'] });
     this.ffmpeg.stderr?.on('data', (d: Buffer) => {
       this.#stderr = (this.#stderr + d.toString()).slice(-4000);

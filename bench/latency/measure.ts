@@ -28,6 +28,8 @@ export interface TransportResult {
   droppedFrames: number;
   /** The player's own transport name, to check the page did not fall back to another one. */
   playedOver: string | null;
+  /** Subsecond's player at the end: what its live-edge control did (null for the peers' players). */
+  player: { underruns: number; liveSeeks: number; stallRecoveries: number; targetBuffer: number } | null;
   error?: string;
 }
 
@@ -52,6 +54,7 @@ interface PageReading {
   report: LatencyReport | null;
   dropped: number;
   transport: string | null;
+  player: TransportResult['player'];
 }
 
 function read(page: Page): Promise<PageReading> {
@@ -61,16 +64,38 @@ function read(page: Page): Promise<PageReading> {
     return {
       report: meter ? JSON.parse(JSON.stringify(meter.report)) : null,
       dropped: video?.getVideoPlaybackQuality().droppedVideoFrames ?? 0,
-      transport: window.subsecondPlayer?.stats().transport ?? null,
+      transport: window.latencyTransport ?? window.subsecondPlayer?.stats().transport ?? null,
+      player: (() => {
+        const s = window.subsecondPlayer?.stats();
+        return s
+          ? {
+              underruns: s.underruns,
+              liveSeeks: s.liveSeeks,
+              stallRecoveries: s.stallRecoveries,
+              targetBuffer: s.targetBuffer,
+            }
+          : null;
+      })(),
     };
   });
 }
 
+declare global {
+  interface Window {
+    /** Set by pages that play without the Subsecond player (the peers' viewer page). */
+    latencyTransport?: string;
+  }
+}
+
+/** Subsecond's player page for one stream over one transport. */
+export function playerPageUrl(server: string, path: string, transport: string): string {
+  return `${server}/play/${path}?transport=${encodeURIComponent(transport)}`;
+}
+
 export interface MeasureOptions {
   browser: ChromiumSession;
-  /** e.g. http://127.0.0.1:8080 */
-  server: string;
-  path: string;
+  /** The viewer page: playerPageUrl(…) for Subsecond, the peers' page for a peer. */
+  url: string;
   transport: string;
   source: string;
   warmupSeconds: number;
@@ -94,9 +119,10 @@ export async function measureTransport(options: MeasureOptions): Promise<Transpo
     noBand: 0,
     droppedFrames: 0,
     playedOver: null,
+    player: null,
   };
   try {
-    await page.goto(`${options.server}/play/${options.path}?transport=${encodeURIComponent(transport)}`);
+    await page.goto(options.url);
     // The first stamped frame, bounded: a transport that never shows one is reported, not waited on forever.
     const deadline = Date.now() + 20_000;
     let reading = await read(page);
@@ -132,6 +158,7 @@ export async function measureTransport(options: MeasureOptions): Promise<Transpo
       noBand: report.noBand,
       droppedFrames: reading.dropped - droppedBefore,
       playedOver: reading.transport,
+      player: reading.player,
     };
   } finally {
     await page.close();

@@ -61,9 +61,9 @@ const escapeXml = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0
  */
 export function latencySvg(results: readonly LabelledResult[], caption: string): string {
   const rows = results.filter((r) => r.samples.length > 0);
-  const left = 230;
+  const left = 340;
   const right = 40;
-  const width = 900;
+  const width = 1000;
   const rowHeight = 34;
   const top = 46;
   const height = top + rows.length * rowHeight + 56;

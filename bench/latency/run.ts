@@ -2,10 +2,11 @@
  * Glass-to-glass latency of every transport Subsecond serves, measured the same way in a real browser: a
  * time-stamped source (StampedSource: Node renders each frame with the wall-clock time as a barcode and pipes it
  * into ffmpeg, which publishes over RTMP), a headless Chromium viewer per transport on the player page, and the
- * latency of every presented frame read back from the picture (client/latency). Prints a table with progress
- * while it runs and writes the results as JSON and an SVG chart.
+ * latency of every presented frame read back from the picture (client/latency). The same encode is sent to the
+ * peers (node-media-server, nginx-rtmp; bench/latency/peers.ts) and each is played by its usual web player in
+ * the same browser. Prints a table with progress while it runs and writes the results as JSON and an SVG chart.
  *
- *   npm run bench:latency -- [--transports mse,…] [--seconds 20] [--warmup 2] [--size 1280x720] [--fps 30]
+ *   npm run bench:latency -- [--transports mse,…] [--peers nms,nginx] [--seconds 20] [--warmup 2] [--size 1280x720] [--fps 30]
  *                            [--bitrate 2500k] [--no-audio] [--server http://host:8080 --rtmp rtmp://host:1935]
  *                            [--out FILE.json] [--svg FILE.svg]
  *
@@ -19,7 +20,9 @@ import { parseArgs } from 'node:util';
 import { SERVER_NODE_FLAGS } from '../../src/cli/nodeFlags.ts';
 import { type ChromiumSession, launchChromium } from '../../test/helpers/browser.ts';
 import { Children, freePort, sleep } from '../fanout/processes.ts';
-import { measureTransport } from './measure.ts';
+import { measureTransport, playerPageUrl } from './measure.ts';
+import { PeerPages } from './PeerPages.ts';
+import { type Peer, startNginxRtmp, startNodeMediaServer } from './peers.ts';
 import { type LabelledResult, latencySvg, markdownTable, terminalTable } from './report.ts';
 import { StampedSource } from './StampedSource.ts';
 
@@ -27,12 +30,15 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const STREAM = 'bench/latency';
 /** What the player page offers today (`?transport=`); each is measured unless --transports narrows it. */
 const TRANSPORTS = ['mse'];
+/** Peers fed by the same source in the same run (`--peers ''` for none). */
+const PEERS = ['nms', 'nginx'];
 
 function parseOptions(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
     options: {
       transports: { type: 'string', default: TRANSPORTS.join(',') },
+      peers: { type: 'string', default: PEERS.join(',') },
       seconds: { type: 'string', default: '20' },
       warmup: { type: 'string', default: '2' },
       size: { type: 'string', default: '1280x720' },
@@ -53,6 +59,9 @@ function parseOptions(argv: string[]) {
   const transports = values.transports.split(',').filter(Boolean);
   const unknown = transports.find((t) => !TRANSPORTS.includes(t));
   if (unknown !== undefined) throw new Error(`--transports takes ${TRANSPORTS.join(', ')}, not "${unknown}"`);
+  const peers = values.peers.split(',').filter(Boolean);
+  const unknownPeer = peers.find((p) => !PEERS.includes(p));
+  if (unknownPeer !== undefined) throw new Error(`--peers takes ${PEERS.join(', ')}, not "${unknownPeer}"`);
   const size = /^(\d{2,4})x(\d{2,4})$/.exec(values.size);
   if (!size) throw new Error(`--size is WIDTHxHEIGHT, e.g. 1280x720, not "${values.size}"`);
   const number = (name: string, text: string, min: number, max: number) => {
@@ -67,6 +76,7 @@ function parseOptions(argv: string[]) {
   const date = new Date().toISOString().slice(0, 10);
   return {
     transports,
+    peers,
     seconds: number('seconds', values.seconds, 3, 600),
     warmup: number('warmup', values.warmup, 0, 60),
     width: Number(size[1]),
@@ -129,58 +139,96 @@ async function waitLive(http: string, path: string, source: StampedSource): Prom
   throw new Error(`${path} did not go live within 15 s`);
 }
 
+interface Measurement {
+  server: string;
+  transport: string;
+  url: string;
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const children = new Children();
   process.on('exit', () => children.killAll());
   let browser: ChromiumSession | null = null;
   let source: StampedSource | null = null;
+  let pages: PeerPages | null = null;
+  const peers: Peer[] = [];
+  const notes: string[] = [];
   const results: LabelledResult[] = [];
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.versions.node}`;
-  const perTransport = options.warmup + options.seconds + 5;
-  console.log(
-    `latency: ${options.transports.join(', ')} · ${options.width}x${options.height}@${options.fps} ${options.bitrate}${options.audio ? ' + AAC' : ''} · ${options.seconds} s each after ${options.warmup} s warm-up; about ${Math.ceil((perTransport * options.transports.length) / 60)} min`,
-  );
   try {
     const server =
       options.server && options.rtmp
         ? { http: options.server, rtmp: options.rtmp }
         : await startSubsecond(children);
+    const measurements: Measurement[] = options.transports.map((transport) => ({
+      server: 'Subsecond',
+      transport,
+      url: playerPageUrl(server.http, STREAM, transport),
+    }));
+    if (options.peers.length > 0) {
+      pages = await PeerPages.start();
+      for (const name of options.peers) {
+        try {
+          peers.push(name === 'nms' ? await startNodeMediaServer(children) : await startNginxRtmp(children));
+        } catch (error) {
+          notes.push(`${name}: not measured: ${(error as Error).message.split('\n')[0]}`);
+        }
+      }
+      for (const peer of peers) {
+        measurements.push({
+          server: peer.server,
+          transport: peer.transport,
+          url: `${pages.url}/?${peer.viewerQuery}`,
+        });
+        notes.push(`${peer.server}: ${peer.tuning}`);
+      }
+    }
+    const perMeasurement = options.warmup + options.seconds + 5;
+    console.log(
+      `latency: ${measurements.map((m) => `${m.server} ${m.transport}`).join(', ')} · ${options.width}x${options.height}@${options.fps} ${options.bitrate}${options.audio ? ' + AAC' : ''} · ${options.seconds} s each after ${options.warmup} s warm-up; about ${Math.ceil((perMeasurement * measurements.length + 10) / 60)} min`,
+    );
+    for (const note of notes) console.log(`  ${note}`);
     source = new StampedSource({
-      url: `${server.rtmp}/${STREAM}`,
+      url: [`${server.rtmp}/${STREAM}`, ...peers.map((p) => p.rtmpUrl)],
       width: options.width,
       height: options.height,
       fps: options.fps,
       bitrate: options.bitrate,
       audio: options.audio,
-      seconds: perTransport * options.transports.length + 30,
+      seconds: perMeasurement * measurements.length + 60,
     }).start();
     await waitLive(server.http, STREAM, source);
+    // Classic HLS needs a few segments before a player can start.
+    if (peers.length > 0) await sleep(6000);
     browser = await launchChromium();
-    for (const transport of options.transports) {
+    for (const m of measurements) {
+      const label = `${m.server} ${m.transport}`;
       const result = await measureTransport({
         browser,
-        server: server.http,
-        path: STREAM,
-        transport,
+        url: m.url,
+        transport: m.transport,
         source: 'rtmp',
         warmupSeconds: options.warmup,
         seconds: options.seconds,
         onProgress: (samples, elapsed) => {
           if (process.stdout.isTTY)
-            process.stdout.write(`\r  ${transport}: ${elapsed}/${options.seconds} s, ${samples} samples `);
+            process.stdout.write(`\r  ${label}: ${elapsed}/${options.seconds} s, ${samples} samples `);
         },
       });
       if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
-      results.push({ ...result, server: 'Subsecond' });
-      const line = result.error
-        ? `  ${transport}: ${result.error}`
-        : `  ${transport}: p50 ${result.p50?.toFixed(0)} ms, p99 ${result.p99?.toFixed(0)} ms over ${result.samples.length} frames (${result.failed} stamps failed, played over ${result.playedOver})`;
-      console.log(line);
+      results.push({ ...result, server: m.server });
+      console.log(
+        result.error
+          ? `  ${label}: ${result.error}`
+          : `  ${label}: p50 ${result.p50?.toFixed(0)} ms, p99 ${result.p99?.toFixed(0)} ms over ${result.samples.length} frames (${result.failed} stamps failed, played over ${result.playedOver})`,
+      );
     }
   } finally {
     await browser?.close();
     await source?.kill();
+    await pages?.close();
+    for (const peer of peers) await peer.stop().catch(() => {});
     await children.stopAll();
   }
   console.log(`\n${terminalTable(results)}\n\n${markdownTable(results)}\n`);
@@ -188,7 +236,7 @@ async function main(): Promise<void> {
   mkdirSync(dirname(options.out), { recursive: true });
   writeFileSync(
     options.out,
-    `${JSON.stringify({ date: new Date().toISOString(), machine, options, results }, null, 1)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, options, notes, results }, null, 1)}\n`,
   );
   mkdirSync(dirname(options.svg), { recursive: true });
   writeFileSync(options.svg, latencySvg(results, caption));

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as esbuild from 'esbuild';
-import { measureTransport } from '../../bench/latency/measure.ts';
+import { measureTransport, playerPageUrl } from '../../bench/latency/measure.ts';
 import { StampedSource } from '../../bench/latency/StampedSource.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { type ChromiumSession, launchChromium } from '../helpers/browser.ts';
@@ -129,8 +129,7 @@ test('a short measurement over WebSocket + MSE collects sane glass-to-glass samp
   await waitFor(`${STREAM} to be ready`, () => server!.registry.get(STREAM)?.ready, 15_000);
   const result = await measureTransport({
     browser: browser!,
-    server: server!.httpUrl,
-    path: STREAM,
+    url: playerPageUrl(server!.httpUrl, STREAM, 'mse'),
     transport: 'mse',
     source: 'rtmp',
     warmupSeconds: 2,
