@@ -19,6 +19,8 @@ export interface StampedSourceOptions {
   audio?: boolean;
   /** The source stops by itself after this long. */
   seconds: number;
+  /** Keep the stamp (performance.now()) of every frame, for encoderDelay.ts. */
+  recordStamps?: boolean;
 }
 
 const SAMPLE_RATE = 48_000;
@@ -29,6 +31,8 @@ export class StampedSource {
   readonly height: number;
   readonly fps: number;
   framesSent = 0;
+  /** performance.now() at which frame N was stamped, when recordStamps is set. */
+  readonly stamps: number[] = [];
   #timer: NodeJS.Timeout | null = null;
   #frame: Buffer;
   #audio: Buffer;
@@ -63,7 +67,10 @@ export class StampedSource {
       if (withAudio) args.push('-map', '1:a');
       args.push('-f', 'tee', urls.map((url) => `[f=flv:onfail=ignore]${url}`).join('|'));
     }
-    this.ffmpeg = spawn('ffmpeg', args, { stdio: ['pipe', 'ignore', 'pipe', withAudio ? 'pipe' : 'ignore'] });
+    const toStdout = urls.length === 1 && urls[0] === 'pipe:1';
+    this.ffmpeg = spawn('ffmpeg', args, {
+      stdio: ['pipe', toStdout ? 'pipe' : 'ignore', 'pipe', withAudio ? 'pipe' : 'ignore'],
+    });
     this.ffmpeg.stderr?.on('data', (d: Buffer) => {
       this.#stderr = (this.#stderr + d.toString()).slice(-4000);
     });
@@ -119,7 +126,9 @@ export class StampedSource {
     const n = this.framesSent++;
     this.#paintMotion(n);
     // Stamped last, just before the frame enters the encoder's input.
-    this.#paintBand(performance.timeOrigin + performance.now());
+    const now = performance.now();
+    if (this.#options.recordStamps) this.stamps.push(now);
+    this.#paintBand(performance.timeOrigin + now);
     this.ffmpeg.stdin?.write(this.#frame);
     if (this.#audio.length > 0) {
       const samples = this.#audio.length / 2;

@@ -1,6 +1,6 @@
 /**
  * The page that plays a peer server's stream with that peer's usual web player and measures it exactly as the
- * Subsecond player page does (LatencyMeter on the same video element). Bundled by PeerPages at bench start.
+ * Subsecond player page does (LatencyMeter on the same video element). Bundled by BenchPages at bench start.
  *   /?player=mpegts&url=http://…/live/latency.flv   node-media-server's HTTP-FLV with mpegts.js
  *   /?player=hls&url=http://…/hls/latency.m3u8       nginx-rtmp's HLS with hls.js
  */

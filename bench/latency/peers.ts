@@ -16,7 +16,7 @@ export interface Peer {
   readonly transport: string;
   /** Where the stamped source publishes to this peer. */
   readonly rtmpUrl: string;
-  /** The peers' viewer page query: `player=…&url=…`. */
+  /** The query of the peers' viewer page (BenchPages `/viewer`): `player=…&url=…`. */
   readonly viewerQuery: string;
   /** How the player is tuned, for the report. */
   readonly tuning: string;

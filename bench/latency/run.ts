@@ -6,7 +6,8 @@
  * peers (node-media-server, nginx-rtmp; bench/latency/peers.ts) and each is played by its usual web player in
  * the same browser. Prints a table with progress while it runs and writes the results as JSON and an SVG chart.
  *
- *   npm run bench:latency -- [--transports mse,…] [--peers nms,nginx] [--seconds 20] [--warmup 2] [--size 1280x720] [--fps 30]
+ *   npm run bench:latency -- [--transports mse,…] [--peers nms,nginx] [--floors webrtc,mse]
+ *                            [--seconds 20] [--warmup 2] [--size 1280x720] [--fps 30]
  *                            [--bitrate 2500k] [--no-audio] [--server http://host:8080 --rtmp rtmp://host:1935]
  *                            [--out FILE.json] [--svg FILE.svg]
  *
@@ -20,8 +21,9 @@ import { parseArgs } from 'node:util';
 import { SERVER_NODE_FLAGS } from '../../src/cli/nodeFlags.ts';
 import { type ChromiumSession, launchChromium } from '../../test/helpers/browser.ts';
 import { Children, freePort, sleep } from '../fanout/processes.ts';
+import { BenchPages } from './BenchPages.ts';
+import { type EncoderDelay, measureEncoderDelay } from './encoderDelay.ts';
 import { measureTransport, playerPageUrl } from './measure.ts';
-import { PeerPages } from './PeerPages.ts';
 import { type Peer, startNginxRtmp, startNodeMediaServer } from './peers.ts';
 import { type LabelledResult, latencySvg, markdownTable, terminalTable } from './report.ts';
 import { StampedSource } from './StampedSource.ts';
@@ -32,6 +34,8 @@ const STREAM = 'bench/latency';
 const TRANSPORTS = ['mse'];
 /** Peers fed by the same source in the same run (`--peers ''` for none). */
 const PEERS = ['nms', 'nginx'];
+/** The browser's own floors, measured in the same run (`--floors ''` for none). */
+const FLOORS = ['webrtc', 'mse'];
 
 function parseOptions(argv: string[]) {
   const { values } = parseArgs({
@@ -39,6 +43,7 @@ function parseOptions(argv: string[]) {
     options: {
       transports: { type: 'string', default: TRANSPORTS.join(',') },
       peers: { type: 'string', default: PEERS.join(',') },
+      floors: { type: 'string', default: FLOORS.join(',') },
       seconds: { type: 'string', default: '20' },
       warmup: { type: 'string', default: '2' },
       size: { type: 'string', default: '1280x720' },
@@ -62,6 +67,10 @@ function parseOptions(argv: string[]) {
   const peers = values.peers.split(',').filter(Boolean);
   const unknownPeer = peers.find((p) => !PEERS.includes(p));
   if (unknownPeer !== undefined) throw new Error(`--peers takes ${PEERS.join(', ')}, not "${unknownPeer}"`);
+  const floors = values.floors.split(',').filter(Boolean);
+  const unknownFloor = floors.find((f) => !FLOORS.includes(f));
+  if (unknownFloor !== undefined)
+    throw new Error(`--floors takes ${FLOORS.join(', ')}, not "${unknownFloor}"`);
   const size = /^(\d{2,4})x(\d{2,4})$/.exec(values.size);
   if (!size) throw new Error(`--size is WIDTHxHEIGHT, e.g. 1280x720, not "${values.size}"`);
   const number = (name: string, text: string, min: number, max: number) => {
@@ -77,6 +86,7 @@ function parseOptions(argv: string[]) {
   return {
     transports,
     peers,
+    floors,
     seconds: number('seconds', values.seconds, 3, 600),
     warmup: number('warmup', values.warmup, 0, 60),
     width: Number(size[1]),
@@ -142,6 +152,8 @@ async function waitLive(http: string, path: string, source: StampedSource): Prom
 interface Measurement {
   server: string;
   transport: string;
+  /** What fed it: the stamped RTMP source, or the stamped canvas in the viewer's own page. */
+  source: string;
   url: string;
 }
 
@@ -151,10 +163,11 @@ async function main(): Promise<void> {
   process.on('exit', () => children.killAll());
   let browser: ChromiumSession | null = null;
   let source: StampedSource | null = null;
-  let pages: PeerPages | null = null;
+  let pages: BenchPages | null = null;
   const peers: Peer[] = [];
   const notes: string[] = [];
   const results: LabelledResult[] = [];
+  let encoder: EncoderDelay | null = null;
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.versions.node}`;
   try {
     const server =
@@ -164,10 +177,21 @@ async function main(): Promise<void> {
     const measurements: Measurement[] = options.transports.map((transport) => ({
       server: 'Subsecond',
       transport,
+      source: 'rtmp',
       url: playerPageUrl(server.http, STREAM, transport),
     }));
-    if (options.peers.length > 0) {
-      pages = await PeerPages.start();
+    if (options.peers.length > 0 || options.floors.length > 0) pages = await BenchPages.start();
+    // The browser alone: what encode, decode and render cost with no server, so each figure can be split.
+    const bitrateBps = Number.parseInt(options.bitrate, 10) * (options.bitrate.endsWith('k') ? 1000 : 1);
+    for (const floor of options.floors) {
+      measurements.push({
+        server: 'browser floor',
+        transport: floor === 'webrtc' ? 'local peer connection (H.264)' : 'WebCodecs H.264 → fMP4 → MSE',
+        source: 'canvas',
+        url: `${pages!.url}/source?mode=floor-${floor}&width=${options.width}&height=${options.height}&fps=${options.fps}&bitrate=${bitrateBps}`,
+      });
+    }
+    if (options.peers.length > 0 && pages) {
       for (const name of options.peers) {
         try {
           peers.push(name === 'nms' ? await startNodeMediaServer(children) : await startNginxRtmp(children));
@@ -179,7 +203,8 @@ async function main(): Promise<void> {
         measurements.push({
           server: peer.server,
           transport: peer.transport,
-          url: `${pages.url}/?${peer.viewerQuery}`,
+          source: 'rtmp',
+          url: `${pages.url}/viewer?${peer.viewerQuery}`,
         });
         notes.push(`${peer.server}: ${peer.tuning}`);
       }
@@ -189,6 +214,18 @@ async function main(): Promise<void> {
       `latency: ${measurements.map((m) => `${m.server} ${m.transport}`).join(', ')} · ${options.width}x${options.height}@${options.fps} ${options.bitrate}${options.audio ? ' + AAC' : ''} · ${options.seconds} s each after ${options.warmup} s warm-up; about ${Math.ceil((perMeasurement * measurements.length + 10) / 60)} min`,
     );
     for (const note of notes) console.log(`  ${note}`);
+    // What ffmpeg itself adds before any server sees a frame, with the same settings, measured first.
+    encoder = await measureEncoderDelay({
+      width: options.width,
+      height: options.height,
+      fps: options.fps,
+      bitrate: options.bitrate,
+      audio: options.audio,
+      seconds: 8,
+    });
+    console.log(
+      `  ffmpeg's own delay in the RTMP source (stamp → encoded FLV tag out of ffmpeg): p50 ${encoder.p50?.toFixed(0)} ms, p99 ${encoder.p99?.toFixed(0)} ms over ${encoder.samples} frames`,
+    );
     source = new StampedSource({
       url: [`${server.rtmp}/${STREAM}`, ...peers.map((p) => p.rtmpUrl)],
       width: options.width,
@@ -208,7 +245,7 @@ async function main(): Promise<void> {
         browser,
         url: m.url,
         transport: m.transport,
-        source: 'rtmp',
+        source: m.source,
         warmupSeconds: options.warmup,
         seconds: options.seconds,
         onProgress: (samples, elapsed) => {
@@ -232,11 +269,12 @@ async function main(): Promise<void> {
     await children.stopAll();
   }
   console.log(`\n${terminalTable(results)}\n\n${markdownTable(results)}\n`);
-  const caption = `${new Date().toISOString().slice(0, 10)} · ${options.width}x${options.height}@${options.fps} ${options.bitrate} · ${machine}`;
+  const encoderNote = encoder?.p50 != null ? ` · ffmpeg source encode p50 ${encoder.p50.toFixed(0)} ms` : '';
+  const caption = `${new Date().toISOString().slice(0, 10)} · ${options.width}x${options.height}@${options.fps} ${options.bitrate}${options.audio ? ' + AAC' : ''}${encoderNote} · ${machine}`;
   mkdirSync(dirname(options.out), { recursive: true });
   writeFileSync(
     options.out,
-    `${JSON.stringify({ date: new Date().toISOString(), machine, options, notes, results }, null, 1)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, options, notes, encoder, results }, null, 1)}\n`,
   );
   mkdirSync(dirname(options.svg), { recursive: true });
   writeFileSync(options.svg, latencySvg(results, caption));

@@ -36,8 +36,20 @@ test('jumps a gap between ranges (the server skipped frames)', () => {
 
 test('plays at 1.0 near the target and speeds up in proportion to excess buffer', () => {
   assert.equal(at(10, [[9, 10.15]]).rate, 1);
-  assert.equal(at(10, [[9, 10.4]]).rate, 1.05);
-  assert.equal(at(10, [[9, 11.2]]).rate, 1.1);
+  assert.equal(at(10, [[9, 10.4]]).rate, 1.16);
+  assert.equal(at(10, [[9, 10.95]]).rate, 1.25);
+});
+
+test('a large buffer target moves the seek point with it', () => {
+  const plan = (target: number) =>
+    planLiveEdge(
+      { currentTime: 10, paused: false, seeking: false, ranges: [[9, 11.3]], stalledMs: 0 },
+      DEFAULT_LIVE_EDGE,
+      target,
+    );
+  assert.equal(plan(0.15).seekReason, 'behind', '1.3 s behind with the default target');
+  assert.equal(plan(1).seekTo, null, 'a 1 s target is 1.3 s behind by design, and catches up by rate');
+  assert.equal(plan(1).rate, 1.19);
 });
 
 test('seeks near the live edge when far behind', () => {

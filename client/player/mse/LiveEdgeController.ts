@@ -10,7 +10,7 @@ export interface LiveEdgeConfig {
   /** Playback rate used when the excess buffer reaches `rateRampBuffer`; proportional below that. */
   maxRate: number;
   rateRampBuffer: number;
-  /** Past this many seconds behind the live edge, seek instead of speeding up. */
+  /** Past this many seconds behind the live edge (or 0.5 s past the target, if later), seek instead of speeding up. */
   maxBehind: number;
   /** Seconds of media kept behind the playhead; older media is removed in chunks of `evictionChunk`. */
   keepBehind: number;
@@ -28,17 +28,22 @@ export interface LiveEdgeConfig {
   targetDecayMs: number;
 }
 
+/**
+ * Catch-up reaches 1.25× at 0.4 s of excess buffer: the latency benchmark showed a burst after an upstream
+ * stall leaving ~0.6 s of excess, which 1.1× took 6 s to drain (p50 doubled while it did); at 1.25× it takes
+ * about 2.5 s, and Chromium keeps the pitch. Past 1 s behind a seek is cheaper than any rate.
+ */
 export const DEFAULT_LIVE_EDGE: LiveEdgeConfig = {
   targetBuffer: 0.15,
-  maxRate: 1.1,
-  rateRampBuffer: 0.5,
-  maxBehind: 1.5,
+  maxRate: 1.25,
+  rateRampBuffer: 0.4,
+  maxBehind: 1,
   keepBehind: 10,
   evictionChunk: 2,
   stallAfterMs: 500,
   stallNudge: 0.1,
   underrunTargetStep: 0.1,
-  maxTargetIncrease: 0.75,
+  maxTargetIncrease: 0.5,
   targetDecayMs: 30_000,
 };
 
@@ -107,7 +112,9 @@ export function planLiveEdge(s: PlayheadSnapshot, c: LiveEdgeConfig, target = c.
   plan.bufferAhead = ahead;
 
   if (!s.seeking && !s.paused) {
-    if (plan.latency > c.maxBehind) {
+    // A large target (configured, or raised by underruns) moves the seek point with it: never seek to the
+    // very latency the target asks for.
+    if (plan.latency > Math.max(c.maxBehind, target + 0.5)) {
       plan.seekTo = Math.max(lastStart, liveEdge - target);
       plan.seekReason = 'behind';
     } else if (s.stalledMs >= c.stallAfterMs) {
