@@ -16,7 +16,6 @@ class LocalChannel {
   readonly subscribers = new Set<HubSubscriber>();
   readonly counts = new Map<string, number>();
   readonly unsubscribe: Unsubscribe[] = [];
-  lastId = 0;
   lastReportAt = Number.NEGATIVE_INFINITY;
   reportTimer: NodeJS.Timeout | null = null;
   /** Totals last heard from the bus, to re-publish when only the stream's viewer count moved. */
@@ -96,12 +95,6 @@ export class ChannelHub {
     this.#bus.reportPresence(local.name, this.#node, {});
   }
 
-  /** A subscriber learnt the channel's newest id from a replay (before any live message reached the hub). */
-  observeLastId(channel: string, lastId: number): void {
-    const local = this.#channels.get(channel);
-    if (local && lastId > local.lastId) local.lastId = lastId;
-  }
-
   /** Re-publishes presence for channels of a stream whose viewer count changed. */
   streamViewersChanged(streamPath: string): void {
     const prefix = `${streamPath}:`;
@@ -117,7 +110,6 @@ export class ChannelHub {
   }
 
   #deliver(local: LocalChannel, message: StoredMessage): void {
-    local.lastId = message.id;
     for (const subscriber of local.subscribers) {
       try {
         subscriber.offer(message);
@@ -159,7 +151,6 @@ export class ChannelHub {
       connections,
       transports: totals,
       ...(viewers === undefined ? {} : { viewers }),
-      lastId: local.lastId,
     });
     for (const subscriber of local.subscribers) subscriber.offerPresence(frame);
   }

@@ -153,7 +153,6 @@ export class ChannelSession {
     try {
       const replay = await this.#messaging.bus.replay(channel, since);
       if (subscription.closed) return false;
-      this.#messaging.hub.observeLastId(channel, replay.lastId);
       const position = replay.gap ? replay.gap.resumeFrom : (since ?? replay.lastId);
       subscription.goLive(position, replay.gap, replay.messages, replay.lastId);
       return true;

@@ -85,8 +85,6 @@ export interface PresenceEvent {
   readonly transports: Readonly<Record<string, number>>;
   /** Viewers of the channel's stream (`live/cam1` for `live/cam1:chat`) across media protocols, if live. */
   readonly viewers?: number;
-  /** Id of the newest message when this was published, so an SSE client's Last-Event-ID stays right. */
-  readonly lastId: number;
 }
 
 /** A presence event encoded once for every subscriber of its channel. */
@@ -106,8 +104,12 @@ export class PresenceFrame {
     return this.#frame;
   }
 
-  get sseEvent(): Buffer {
-    this.#sseEvent ??= Buffer.from(`id: ${this.event.lastId}\nevent: presence\ndata: ${this.json}\n\n`);
+  /**
+   * The SSE event without its `id:` line: each SSE connection prefixes the id it is at, so Last-Event-ID
+   * stays where that client's messages left it.
+   */
+  get sseEventBody(): Buffer {
+    this.#sseEvent ??= Buffer.from(`event: presence\ndata: ${this.json}\n\n`);
     return this.#sseEvent;
   }
 }

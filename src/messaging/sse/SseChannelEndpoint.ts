@@ -27,6 +27,8 @@ class SseSink implements ConnectionSink {
   readonly transport = 'sse';
   readonly #res: ServerResponse;
   readonly #maxBacklogBytes: number;
+  /** The id this client holds (what its Last-Event-ID would be), for events that carry no id of their own. */
+  #at = 0;
 
   constructor(res: ServerResponse, maxBacklogBytes: number) {
     this.#res = res;
@@ -45,14 +47,18 @@ class SseSink implements ConnectionSink {
   }
 
   message(message: StoredMessage): void {
+    this.#at = message.id;
     this.#write(message.sseEvent);
   }
 
   presence(presence: PresenceFrame): void {
-    this.#write(presence.sseEvent);
+    this.#write(`id: ${this.#at}\n`);
+    this.#write(presence.sseEventBody);
   }
 
   event(event: ServerEvent): void {
+    if (event.event === 'subscribed') this.#at = event.position;
+    else if (event.event === 'gap') this.#at = event.resumeFrom;
     const text = sseControl(event);
     if (text) this.#write(text);
   }
