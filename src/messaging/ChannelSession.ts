@@ -80,6 +80,8 @@ export class ChannelSession {
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #bucket: TokenBucket;
   #closed = false;
+  /** The previous publish, so the next waits for it (#publishNow never rejects). */
+  #publishing: Promise<unknown> = Promise.resolve();
 
   constructor(messaging: Messaging, sink: ConnectionSink, identity: Identity, remoteAddress: string) {
     this.#messaging = messaging;
@@ -179,8 +181,17 @@ export class ChannelSession {
     if (tell) this.sink.event({ event: 'unsubscribed', channel });
   }
 
-  /** Publishes as this session's identity; acknowledges with the id, or sends an error event. */
-  async publish(rawChannel: string, draft: MessageDraft, ref?: string): Promise<StoredMessage | null> {
+  /**
+   * Publishes as this session's identity; acknowledges with the id, or sends an error event. One
+   * connection's publishes are stored in the order it sent them, whatever the bus's latency.
+   */
+  publish(rawChannel: string, draft: MessageDraft, ref?: string): Promise<StoredMessage | null> {
+    const run = this.#publishing.then(() => this.#publishNow(rawChannel, draft, ref));
+    this.#publishing = run;
+    return run;
+  }
+
+  async #publishNow(rawChannel: string, draft: MessageDraft, ref?: string): Promise<StoredMessage | null> {
     if (this.#closed) return null;
     try {
       const retryAfterMs = this.#bucket.take();

@@ -38,9 +38,9 @@ class SseSink implements ConnectionSink {
   #write(chunk: Buffer | string): void {
     if (this.#res.writableEnded || this.#res.destroyed) return;
     if (this.#res.writableLength > this.#maxBacklogBytes) {
-      // A reader this slow would hold server memory; ending the stream makes EventSource reconnect with
-      // Last-Event-ID and catch up from the history.
-      this.#res.end();
+      // A reader this slow would hold server memory; dropping the stream makes EventSource reconnect with
+      // Last-Event-ID and catch up from the history. Destroy, not end: an end would queue behind the backlog.
+      this.#res.destroy();
       return;
     }
     this.#res.write(chunk);

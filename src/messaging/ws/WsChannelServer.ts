@@ -56,6 +56,9 @@ class WsSink implements ConnectionSink {
         ChannelCloseCode.tooSlow,
         'reading too slowly: unsent backlog over messaging.maxBacklogBytes; reconnect with since',
       );
+      // A client that does not read will not read the close frame either; do not hold its backlog for
+      // ws's 30 s closing handshake.
+      setTimeout(() => this.ws.terminate(), 1000).unref();
       return false;
     }
     return true;
