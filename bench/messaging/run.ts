@@ -201,12 +201,15 @@ for (const count of counts) results.push(await phase(count));
 const rows = [
   [
     'subscribers',
+    'msg/s in',
     'delivered msg/s',
     'p50 ms',
     'p99 ms',
     'server CPU %',
-    'msg/s per core',
-    'RSS/conn',
+    'delivered/s per server core',
+    'subscribers CPU %',
+    'machine CPU %',
+    'server RSS/conn',
     'lost',
   ],
   ...results.map((r) => {

@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { WebSocket } from 'ws';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { httpPublish, openWs, range, WsChannelClient } from '../helpers/channels.ts';
-import { waitFor } from '../helpers/processes.ts';
+import { publishTestSource, stop, waitFor } from '../helpers/processes.ts';
 
 let server: RunningServer;
 /** Limits tight enough to reach in a test. */
@@ -270,4 +271,45 @@ test('past the per-IP connection limit the socket is closed with 4429 and a reas
   const again = await openWs(`${strictWs}/ws/channels/limit:x`);
   await again.waitForFrame('a freed slot admits a new client', (f) => f.event === 'subscribed');
   for (const c of [...open, again]) c.close();
+});
+
+test('presence on a stream`s channel counts the stream`s media viewers across protocols', async () => {
+  const media = await startServer({
+    http: { host: '127.0.0.1', port: 0 },
+    rtmp: { host: '127.0.0.1', port: 0 },
+    log: { level: 'warn' },
+    messaging: { presenceIntervalMs: 100 },
+  });
+  const publisher = publishTestSource(`${media.rtmpUrl}/live/show`, {
+    size: '320x240',
+    rate: 15,
+    audio: false,
+  });
+  try {
+    await waitFor('live/show to be ready', () => media.registry.get('live/show')?.ready, 15_000);
+    const base = media.httpUrl.replace('http', 'ws');
+    const chat = await openWs(`${base}/ws/channels/live/show:chat`);
+    await chat.waitForFrame(
+      'presence without viewers',
+      (f) => f.event === 'presence' && (f.presence as { viewers?: number }).viewers === 0,
+    );
+    const viewer = new WebSocket(`${base}/mse/live/show`);
+    await new Promise((resolve, reject) => viewer.once('open', resolve).once('error', reject));
+    const seen = await chat.waitForFrame(
+      'presence with the MSE viewer',
+      (f) => f.event === 'presence' && (f.presence as { viewers?: number }).viewers === 1,
+    );
+    assert.equal((seen.presence as { connections: number }).connections, 1);
+    viewer.close();
+    const after = chat.frames.indexOf(seen);
+    await waitFor('presence without the viewer again', () =>
+      chat.frames
+        .slice(after + 1)
+        .some((f) => f.event === 'presence' && (f.presence as { viewers?: number }).viewers === 0),
+    );
+    chat.close();
+  } finally {
+    await stop(publisher);
+    await media.close();
+  }
 });
