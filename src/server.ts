@@ -6,6 +6,7 @@ import type { Config, ConfigInput } from './config/schema.ts';
 import { log as rootLog, setLogLevel } from './core/log.ts';
 import { StreamRegistry } from './core/StreamRegistry.ts';
 import { createHttpServer } from './http/HttpServer.ts';
+import { MessagingServer } from './messaging/MessagingServer.ts';
 import { MseServer } from './protocols/mse/MseServer.ts';
 import { RtmpServer } from './protocols/rtmp/RtmpServer.ts';
 
@@ -13,6 +14,7 @@ export interface RunningServer {
   readonly config: Config;
   readonly registry: StreamRegistry;
   readonly mse: MseServer;
+  readonly messaging: MessagingServer;
   readonly rtmp: RtmpServer | null;
   /** `http://127.0.0.1:PORT` (https when TLS is configured), with the port actually bound. */
   readonly httpUrl: string;
@@ -50,7 +52,14 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   registry.on('unpublished', (s) => log.info({ path: s.path }, 'stream unpublished'));
 
   const mse = new MseServer({ registry, config: config.mse, gopLimits, log });
-  const http = createHttpServer({ config, registry, mse, log, webRoot: WEB_ROOT, startedAt });
+  const messaging = new MessagingServer({
+    config: config.messaging,
+    corsOrigin: config.http.corsOrigin,
+    log,
+    viewersOf: (path) => registry.get(path)?.viewerCount,
+  });
+  registry.on('changed', (s) => messaging.messaging.hub.streamViewersChanged(s.path));
+  const http = createHttpServer({ config, registry, mse, messaging, log, webRoot: WEB_ROOT, startedAt });
 
   let rtmp: RtmpServer | null = null;
   if (config.rtmp.enabled) {
@@ -84,6 +93,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     config,
     registry,
     mse,
+    messaging,
     rtmp,
     httpUrl,
     rtmpUrl,
@@ -92,6 +102,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     close() {
       closing ??= (async () => {
         mse.close();
+        await messaging.close();
         await rtmp?.close();
         await http.close();
       })();

@@ -1,4 +1,7 @@
 /** The Subsecond browser SDK: `import { SubsecondPlayer, PlayerEvent } from '/static/subsecond.js'`. */
+
+// Messaging rides in the same library: `subsecond.channel('live/cam1:chat')`.
+export * from '../messaging/index.ts';
 export { Emitter, type Listener } from './Emitter.ts';
 export type { TrackInfo } from './mse/messages.ts';
 export {

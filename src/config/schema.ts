@@ -70,6 +70,48 @@ export const GopConfig = z
   })
   .strict();
 
+export const MessagingConfig = z
+  .object({
+    /** Each channel keeps at most this many messages for clients that resume… */
+    historyMaxMessages: z.number().int().min(1).max(1_000_000).default(1000),
+    /** …and none older than this. */
+    historyMaxAgeMs: z.number().int().min(1000).default(3_600_000),
+    /** Channels the server keeps at once; past it the longest-idle channel without subscribers is forgotten. */
+    maxChannels: z.number().int().min(1).default(100_000),
+    /** Largest `data` of one message, as JSON bytes. */
+    maxMessageBytes: z
+      .number()
+      .int()
+      .min(64)
+      .max(1024 * 1024)
+      .default(16 * 1024),
+    /** Publish rate limit per connection (per IP for HTTP publish): sustained rate and burst. */
+    publishRatePerSecond: z.number().min(0.1).default(10),
+    publishBurst: z.number().int().min(1).default(20),
+    maxChannelsPerConnection: z.number().int().min(1).default(32),
+    /** Open messaging connections (WebSocket, SSE, held long-polls) per client IP. */
+    maxConnectionsPerIp: z.number().int().min(1).default(100),
+    /** WebSocket ping interval; a client that misses two pongs is dropped. */
+    pingIntervalMs: z.number().int().min(100).default(20_000),
+    /** SSE comment heartbeat interval, and the reconnect delay (`retry:`) SSE clients are told. */
+    sseHeartbeatMs: z.number().int().min(100).default(15_000),
+    sseRetryMs: z.number().int().min(100).default(2000),
+    /** How long a long-poll is held when nothing newer exists. */
+    pollTimeoutMs: z.number().int().min(100).default(25_000),
+    /** Presence events per channel at most this often. */
+    presenceIntervalMs: z.number().int().min(50).default(1000),
+    /** A client whose connection holds more unsent bytes than this is disconnected (it resumes later). */
+    maxBacklogBytes: z
+      .number()
+      .int()
+      .min(16 * 1024)
+      .default(1024 * 1024),
+    /** Comma-separated channel patterns anonymous clients may subscribe to / publish on (`*` one segment). */
+    anonymousRead: z.string().default('**'),
+    anonymousWrite: z.string().default('**'),
+  })
+  .strict();
+
 export const LogConfig = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -83,6 +125,7 @@ export const Config = z
     auth: AuthConfig.prefault({}),
     mse: MseConfig.prefault({}),
     gop: GopConfig.prefault({}),
+    messaging: MessagingConfig.prefault({}),
     log: LogConfig.prefault({}),
   })
   .strict();
@@ -92,6 +135,7 @@ export type HttpConfig = z.infer<typeof HttpConfig>;
 export type RtmpConfig = z.infer<typeof RtmpConfig>;
 export type AuthConfig = z.infer<typeof AuthConfig>;
 export type MseConfig = z.infer<typeof MseConfig>;
+export type MessagingConfig = z.infer<typeof MessagingConfig>;
 
 /** Recursively optional: what a config file, the environment, flags or a test may override. */
 export type ConfigInput = { [S in keyof Config]?: Partial<Config[S]> };

@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../core/path.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
+import type { MessagingServer } from '../messaging/MessagingServer.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import { describeStream } from './describe.ts';
@@ -21,6 +22,7 @@ export interface HttpServerOptions {
   config: Config;
   registry: StreamRegistry;
   mse: MseServer;
+  messaging: MessagingServer;
   log: Logger;
   /** The folder holding index.html, play.html, style.css and dist/. */
   webRoot: string;
@@ -47,7 +49,7 @@ function streamPathParam(request: FastifyRequest): string {
 
 /** The one HTTP server: routes only; each protocol owns its endpoint's behaviour. */
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
-  const { config, registry, mse, webRoot } = options;
+  const { config, registry, mse, messaging, webRoot } = options;
   const log = options.log.child({ component: 'http' });
   const tls =
     config.http.tlsCert && config.http.tlsKey
@@ -131,12 +133,20 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.get('/api/v1/openapi.json', async () => openApiDocument);
   app.get('/api/v1/events', (request, reply) => streamEvents(request, reply, registry));
 
+  // Messaging: channels over SSE, long-polling and HTTP publish (WebSocket below)
+  app.get('/sse/channels/*', (request, reply) => messaging.serveEvents(request, reply));
+  app.get('/poll/channels/*', (request, reply) => messaging.servePoll(request, reply));
+  app.post('/api/v1/channels/*', { bodyLimit: messaging.bodyLimit }, (request, reply) =>
+    messaging.servePublish(request, reply),
+  );
+
   // Pages
   app.get('/', (_request, reply) => sendFile(reply, 'index.html', 'no-cache'));
   app.get('/play/*', (request, reply) => {
     streamPathParam(request);
     return sendFile(reply, 'play.html', 'no-cache');
   });
+  app.get('/chat/*', (_request, reply) => sendFile(reply, 'chat.html', 'no-cache'));
   app.get('/static/:file', (request, reply) =>
     sendFile(reply, (request.params as { file: string }).file, 'no-cache'),
   );
@@ -146,6 +156,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     const pathname = (request.url ?? '/').split('?')[0];
     if (pathname.startsWith('/mse/')) {
       mse.handleUpgrade(request, socket, head, pathname.slice('/mse/'.length));
+      return;
+    }
+    if (pathname.startsWith('/ws/channels/')) {
+      messaging.ws.handleUpgrade(request, socket, head, pathname.slice('/ws/channels/'.length));
       return;
     }
     log.info(

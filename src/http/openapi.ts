@@ -135,6 +135,38 @@ export const openApiDocument = {
         },
       },
     },
+    '/api/v1/channels/{name}/messages': {
+      post: {
+        summary: 'Publish a message on a channel; protocol in docs/protocols/messaging.md',
+        parameters: [
+          {
+            name: 'name',
+            in: 'path',
+            required: true,
+            schema: { type: 'string', examples: ['live/cam1:chat'] },
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['type'],
+                properties: { type: { type: 'string' }, data: {} },
+              },
+            },
+          },
+        },
+        responses: {
+          201: { description: 'Stored: {id, channel, time, from, type, data}' },
+          400: errorResponse('Malformed channel name or body'),
+          403: errorResponse('The policy refuses publishing on this channel'),
+          413: errorResponse('Data over messaging.maxMessageBytes'),
+          429: errorResponse('Publish rate limit; see Retry-After'),
+        },
+      },
+    },
   },
   components: { schemas: { Error: ErrorBody, Track, Stream } },
 };

@@ -1,0 +1,46 @@
+import type { ChannelGap, ChannelMessage, ChannelPresence, ChannelTransportKind } from '../ChannelTypes.ts';
+
+/** What a transport needs to follow one channel. */
+export interface ChannelTransportContext {
+  /** Server origin, e.g. `https://live.example.com`. */
+  readonly server: string;
+  readonly channel: string;
+  readonly heartbeatMs: number;
+  readonly pollTimeoutMs?: number;
+}
+
+/** How a transport reports to its channel. Calls after `close()` are ignored by the channel. */
+export interface ChannelTransportObserver {
+  /** The server accepted the subscription; messages with ids above `position` follow. */
+  onSubscribed(position: number): void;
+  onMessage(message: ChannelMessage): void;
+  onGap(gap: ChannelGap): void;
+  onPresence(presence: ChannelPresence): void;
+  /** A refusal the connection survives (e.g. a rate-limited publish without a pending promise). */
+  onError(code: string, message: string): void;
+  /**
+   * The connection ended without `close()`. `opened`: it had worked (reconnect with it); `fatal`: retrying
+   * cannot help (refused by policy).
+   */
+  onClosed(reason: string, opened: boolean, fatal: boolean): void;
+}
+
+/**
+ * One way of carrying a channel. A WebRTC data channel plugs in as one more implementation: send the socket
+ * protocol frames (docs/protocols/messaging.md) on the RTCDataChannel exactly as the WebSocket transport
+ * does on its socket, and add its factory to CHANNEL_TRANSPORTS first.
+ */
+export interface ChannelTransport {
+  readonly kind: ChannelTransportKind;
+  /** Connects and subscribes, resuming after `since` (undefined: from now). */
+  open(since: number | undefined): void;
+  publish(type: string, data: unknown): Promise<{ id: number; channel: string }>;
+  close(): void;
+}
+
+export interface ChannelTransportFactory {
+  readonly kind: ChannelTransportKind;
+  /** False when this browser (or page) cannot use it at all. */
+  available(): boolean;
+  create(context: ChannelTransportContext, observer: ChannelTransportObserver): ChannelTransport;
+}

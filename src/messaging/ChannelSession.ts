@@ -1,0 +1,242 @@
+import type { HubSubscriber } from './ChannelHub.ts';
+import type { Identity } from './ChannelPolicy.ts';
+import type { GapEvent, MessageDraft, PresenceFrame, StoredMessage } from './Message.ts';
+import type { Messaging } from './Messaging.ts';
+import { type ClientFrame, MessagingError, parseClientFrame, type ServerEvent } from './protocol.ts';
+import { TokenBucket } from './TokenBucket.ts';
+
+/** The transports a connection can arrive over. */
+export type TransportKind = 'ws' | 'sse' | 'poll' | 'datachannel';
+
+/**
+ * What a transport implements to carry a session to its client. Messages and presence come already encoded
+ * (`message.frame` / `message.sseEvent`, the same bytes for every subscriber); control events are rare and
+ * per connection. A WebRTC data channel plugs in by implementing this (send `frame` as a text message) and
+ * feeding the channel's incoming text to `ChannelSession.handleFrame` — see docs/protocols/messaging.md.
+ */
+export interface ConnectionSink {
+  readonly transport: TransportKind;
+  message(message: StoredMessage): void;
+  presence(presence: PresenceFrame): void;
+  event(event: ServerEvent): void;
+}
+
+/** One connection's subscription to one channel: replay first, then live, each id once and in order. */
+class Subscription implements HubSubscriber {
+  readonly channel: string;
+  readonly transport: string;
+  readonly #sink: ConnectionSink;
+  /** Live messages that arrived while the replay was being fetched. */
+  #buffered: StoredMessage[] | null = [];
+  #pendingPresence: PresenceFrame | null = null;
+  /** Newest id handed to the sink; nothing at or below it is delivered again. */
+  lastDelivered = 0;
+  closed = false;
+
+  constructor(channel: string, sink: ConnectionSink) {
+    this.channel = channel;
+    this.transport = sink.transport;
+    this.#sink = sink;
+  }
+
+  offer(message: StoredMessage): void {
+    if (this.#buffered) {
+      this.#buffered.push(message);
+      return;
+    }
+    if (message.id <= this.lastDelivered) return;
+    this.lastDelivered = message.id;
+    this.#sink.message(message);
+  }
+
+  offerPresence(presence: PresenceFrame): void {
+    if (this.#buffered) this.#pendingPresence = presence;
+    else this.#sink.presence(presence);
+  }
+
+  /** Delivers the replay, then what arrived meanwhile, and goes live. */
+  goLive(position: number, gap: GapEvent | null, replay: readonly StoredMessage[], lastId: number): void {
+    this.lastDelivered = position;
+    this.#sink.event({ event: 'subscribed', channel: this.channel, position, lastId });
+    if (gap) this.#sink.event({ event: 'gap', ...gap });
+    const buffered = this.#buffered ?? [];
+    this.#buffered = null;
+    for (const message of replay) this.offer(message);
+    for (const message of buffered) this.offer(message);
+    if (this.#pendingPresence) this.#sink.presence(this.#pendingPresence);
+    this.#pendingPresence = null;
+  }
+}
+
+/**
+ * A client connection to the messaging layer, whatever carries it: its identity, its subscriptions, its
+ * publish rate limit. Transports translate their wire format to these calls and nothing else.
+ */
+export class ChannelSession {
+  readonly identity: Identity;
+  readonly remoteAddress: string;
+  readonly sink: ConnectionSink;
+  readonly #messaging: Messaging;
+  readonly #subscriptions = new Map<string, Subscription>();
+  readonly #bucket: TokenBucket;
+  #closed = false;
+  /** The previous publish, so the next waits for it (#publishNow never rejects). */
+  #publishing: Promise<unknown> = Promise.resolve();
+
+  constructor(messaging: Messaging, sink: ConnectionSink, identity: Identity, remoteAddress: string) {
+    this.#messaging = messaging;
+    this.sink = sink;
+    this.identity = identity;
+    this.remoteAddress = remoteAddress;
+    const { publishRatePerSecond, publishBurst } = messaging.config;
+    this.#bucket = new TokenBucket(publishRatePerSecond, publishBurst);
+  }
+
+  get channels(): string[] {
+    return [...this.#subscriptions.keys()];
+  }
+
+  /** Newest id delivered on a channel, or undefined when not subscribed. */
+  lastDelivered(channel: string): number | undefined {
+    return this.#subscriptions.get(channel)?.lastDelivered;
+  }
+
+  /** One socket-protocol frame (WebSocket or data channel text). Refusals go to the sink as error events. */
+  async handleFrame(text: string): Promise<void> {
+    let frame: ClientFrame;
+    try {
+      frame = parseClientFrame(text);
+    } catch (err) {
+      this.#refuse(err);
+      return;
+    }
+    switch (frame.op) {
+      case 'subscribe':
+        await this.subscribe(frame.channel, frame.since);
+        return;
+      case 'unsubscribe':
+        this.unsubscribe(frame.channel);
+        return;
+      case 'publish':
+        await this.publish(frame.channel, { type: frame.type, data: frame.data }, frame.ref);
+        return;
+      case 'ping':
+        this.sink.event({ event: 'pong', ...(frame.ref === undefined ? {} : { ref: frame.ref }) });
+        return;
+    }
+  }
+
+  /** Subscribes and replays after `since` (undefined: from now). False, with an error event, when refused. */
+  async subscribe(rawChannel: string, since: number | undefined): Promise<boolean> {
+    if (this.#closed) return false;
+    let channel: string;
+    try {
+      channel = this.#messaging.authorize(this.identity, rawChannel, 'subscribe');
+      if (this.#subscriptions.has(channel)) {
+        // Re-subscribing is how a client asks for a fresh replay; the old subscription goes first.
+        this.unsubscribe(channel, false);
+      }
+      const max = this.#messaging.config.maxChannelsPerConnection;
+      if (this.#subscriptions.size >= max) {
+        throw new MessagingError(
+          'too_many_channels',
+          `cannot subscribe to "${channel}": this connection already follows ${max} channels (messaging.maxChannelsPerConnection)`,
+          { channel },
+        );
+      }
+    } catch (err) {
+      this.#refuse(err);
+      return false;
+    }
+    const subscription = new Subscription(channel, this.sink);
+    this.#subscriptions.set(channel, subscription);
+    // Subscribe before asking for the replay, so nothing published in between is lost; ids drop duplicates.
+    this.#messaging.hub.add(subscription);
+    try {
+      const replay = await this.#messaging.bus.replay(channel, since);
+      if (subscription.closed) return false;
+      const position = replay.gap ? replay.gap.resumeFrom : (since ?? replay.lastId);
+      subscription.goLive(position, replay.gap, replay.messages, replay.lastId);
+      return true;
+    } catch (err) {
+      this.unsubscribe(channel, false);
+      this.#refuse(err, undefined, channel);
+      return false;
+    }
+  }
+
+  unsubscribe(channel: string, tell = true): void {
+    const subscription = this.#subscriptions.get(channel);
+    if (!subscription) {
+      if (tell) {
+        this.#refuse(
+          new MessagingError('not_subscribed', `not subscribed to ${JSON.stringify(channel)}`, { channel }),
+        );
+      }
+      return;
+    }
+    subscription.closed = true;
+    this.#subscriptions.delete(channel);
+    this.#messaging.hub.remove(subscription);
+    if (tell) this.sink.event({ event: 'unsubscribed', channel });
+  }
+
+  /**
+   * Publishes as this session's identity; acknowledges with the id, or sends an error event. One
+   * connection's publishes are stored in the order it sent them, whatever the bus's latency.
+   */
+  publish(rawChannel: string, draft: MessageDraft, ref?: string): Promise<StoredMessage | null> {
+    const run = this.#publishing.then(() => this.#publishNow(rawChannel, draft, ref));
+    this.#publishing = run;
+    return run;
+  }
+
+  async #publishNow(rawChannel: string, draft: MessageDraft, ref?: string): Promise<StoredMessage | null> {
+    if (this.#closed) return null;
+    try {
+      const retryAfterMs = this.#bucket.take();
+      if (retryAfterMs > 0) {
+        const { publishRatePerSecond, publishBurst } = this.#messaging.config;
+        throw new MessagingError(
+          'rate_limited',
+          `publish refused: more than ${publishRatePerSecond}/s (burst ${publishBurst}) from this connection; retry in ${retryAfterMs} ms`,
+          { retryAfterMs },
+        );
+      }
+      const stored = await this.#messaging.publish(this.identity, rawChannel, draft);
+      if (!this.#closed) {
+        this.sink.event({
+          event: 'ack',
+          ...(ref === undefined ? {} : { ref }),
+          channel: stored.message.channel,
+          id: stored.id,
+        });
+      }
+      return stored;
+    } catch (err) {
+      this.#refuse(err, ref);
+      return null;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const channel of [...this.#subscriptions.keys()]) this.unsubscribe(channel, false);
+  }
+
+  #refuse(err: unknown, ref?: string, channel?: string): void {
+    if (this.#closed) return;
+    if (err instanceof MessagingError) {
+      this.sink.event(err.toEvent(ref));
+      return;
+    }
+    this.#messaging.log.error({ err, channel }, 'messaging operation failed');
+    this.sink.event({
+      event: 'error',
+      code: 'unavailable',
+      message: 'internal error; try again',
+      ...(ref === undefined ? {} : { ref }),
+    });
+  }
+}

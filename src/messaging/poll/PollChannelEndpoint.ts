@@ -1,0 +1,153 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { HubSubscriber } from '../ChannelHub.ts';
+import { channelFromUrlPath, InvalidChannelError } from '../ChannelName.ts';
+import type { GapEvent, PresenceFrame, StoredMessage } from '../Message.ts';
+import type { Messaging } from '../Messaging.ts';
+import { MessagingError, parseSince } from '../protocol.ts';
+
+/**
+ * The answer body: `{"channel":…,"last":N,"gap":…,"messages":[…]}` built from each message's JSON text, so
+ * nothing is serialized again. `last` is the `since` of the next poll.
+ */
+function answerBody(
+  channel: string,
+  last: number,
+  gap: GapEvent | null,
+  messages: readonly StoredMessage[],
+): string {
+  let body = `{"channel":${JSON.stringify(channel)},"last":${last}`;
+  if (gap) body += `,"gap":${JSON.stringify(gap)}`;
+  body += ',"messages":[';
+  for (let i = 0; i < messages.length; i++) body += (i ? ',' : '') + messages[i].json;
+  return `${body}]}`;
+}
+
+/** The common answer — one new message to every poller that was waiting right before it — built once. */
+const singleAnswers = new WeakMap<StoredMessage, string>();
+function singleAnswer(message: StoredMessage): string {
+  let body = singleAnswers.get(message);
+  if (!body) {
+    body = answerBody(message.message.channel, message.id, null, [message]);
+    singleAnswers.set(message, body);
+  }
+  return body;
+}
+
+/** A held poll, waiting for the channel's next message. */
+class PollWaiter implements HubSubscriber {
+  readonly channel: string;
+  readonly transport = 'poll';
+  readonly received: StoredMessage[] = [];
+  /** Called once, on the turn after the first message (so a burst goes out in one answer). */
+  onMessage: (() => void) | null = null;
+  #scheduled = false;
+
+  constructor(channel: string) {
+    this.channel = channel;
+  }
+
+  offer(message: StoredMessage): void {
+    this.received.push(message);
+    if (this.#scheduled || !this.onMessage) return;
+    this.#scheduled = true;
+    setImmediate(() => this.onMessage?.());
+  }
+
+  offerPresence(_presence: PresenceFrame): void {}
+}
+
+/**
+ * `GET /poll/channels/{name}?since=N[&timeout=ms]`: answers at once with what is newer than N (or a gap),
+ * else holds the request up to messaging.pollTimeoutMs and answers with the next messages or an empty list.
+ * Without `since` it waits for the next message. For clients where nothing else gets through.
+ */
+export class PollChannelEndpoint {
+  readonly #messaging: Messaging;
+  readonly #held = new Set<() => void>();
+
+  constructor(messaging: Messaging) {
+    this.#messaging = messaging;
+  }
+
+  get held(): number {
+    return this.#held.size;
+  }
+
+  async handle(request: FastifyRequest, reply: FastifyReply, rawName: string): Promise<FastifyReply> {
+    const messaging = this.#messaging;
+    const remoteAddress = request.socket.remoteAddress ?? '';
+    const query = new URLSearchParams(request.url.split('?')[1] ?? '');
+    reply.header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8');
+    let channel: string;
+    let since: number | undefined;
+    let timeoutMs = messaging.config.pollTimeoutMs;
+    try {
+      channel = channelFromUrlPath(rawName);
+      since = parseSince(query.get('since') ?? undefined, '?since=');
+      const timeout = parseSince(query.get('timeout') ?? undefined, '?timeout=');
+      if (timeout !== undefined) timeoutMs = Math.min(timeout, timeoutMs);
+      const identity = messaging.identities.identify({ headers: request.headers, remoteAddress, query });
+      if ('refused' in identity) return reply.status(401).send({ error: identity.refused });
+      messaging.authorize(identity, channel, 'subscribe');
+    } catch (err) {
+      if (err instanceof InvalidChannelError) return reply.status(400).send({ error: err.message });
+      if (err instanceof MessagingError) return reply.status(err.status).send({ error: err.message });
+      throw err;
+    }
+
+    // Listen before looking at the history so that nothing published in between is missed.
+    const waiter = new PollWaiter(channel);
+    messaging.hub.add(waiter);
+    let release: (() => void) | null = null;
+    try {
+      const replay = await messaging.bus.replay(channel, since);
+      const position = replay.gap ? replay.gap.resumeFrom : (since ?? replay.lastId);
+      const fresh = waiter.received.filter((m) => m.id > replay.lastId);
+      if (replay.messages.length > 0 || replay.gap || fresh.length > 0) {
+        const messages = [...replay.messages, ...fresh];
+        const last = messages.length ? messages[messages.length - 1].id : position;
+        return reply.send(answerBody(channel, last, replay.gap, messages));
+      }
+      try {
+        release = messaging.admit(remoteAddress);
+      } catch (err) {
+        const refusal = err as MessagingError;
+        return reply.status(refusal.status).send({ error: refusal.message });
+      }
+      const body = await new Promise<string | null>((resolve) => {
+        const finish = (value: string | null) => {
+          clearTimeout(timer);
+          this.#held.delete(cancel);
+          waiter.onMessage = null;
+          request.raw.off('close', onClose);
+          resolve(value);
+        };
+        const cancel = () => finish(answerBody(channel, position, null, []));
+        const onClose = () => finish(null);
+        const timer = setTimeout(cancel, timeoutMs);
+        this.#held.add(cancel);
+        // The client gave up (or the socket died): stop holding, nothing to answer.
+        request.raw.on('close', onClose);
+        waiter.onMessage = () => {
+          const messages = waiter.received.filter((m) => m.id > position);
+          if (messages.length === 0) return;
+          finish(
+            messages.length === 1 && messages[0].id === position + 1
+              ? singleAnswer(messages[0])
+              : answerBody(channel, messages[messages.length - 1].id, null, messages),
+          );
+        };
+      });
+      if (body === null) return reply;
+      return reply.send(body);
+    } finally {
+      messaging.hub.remove(waiter);
+      release?.();
+    }
+  }
+
+  /** Answers every held poll with an empty list (server shutdown). */
+  close(): void {
+    for (const cancel of [...this.#held]) cancel();
+  }
+}

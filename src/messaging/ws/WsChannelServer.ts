@@ -1,0 +1,206 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { channelFromUrlPath, InvalidChannelError } from '../ChannelName.ts';
+import type { Identity } from '../ChannelPolicy.ts';
+import { ChannelSession, type ConnectionSink } from '../ChannelSession.ts';
+import type { PresenceFrame, StoredMessage } from '../Message.ts';
+import type { Messaging } from '../Messaging.ts';
+import { MessagingError, parseSince, type ServerEvent } from '../protocol.ts';
+import { FramedEvents } from './textFrame.ts';
+
+/** Close codes (RFC 6455 §7.4.1; 4000-4999 are ours, mirroring HTTP statuses). */
+export const ChannelCloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  /** Missed two pongs. */
+  noPong: 1001,
+  policy: 1008,
+  tooBig: 1009,
+  unauthorized: 4401,
+  /** The client read too slowly: its unsent backlog passed messaging.maxBacklogBytes. It may resume. */
+  tooSlow: 4408,
+  /** Too many connections from the client's address. */
+  tooMany: 4429,
+} as const;
+
+/** Answers an upgrade request with a plain HTTP error, before any WebSocket exists. */
+function refuseUpgrade(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ error: message });
+  const reason = status === 400 ? 'Bad Request' : 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+class WsSink implements ConnectionSink {
+  readonly transport = 'ws';
+  readonly ws: WebSocket;
+  readonly #socket: Socket;
+  readonly #framed: FramedEvents;
+  readonly #maxBacklogBytes: number;
+  missedPongs = 0;
+
+  constructor(ws: WebSocket, framed: FramedEvents, maxBacklogBytes: number) {
+    this.ws = ws;
+    this.#socket = (ws as unknown as { _socket: Socket })._socket;
+    this.#framed = framed;
+    this.#maxBacklogBytes = maxBacklogBytes;
+  }
+
+  #writable(): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) return false;
+    if (this.#socket.writableLength > this.#maxBacklogBytes) {
+      this.ws.close(
+        ChannelCloseCode.tooSlow,
+        'reading too slowly: unsent backlog over messaging.maxBacklogBytes; reconnect with since',
+      );
+      // A client that does not read will not read the close frame either; do not hold its backlog for
+      // ws's 30 s closing handshake.
+      setTimeout(() => this.ws.terminate(), 1000).unref();
+      return false;
+    }
+    return true;
+  }
+
+  message(message: StoredMessage): void {
+    // Pre-framed bytes straight to the socket: with permessage-deflate off, ws writes its own frames whole
+    // and unqueued, so these interleave safely with its control frames.
+    if (this.#writable()) this.#socket.write(this.#framed.get(message));
+  }
+
+  presence(presence: PresenceFrame): void {
+    if (this.#writable()) this.#socket.write(this.#framed.get(presence));
+  }
+
+  event(event: ServerEvent): void {
+    if (this.#writable()) this.ws.send(JSON.stringify(event));
+  }
+}
+
+/**
+ * `GET /ws/channels/{name}?since=N` (WebSocket upgrade): subscribed to `name` at once (resuming after N when
+ * given), and more channels, unsubscribes and publishes over the socket protocol (src/messaging/protocol.ts).
+ * `/ws/channels/` with no name opens a socket with no subscription yet.
+ */
+export class WsChannelServer {
+  readonly #messaging: Messaging;
+  readonly #wss: WebSocketServer;
+  readonly #framed = new FramedEvents();
+  readonly #sinks = new Set<WsSink>();
+  readonly #heartbeat: NodeJS.Timeout;
+
+  constructor(messaging: Messaging) {
+    this.#messaging = messaging;
+    // Room for the envelope around the largest allowed data; anything bigger is closed with 1009 by ws.
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: messaging.config.maxMessageBytes + 4096,
+    });
+    this.#heartbeat = setInterval(() => {
+      for (const sink of this.#sinks) {
+        if (sink.missedPongs >= 2) {
+          messaging.log.info({ transport: 'ws' }, 'messaging client missed two pongs; dropped');
+          sink.ws.terminate();
+          continue;
+        }
+        sink.missedPongs++;
+        sink.ws.ping();
+      }
+    }, messaging.config.pingIntervalMs);
+    this.#heartbeat.unref();
+  }
+
+  get connections(): number {
+    return this.#sinks.size;
+  }
+
+  /** `rawName` is what follows `/ws/channels/` in the URL (without the query). */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, rawName: string): void {
+    const log = this.#messaging.log;
+    const remoteAddress = request.socket.remoteAddress ?? '';
+    const query = new URLSearchParams((request.url ?? '').split('?')[1] ?? '');
+    let channel: string | null = null;
+    let since: number | undefined;
+    try {
+      if (rawName !== '') channel = channelFromUrlPath(rawName);
+      since = parseSince(query.get('since') ?? undefined, '?since=');
+    } catch (err) {
+      const message =
+        err instanceof InvalidChannelError || err instanceof MessagingError ? err.message : String(err);
+      log.info({ remote: remoteAddress, url: request.url }, `messaging upgrade refused: ${message}`);
+      refuseUpgrade(socket, 400, message);
+      return;
+    }
+    const identity = this.#messaging.identities.identify({ headers: request.headers, remoteAddress, query });
+    this.#wss.handleUpgrade(request, socket, head, (ws) => {
+      // Refusals after the upgrade, as close codes: a browser sees those, not an HTTP status.
+      if ('refused' in identity) {
+        ws.close(ChannelCloseCode.unauthorized, identity.refused.slice(0, 120));
+        return;
+      }
+      let release: () => void;
+      try {
+        release = this.#messaging.admit(remoteAddress);
+      } catch (err) {
+        log.info({ remote: remoteAddress }, (err as Error).message);
+        ws.close(ChannelCloseCode.tooMany, (err as Error).message.slice(0, 120));
+        return;
+      }
+      this.#open(ws, identity, remoteAddress, release, channel, since);
+    });
+  }
+
+  #open(
+    ws: WebSocket,
+    identity: Identity,
+    remoteAddress: string,
+    release: () => void,
+    channel: string | null,
+    since: number | undefined,
+  ): void {
+    const config = this.#messaging.config;
+    const sink = new WsSink(ws, this.#framed, config.maxBacklogBytes);
+    const session = new ChannelSession(this.#messaging, sink, identity, remoteAddress);
+    this.#sinks.add(sink);
+    ws.on('pong', () => {
+      sink.missedPongs = 0;
+    });
+    ws.on('message', (data: Buffer, isBinary) => {
+      if (isBinary) {
+        sink.event(
+          new MessagingError(
+            'bad_frame',
+            'binary frames are not part of the protocol; send JSON text',
+          ).toEvent(),
+        );
+        return;
+      }
+      void session.handleFrame(data.toString('utf8'));
+    });
+    ws.on('error', (err) => this.#messaging.log.debug({ err: err.message }, 'messaging socket error'));
+    ws.on('close', () => {
+      session.close();
+      this.#sinks.delete(sink);
+      release();
+    });
+    if (channel !== null) void session.subscribe(channel, since);
+  }
+
+  close(): void {
+    clearInterval(this.#heartbeat);
+    for (const sink of this.#sinks) sink.ws.close(ChannelCloseCode.goingAway, 'server shutting down');
+  }
+
+  /** Closes every socket a server-side test or an operator wants gone (the client resumes). */
+  dropAll(code: number = ChannelCloseCode.goingAway, reason = 'dropped by the server'): number {
+    let n = 0;
+    for (const sink of this.#sinks) {
+      sink.ws.close(code, reason);
+      n++;
+    }
+    return n;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * End to end in headless Chromium: chat pages talk through the messaging client over the real server. The
+ * server drops one page's socket mid-conversation; it reconnects and resumes with nothing lost and nothing
+ * twice. Each transport is forced in turn, and a late joiner sees the gap the history could not cover.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { type RunningServer, startServer } from '../../src/server.ts';
+import { type ChromiumSession, launchChromium } from '../helpers/browser.ts';
+import { httpPublish, range } from '../helpers/channels.ts';
+import { waitFor } from '../helpers/processes.ts';
+
+const root = join(import.meta.dirname, '../..');
+let server: RunningServer;
+let browser: ChromiumSession;
+
+before(async () => {
+  execFileSync(process.execPath, [join(root, 'scripts/build-client.ts')], { stdio: 'inherit' });
+  server = await startServer({
+    http: { host: '127.0.0.1', port: 0 },
+    rtmp: { enabled: false },
+    log: { level: 'warn' },
+    messaging: {
+      historyMaxMessages: 40,
+      publishRatePerSecond: 1000,
+      publishBurst: 1000,
+      presenceIntervalMs: 100,
+    },
+  });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+interface ChatView {
+  state: string | undefined;
+  transport: string | null | undefined;
+  ids: number[];
+  texts: string[];
+  notices: string[];
+  reconnects: number;
+  duplicates: number;
+}
+
+function view(page: Page): Promise<ChatView> {
+  return page.evaluate(() => {
+    const items = [...document.querySelectorAll<HTMLLIElement>('#messages li[data-id]')];
+    return {
+      state: window.subsecondChat?.state,
+      transport: window.subsecondChat?.transport,
+      ids: items.map((li) => Number(li.dataset.id)),
+      texts: items.map((li) => li.querySelector('.text')?.textContent ?? ''),
+      notices: [...document.querySelectorAll('#messages li.notice')].map((li) => li.textContent ?? ''),
+      reconnects: window.subsecondChat?.reconnects ?? 0,
+      duplicates: window.subsecondChat?.duplicatesDropped ?? 0,
+    };
+  });
+}
+
+async function openChat(channel: string, transport: string): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(`${server.httpUrl}/chat/${channel}?transport=${transport}`);
+  await waitFor(`${transport} chat page to connect`, async () => (await view(page)).state === 'open', 10_000);
+  return page;
+}
+
+test('two pages chat; one page`s socket is dropped by the server and it resumes with nothing lost or doubled', async () => {
+  const channel = 'live/cam1:chat';
+  const alice = await openChat(channel, 'ws');
+  const bob = await openChat(channel, 'sse');
+  assert.equal((await view(alice)).transport, 'ws');
+  assert.equal((await view(bob)).transport, 'sse');
+
+  // Typed into the page, sent through the form: markup arrives as text.
+  const markup = '<img src=x onerror="window.pwned=1"> hi <b>bob</b>';
+  await alice.fill('#text', markup);
+  await alice.click('#send');
+  await waitFor('bob to see alice', async () => (await view(bob)).ids.length === 1);
+  assert.deepEqual((await view(bob)).texts, [markup]);
+  assert.equal(
+    await bob.locator('#messages img, #messages b').count(),
+    0,
+    'no element was made from a message',
+  );
+  assert.equal(await bob.evaluate(() => (window as Window & { pwned?: number }).pwned), undefined);
+  await waitFor('presence shows both pages', async () =>
+    /2 here/.test((await bob.textContent('#presence')) ?? ''),
+  );
+
+  // Bob keeps talking while the server drops Alice's socket twice.
+  const talking = bob.evaluate(async () => {
+    for (let i = 2; i <= 80; i++) {
+      await window.subsecondChat!.publish('chat', { text: `bob ${i}` });
+      await new Promise((r) => setTimeout(r, 8));
+    }
+  });
+  await waitFor('alice mid-conversation', async () => (await view(alice)).ids.length >= 15);
+  assert.equal(server.messaging.ws.dropAll(), 1, 'only alice is on WebSocket');
+  await waitFor(
+    'alice back',
+    async () => (await view(alice)).reconnects === 1 && (await view(alice)).state === 'open',
+  );
+  await waitFor('alice further on', async () => (await view(alice)).ids.length >= 45);
+  assert.equal(server.messaging.ws.dropAll(), 1);
+  await talking;
+
+  const expected = range(1, 80);
+  const a = (await waitFor('alice to have all 80', async () => {
+    const v = await view(alice);
+    return v.ids.length >= 80 ? v : null;
+  }))!;
+  const b = await view(bob);
+  assert.deepEqual(a.ids, expected, 'alice: every message once, in order, across two drops');
+  assert.deepEqual(b.ids, expected);
+  assert.deepEqual(
+    a.texts.slice(1),
+    range(2, 80).map((i) => `bob ${i}`),
+  );
+  assert.equal(a.reconnects, 2);
+  assert.equal(a.duplicates, 0, 'the server resumed exactly: the client had nothing to drop');
+  assert.deepEqual(a.notices, []);
+  assert.deepEqual(browser.problems, []);
+  await alice.close();
+  await bob.close();
+});
+
+test('every transport forced in turn receives the same messages; a late joiner is told what it missed', async () => {
+  const channel = 'live/cam2:chat';
+  const pages = await Promise.all(['ws', 'sse', 'poll'].map((t) => openChat(channel, t)));
+  for (let i = 1; i <= 50; i++) {
+    const r = await httpPublish(server.httpUrl, channel, { type: 'chat', data: { text: `m${i}` } });
+    assert.equal(r.status, 201);
+  }
+  for (const [i, page] of pages.entries()) {
+    const v = (await waitFor(`page ${i} to have 50`, async () => {
+      const got = await view(page);
+      return got.ids.length >= 50 ? got : null;
+    }))!;
+    assert.deepEqual(v.ids, range(1, 50), `${v.transport}`);
+    assert.equal(v.duplicates, 0);
+  }
+  // The page resumes from 0 on arrival; 50 published, 40 kept: it says 10 are gone.
+  const late = await openChat(channel, 'ws');
+  const v = (await waitFor('late page history', async () => {
+    const got = await view(late);
+    return got.ids.length >= 40 ? got : null;
+  }))!;
+  assert.deepEqual(v.ids, range(11, 50));
+  assert.deepEqual(v.notices, ['10 earlier messages not shown']);
+  for (const page of [...pages, late]) await page.close();
+  assert.deepEqual(browser.problems, []);
+});
