@@ -141,9 +141,23 @@ function subscribe(): void {
   events.addEventListener('streams', (event) => accept((event as MessageEvent<string>).data));
 }
 
-publishCommand.textContent =
-  `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine ` +
-  `-c:v libx264 -tune zerolatency -g 60 -c:a aac -f flv rtmp://${location.hostname || 'localhost'}:1935/live/cam1`;
+/** The publish hint names the RTMP port this server really listens on. */
+async function showPublishCommand(): Promise<void> {
+  let port = 1935;
+  try {
+    const response = await fetch('/api/v1/server', { headers: { accept: 'application/json' } });
+    if (response.ok) port = ((await response.json()) as { rtmp?: { port?: number } }).rtmp?.port ?? port;
+  } catch {
+    // Keep the default port in the hint.
+  }
+  publishCommand.textContent =
+    port === 0
+      ? 'RTMP is disabled on this server (rtmp.enabled: false)'
+      : `ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine ` +
+        `-c:v libx264 -tune zerolatency -g 60 -c:a aac -f flv rtmp://${location.hostname || 'localhost'}:${port}/live/cam1`;
+}
+
+void showPublishCommand();
 void loadOnce();
 subscribe();
 setInterval(tickUptime, 1000);

@@ -59,9 +59,18 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     viewersOf: (path) => registry.get(path)?.viewerCount,
   });
   registry.on('changed', (s) => messaging.messaging.hub.streamViewersChanged(s.path));
-  const http = createHttpServer({ config, registry, mse, messaging, log, webRoot: WEB_ROOT, startedAt });
-
   let rtmp: RtmpServer | null = null;
+  const http = createHttpServer({
+    config,
+    registry,
+    mse,
+    messaging,
+    log,
+    webRoot: WEB_ROOT,
+    startedAt,
+    rtmpPort: () => (rtmp ? rtmp.address.port : 0),
+  });
+
   if (config.rtmp.enabled) {
     rtmp = new RtmpServer({
       registry,

@@ -26,6 +26,8 @@ export interface HttpServerOptions {
   log: Logger;
   /** The folder holding index.html, play.html, style.css and dist/. */
   webRoot: string;
+  /** The RTMP port actually bound (0: RTMP disabled), read when asked: it is bound after this server is made. */
+  rtmpPort: () => number;
   startedAt: number;
 }
 
@@ -118,6 +120,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   );
   app.get('/api/v1/server', async () => ({
     uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
+    rtmp: { port: options.rtmpPort() },
     mse: {
       viewers: mse.sessions.size,
       ...mse.counters,

@@ -120,7 +120,7 @@ export const openApiDocument = {
     },
     '/api/v1/server': {
       get: {
-        summary: 'Server counters: WebSocket viewers, fragments, delivery delay',
+        summary: 'Server counters (WebSocket viewers, fragments, delivery delay) and the bound RTMP port',
         responses: { 200: { description: 'JSON' } },
       },
     },

@@ -126,6 +126,11 @@ test('the dashboard lists the stream with its resolution and the open viewer', a
     await row.waitFor({ timeout: 10_000 });
     assert.match((await row.textContent()) ?? '', /1280×720/);
     assert.equal(await row.locator('a').getAttribute('href'), `/play/${STREAM}`);
+    await waitFor('the publish hint to name the bound RTMP port', async () =>
+      ((await dashboard.locator('#publish-command').textContent()) ?? '').includes(
+        `:${server!.rtmpPort}/live/cam1`,
+      ),
+    );
     const viewers = await waitFor(
       'the dashboard to count the player page as a viewer',
       async () => {

@@ -51,6 +51,13 @@ test('health, empty stream list, and JSON errors that name the problem', async (
   assert.equal(file.status, 404);
 });
 
+test('the server description names the RTMP port actually bound, for the dashboard publish hint', async () => {
+  const info = await json('/api/v1/server');
+  assert.equal(info.status, 200);
+  assert.ok(server.rtmpPort > 0);
+  assert.equal(info.body.rtmp.port, server.rtmpPort);
+});
+
 test('a published stream is listed with its tracks, can be kicked, and metrics see it', async () => {
   const publisher = publishTestSource(`${server.rtmpUrl}/live/api`, { size: '640x360', seconds: 30 });
   await waitFor('live/api to be ready', () => server.registry.get('live/api')?.ready);
