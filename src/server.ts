@@ -6,6 +6,7 @@ import type { Config, ConfigInput } from './config/schema.ts';
 import { log as rootLog, setLogLevel } from './core/log.ts';
 import { StreamRegistry } from './core/StreamRegistry.ts';
 import { createHttpServer } from './http/HttpServer.ts';
+import { HlsServer } from './protocols/hls/HlsServer.ts';
 import { MseServer } from './protocols/mse/MseServer.ts';
 import { RtmpServer } from './protocols/rtmp/RtmpServer.ts';
 
@@ -13,6 +14,8 @@ export interface RunningServer {
   readonly config: Config;
   readonly registry: StreamRegistry;
   readonly mse: MseServer;
+  /** LL-HLS packaging and delivery, or null when hls.enabled is false. */
+  readonly hls: HlsServer | null;
   readonly rtmp: RtmpServer | null;
   /** `http://127.0.0.1:PORT` (https when TLS is configured), with the port actually bound. */
   readonly httpUrl: string;
@@ -50,7 +53,8 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   registry.on('unpublished', (s) => log.info({ path: s.path }, 'stream unpublished'));
 
   const mse = new MseServer({ registry, config: config.mse, gopLimits, log });
-  const http = createHttpServer({ config, registry, mse, log, webRoot: WEB_ROOT, startedAt });
+  const hls = config.hls.enabled ? new HlsServer({ registry, config: config.hls, gopLimits, log }) : null;
+  const http = createHttpServer({ config, registry, mse, hls, log, webRoot: WEB_ROOT, startedAt });
 
   let rtmp: RtmpServer | null = null;
   if (config.rtmp.enabled) {
@@ -70,6 +74,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   } catch (err) {
     await http.close().catch(() => {});
     await rtmp?.close().catch(() => {});
+    hls?.close();
     throw new Error(`cannot start: ${(err as Error).message}`);
   }
   const httpPort = (http.server.address() as AddressInfo).port;
@@ -84,6 +89,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     config,
     registry,
     mse,
+    hls,
     rtmp,
     httpUrl,
     rtmpUrl,
@@ -92,6 +98,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     close() {
       closing ??= (async () => {
         mse.close();
+        hls?.close();
         await rtmp?.close();
         await http.close();
       })();

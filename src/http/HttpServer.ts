@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../core/path.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
+import type { HlsServer } from '../protocols/hls/HlsServer.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import { describeStream } from './describe.ts';
@@ -21,6 +22,8 @@ export interface HttpServerOptions {
   config: Config;
   registry: StreamRegistry;
   mse: MseServer;
+  /** LL-HLS, when enabled. */
+  hls?: HlsServer | null;
   log: Logger;
   /** The folder holding index.html, play.html, style.css and dist/. */
   webRoot: string;
@@ -127,7 +130,12 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
         samples: mse.deliveryDelay.count,
       },
     },
+    hls: options.hls?.stats() ?? null,
   }));
+  // LL-HLS: playlists, init segments, segments and parts from memory.
+  const hls = options.hls;
+  if (hls) app.get('/hls/*', (request, reply) => hls.handle(request, reply));
+
   app.get('/api/v1/openapi.json', async () => openApiDocument);
   app.get('/api/v1/events', (request, reply) => streamEvents(request, reply, registry));
 
