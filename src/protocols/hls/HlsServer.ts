@@ -175,6 +175,22 @@ export class HlsServer {
 
   /** `GET /hls/*`: playlists, init segments, segments and parts of one stream. */
   async handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    try {
+      return await this.#handle(request, reply);
+    } catch (err) {
+      // The shared error handler hides messages of 5xx; a 503 here is the protocol's answer, not a fault.
+      if (err instanceof HlsRequestError && err.statusCode === 503 && !reply.sent) {
+        return reply
+          .status(503)
+          .header('cache-control', 'no-store')
+          .header('retry-after', '1')
+          .send({ error: err.message });
+      }
+      throw err;
+    }
+  }
+
+  async #handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const raw = (request.params as Record<string, string>)['*'] ?? '';
     const slash = raw.lastIndexOf('/');
     if (slash <= 0) {
