@@ -1,6 +1,7 @@
 import { parseStreamPath } from '../../src/core/path.ts';
 import { Backoff } from './Backoff.ts';
 import { Emitter } from './Emitter.ts';
+import { HlsTransport } from './hls/HlsTransport.ts';
 import { MseTransport } from './mse/MseTransport.ts';
 import {
   PlayerEvent,
@@ -27,6 +28,11 @@ export const TRANSPORTS: readonly TransportFactory[] = [
     kind: 'mse',
     isSupported: () => MseTransport.isSupported(),
     create: (context, observer) => new MseTransport(context, observer),
+  },
+  {
+    kind: 'hls',
+    isSupported: () => HlsTransport.isSupported(),
+    create: (context, observer) => new HlsTransport(context, observer),
   },
 ];
 

@@ -97,6 +97,7 @@ test('a publisher restart ends the playlist, then continues it after a discontin
     const text = await (await fetch(media)).text();
     return text.includes('#EXT-X-ENDLIST') ? parseMediaPlaylist(text) : null;
   });
+  assert.ok(ended);
   assert.deepEqual(conformanceProblems(ended), []);
   const lastMsn = ended.segments[ended.segments.length - 1].msn;
   publisher = publishTestSource(`${server.rtmpUrl}/live/cam1`, { size: '640x360', rate: 30, gop: 30 });
@@ -104,6 +105,7 @@ test('a publisher restart ends the playlist, then continues it after a discontin
     const p = parseMediaPlaylist(await (await fetch(media)).text());
     return p.segments.some((s) => s.msn > lastMsn && s.parts.length > 0) ? p : null;
   });
+  assert.ok(resumed);
   assert.equal(resumed.endList, false);
   assert.deepEqual(conformanceProblems(resumed), []);
   const first = resumed.segments.find((s) => s.msn === lastMsn + 1);
