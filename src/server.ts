@@ -6,6 +6,7 @@ import type { Config, ConfigInput } from './config/schema.ts';
 import { log as rootLog, setLogLevel } from './core/log.ts';
 import { StreamRegistry } from './core/StreamRegistry.ts';
 import { createHttpServer } from './http/HttpServer.ts';
+import { DashServer } from './protocols/dash/DashServer.ts';
 import { HlsServer } from './protocols/hls/HlsServer.ts';
 import { MseServer } from './protocols/mse/MseServer.ts';
 import { RtmpServer } from './protocols/rtmp/RtmpServer.ts';
@@ -54,7 +55,11 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
 
   const mse = new MseServer({ registry, config: config.mse, gopLimits, log });
   const hls = config.hls.enabled ? new HlsServer({ registry, config: config.hls, gopLimits, log }) : null;
-  const http = createHttpServer({ config, registry, mse, hls, log, webRoot: WEB_ROOT, startedAt });
+  const dash =
+    hls && config.hls.dash
+      ? new DashServer({ packagers: hls.packagers, targetLatencyMs: config.hls.dashTargetLatencyMs })
+      : null;
+  const http = createHttpServer({ config, registry, mse, hls, dash, log, webRoot: WEB_ROOT, startedAt });
 
   let rtmp: RtmpServer | null = null;
   if (config.rtmp.enabled) {

@@ -90,6 +90,10 @@ export const HlsConfig = z
     blockTimeoutMs: z.number().int().min(0).default(0),
     /** After the publisher leaves, the ended playlist stays served this long so a republish continues it. */
     endedRetentionMs: z.number().int().min(0).default(60_000),
+    /** Serve the same segments as low-latency DASH at /dash/{path}/manifest.mpd. */
+    dash: z.boolean().default(true),
+    /** The latency the DASH ServiceDescription asks players to hold behind the live edge. */
+    dashTargetLatencyMs: z.number().int().min(200).default(1500),
   })
   .strict();
 

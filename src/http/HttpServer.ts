@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../core/path.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
+import type { DashServer } from '../protocols/dash/DashServer.ts';
 import type { HlsServer } from '../protocols/hls/HlsServer.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
@@ -24,6 +25,8 @@ export interface HttpServerOptions {
   mse: MseServer;
   /** LL-HLS, when enabled. */
   hls?: HlsServer | null;
+  /** LL-DASH over the LL-HLS packager's segments, when enabled. */
+  dash?: DashServer | null;
   log: Logger;
   /** The folder holding index.html, play.html, style.css and dist/. */
   webRoot: string;
@@ -131,10 +134,13 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       },
     },
     hls: options.hls?.stats() ?? null,
+    dash: options.dash?.counters ?? null,
   }));
   // LL-HLS: playlists, init segments, segments and parts from memory.
   const hls = options.hls;
   if (hls) app.get('/hls/*', (request, reply) => hls.handle(request, reply));
+  const dash = options.dash;
+  if (dash) app.get('/dash/*', (request, reply) => dash.handle(request, reply));
 
   app.get('/api/v1/openapi.json', async () => openApiDocument);
   app.get('/api/v1/events', (request, reply) => streamEvents(request, reply, registry));

@@ -1,5 +1,6 @@
 import type { CmafFragment, CmafInit, CmafListener } from '../../core/CmafFeed.ts';
 import type { Track } from '../../core/Frame.ts';
+import { writeInitSegment } from '../../media/fmp4/init.ts';
 import { MediaBody } from './MediaBody.ts';
 import { renderMediaPlaylist, renderMultivariantPlaylist } from './playlist.ts';
 
@@ -31,6 +32,8 @@ export interface HlsInit {
   readonly bytes: Uint8Array;
   readonly codecs: string;
   readonly tracks: readonly Track[];
+  /** Per track id, an init segment of that track alone (LL-DASH has one representation per track). */
+  readonly trackInits: ReadonlyMap<number, Uint8Array>;
 }
 
 export class HlsPart {
@@ -62,6 +65,8 @@ export class HlsSegment {
   readonly startDts: number;
   readonly parts: HlsPart[] = [];
   readonly body = new MediaBody();
+  /** The same fragments by track, for LL-DASH's one representation per track. */
+  readonly #trackBodies = new Map<number, MediaBody>();
   /** Seconds; final once the body is complete. */
   duration = 0;
   /** Frames of the timing track, for the FRAME-RATE the multivariant playlist announces. */
@@ -78,11 +83,40 @@ export class HlsSegment {
   get complete(): boolean {
     return this.body.complete;
   }
+
+  /** The fragments of one track; created on first use, so a request may follow it before its first frame. */
+  trackBody(trackId: number): MediaBody {
+    let body = this.#trackBodies.get(trackId);
+    if (!body) {
+      body = new MediaBody();
+      if (this.complete) body.finish();
+      this.#trackBodies.set(trackId, body);
+    }
+    return body;
+  }
+
+  finish(): void {
+    for (const p of this.parts) p.body.finish();
+    for (const b of this.#trackBodies.values()) b.finish();
+    this.body.finish();
+  }
+}
+
+/** A stretch of media with continuous timestamps and one init segment: an LL-DASH Period. */
+export interface HlsTimeline {
+  /** Counts timelines within this packager. */
+  readonly id: number;
+  readonly firstMsn: number;
+  readonly startDts: number;
+  readonly timescale: number;
+  /** Wall-clock time of startDts, ms since the epoch. */
+  readonly wallMs: number;
+  readonly init: HlsInit;
 }
 
 interface Waiter {
   readonly msn: number;
-  /** -1: the whole segment `msn` must be complete. */
+  /** -1: the whole segment `msn` must be complete; -2: it must have begun. */
   readonly part: number;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
@@ -137,6 +171,8 @@ export class HlsPackager implements CmafListener {
     delta: null,
   };
   #detachFeed: (() => void) | null = null;
+  /** Where the current continuous timeline began (a new one after every discontinuity), for LL-DASH. */
+  timeline: HlsTimeline | null = null;
 
   constructor(path: string, options: HlsPackagerOptions) {
     if (!(options.partTarget < options.segmentTarget)) {
@@ -228,6 +264,7 @@ export class HlsPackager implements CmafListener {
       bytes: init.bytes,
       codecs: init.codecs,
       tracks: init.tracks,
+      trackInits: new Map(init.tracks.map((t) => [t.id, writeInitSegment([t])])),
     };
     this.#inits.set(this.#init.generation, this.#init);
     this.#timingTrack = init.tracks.find((t) => t.kind === 'video') ?? init.tracks[0] ?? null;
@@ -248,6 +285,7 @@ export class HlsPackager implements CmafListener {
     const part = segment.parts[segment.parts.length - 1];
     part.body.append(fragment.bytes);
     segment.body.append(fragment.bytes);
+    segment.trackBody(fragment.track.id).append(fragment.bytes);
     if (fragment.track.id === timing.id) segment.frames++;
     if (segment.body.bytes > this.options.maxBytes) {
       // A stream without keyframes cannot grow memory without bound: end the segment, wait for a keyframe.
@@ -300,12 +338,21 @@ export class HlsPackager implements CmafListener {
       // A new timeline: anchor its dts to the frame's arrival, never before the previous segment's end.
       const arrivalWall = performance.timeOrigin + fragment.frame.arrival;
       this.#anchor = { dts, wallMs: Math.max(arrivalWall, this.#lastWallEnd) };
+      this.timeline = {
+        id: (this.timeline?.id ?? 0) + 1,
+        firstMsn: this.#nextMsn,
+        startDts: dts,
+        timescale: ts,
+        wallMs: this.#anchor.wallMs,
+        init,
+      };
     }
     const pdt = this.#anchor.wallMs + ((dts - this.#anchor.dts) / ts) * 1000;
     const segment = new HlsSegment(this.#nextMsn++, init, this.#discontinuity, pdt, dts);
     this.#discontinuity = false;
     segment.parts.push(new HlsPart(segment.msn, 0, true, dts));
     this.current = segment;
+    this.#notify();
   }
 
   #closePart(part: HlsPart, endDts: number): void {
@@ -319,12 +366,9 @@ export class HlsPackager implements CmafListener {
     if (!segment) return;
     const ts = this.#timingTrack!.timescale;
     const part = segment.parts[segment.parts.length - 1];
-    if (!part.body.complete) {
-      part.duration = (endDts - part.startDts) / ts;
-      part.body.finish();
-    }
+    if (!part.body.complete) part.duration = (endDts - part.startDts) / ts;
     segment.duration = (endDts - segment.startDts) / ts;
-    segment.body.finish();
+    segment.finish();
     this.current = null;
     this.#lastWallEnd = segment.programDateTime + segment.duration * 1000;
     if (segment.duration > this.#maxSegmentDuration) this.#maxSegmentDuration = segment.duration;
@@ -365,6 +409,10 @@ export class HlsPackager implements CmafListener {
 
   #changed(): void {
     this.version++;
+    this.#notify();
+  }
+
+  #notify(): void {
     for (const w of this.#waiters) {
       if (this.ended || this.#satisfies(w.msn, w.part)) this.#release(w);
     }
@@ -377,6 +425,11 @@ export class HlsPackager implements CmafListener {
   }
 
   #satisfies(msn: number, part: number): boolean {
+    if (part === -2) {
+      if (this.current && this.current.msn >= msn) return true;
+      const last = this.segments.at(-1);
+      return last !== undefined && last.msn >= msn;
+    }
     if (part < 0) {
       const last = this.segments.at(-1);
       return last !== undefined && last.msn >= msn;
@@ -426,6 +479,17 @@ export class HlsPackager implements CmafListener {
     return this.#wait(msn, p, onCancel);
   }
 
+  /**
+   * Resolves once segment `msn` has begun (it is then streamed as it is produced): LL-DASH clients ask for a
+   * segment by the clock, a moment before it starts. 404 for one further ahead than the next.
+   */
+  async waitForSegmentStart(msn: number, onCancel?: (cancel: () => void) => void): Promise<void> {
+    if (this.#satisfies(msn, -2) || this.ended) return;
+    const next = (this.current?.msn ?? this.segments.at(-1)?.msn ?? -1) + 1;
+    if (msn > next) throw new HlsRequestError(404, `segment ${msn} of "${this.path}" does not exist yet`);
+    return this.#wait(msn, -2, onCancel);
+  }
+
   #wait(msn: number, part: number, onCancel?: (cancel: () => void) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timeout = this.blockTimeoutMs;
@@ -436,9 +500,11 @@ export class HlsPackager implements CmafListener {
         reject(new HlsRequestError(503, `${what} of "${this.path}" did not appear within ${timeout} ms`));
       }, timeout);
       this.#waiters.add(waiter);
+      // Abandoning a wait settles it, so whoever awaits it finishes instead of hanging on.
       onCancel?.(() => {
         if (waiter.timer) clearTimeout(waiter.timer);
         this.#waiters.delete(waiter);
+        resolve();
       });
     });
   }
@@ -499,6 +565,16 @@ export class HlsPackager implements CmafListener {
     return { missing: this.#whyMissing(msn, `segment ${msn}`) };
   }
 
+  /** One track's fragments of segment `msn` (LL-DASH). */
+  findTrackSegment(msn: number, trackId: number): MediaLookup {
+    const segment = this.current?.msn === msn ? this.current : this.#segment(msn);
+    if (!segment) return { missing: this.#whyMissing(msn, `segment ${msn}`) };
+    if (!segment.init.tracks.some((t) => t.id === trackId)) {
+      return { missing: `segment ${msn} of "${this.path}" has no track ${trackId}` };
+    }
+    return { body: segment.trackBody(trackId) };
+  }
+
   findPart(msn: number, index: number): MediaLookup {
     const segment = this.current?.msn === msn ? this.current : this.#segment(msn);
     const part = segment?.parts[index];
@@ -524,8 +600,7 @@ export class HlsPackager implements CmafListener {
   /** Ends every held request and follower: the packager is being dropped. */
   close(): void {
     this.detach();
-    this.current?.body.finish();
-    for (const p of this.current?.parts ?? []) p.body.finish();
+    this.current?.finish();
     for (const w of [...this.#waiters]) this.#release(w);
   }
 }

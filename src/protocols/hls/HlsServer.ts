@@ -8,7 +8,7 @@ import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { Stream } from '../../core/Stream.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
 import { HlsPackager, type HlsPackagerOptions, HlsRequestError } from './HlsPackager.ts';
-import type { MediaBody } from './MediaBody.ts';
+import { IMMUTABLE, sendMediaBody } from './sendMediaBody.ts';
 
 /** What a URL under /hls/{path}/ names; anything else is a 404 without touching any state. */
 export type HlsResource =
@@ -75,8 +75,6 @@ export function parseBlockingQuery(query: Record<string, unknown>): BlockingQuer
 }
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
-/** Media URIs carry the packager's epoch, so their bytes never change: any cache may keep them. */
-const IMMUTABLE = 'public, max-age=3600, immutable';
 /** A plain playlist is stale after one part or two; a CDN may still collapse concurrent requests. */
 const PLAYLIST_CACHE = 'public, max-age=1';
 
@@ -265,7 +263,8 @@ export class HlsServer {
         if ('missing' in found) throw new HlsRequestError(404, found.missing);
         if (resource.kind === 'part') this.counters.parts++;
         else this.counters.segments++;
-        this.#sendBody(reply, found.body, packager.blockTimeoutMs);
+        sendMediaBody(reply, found.body, packager.blockTimeoutMs);
+        if (!found.body.complete) this.counters.streamedResponses++;
         return reply;
       }
     }
@@ -307,42 +306,6 @@ export class HlsServer {
     });
     if (gone) reply.hijack(); // the client left; nothing to answer
     return true;
-  }
-
-  /**
-   * Writes a part or segment as the list of shared fragment buffers, corked into one write. One still being
-   * produced is streamed with chunked transfer as its fragments arrive, and ends when it completes.
-   */
-  #sendBody(reply: FastifyReply, body: MediaBody, timeoutMs: number): void {
-    reply.hijack();
-    const res = reply.raw;
-    const headers: Record<string, string | number | string[]> = {};
-    for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v;
-    headers['content-type'] = 'video/iso.segment';
-    headers['cache-control'] = IMMUTABLE;
-    if (body.complete) {
-      headers['content-length'] = body.bytes;
-      res.writeHead(200, headers);
-      res.cork();
-      for (const fragment of body.fragments) res.write(fragment);
-      res.end();
-      return;
-    }
-    this.counters.streamedResponses++;
-    res.writeHead(200, headers);
-    // A publisher that stalls without leaving must not hold the response forever.
-    const timer = setTimeout(() => res.destroy(), Math.max(timeoutMs, 1000) * 2);
-    const stop = body.follow({
-      write: (chunk) => res.write(chunk),
-      end: () => {
-        clearTimeout(timer);
-        res.end();
-      },
-    });
-    res.once('close', () => {
-      clearTimeout(timer);
-      stop();
-    });
   }
 
   stats() {
