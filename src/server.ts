@@ -17,6 +17,8 @@ export interface RunningServer {
   readonly mse: MseServer;
   /** LL-HLS packaging and delivery, or null when hls.enabled is false. */
   readonly hls: HlsServer | null;
+  /** LL-DASH over the LL-HLS packager's segments, or null when disabled. */
+  readonly dash: DashServer | null;
   readonly rtmp: RtmpServer | null;
   /** `http://127.0.0.1:PORT` (https when TLS is configured), with the port actually bound. */
   readonly httpUrl: string;
@@ -95,6 +97,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     registry,
     mse,
     hls,
+    dash,
     rtmp,
     httpUrl,
     rtmpUrl,

@@ -1,5 +1,6 @@
 import { parseStreamPath } from '../../src/core/path.ts';
 import { Backoff } from './Backoff.ts';
+import { DashTransport } from './dash/DashTransport.ts';
 import { Emitter } from './Emitter.ts';
 import { HlsTransport } from './hls/HlsTransport.ts';
 import { MseTransport } from './mse/MseTransport.ts';
@@ -33,6 +34,11 @@ export const TRANSPORTS: readonly TransportFactory[] = [
     kind: 'hls',
     isSupported: () => HlsTransport.isSupported(),
     create: (context, observer) => new HlsTransport(context, observer),
+  },
+  {
+    kind: 'dash',
+    isSupported: () => DashTransport.isSupported(),
+    create: (context, observer) => new DashTransport(context, observer),
   },
 ];
 

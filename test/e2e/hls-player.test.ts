@@ -1,7 +1,7 @@
 /**
  * End to end: ffmpeg publishes over RTMP, headless Chromium plays the stream on the player page over LL-HLS
- * with hls.js (served by us from the client bundle), and survives the publisher leaving and coming back
- * without a page reload.
+ * with hls.js and over LL-DASH with dash.js (both served by us from the client bundle), and survives the
+ * publisher leaving and coming back without a page reload.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -50,21 +50,17 @@ function publish(): ChildProcess {
   });
 }
 
-/** The playhead and decoded frames advance over 3 s, over LL-HLS, at LL-HLS latency. */
-async function assertPlaying(label: string): Promise<PlayerStats> {
-  await waitFor(
-    `${label}: player state "playing"`,
-    async () => (await view(page)).state === 'playing',
-    30_000,
-  );
-  const before = await view(page);
-  await page.waitForTimeout(3000);
-  const after = await view(page);
+/** The playhead and decoded frames advance over 3 s, over `transport`, at low latency. */
+async function assertPlaying(label: string, transport = 'hls', p = page): Promise<PlayerStats> {
+  await waitFor(`${label}: player state "playing"`, async () => (await view(p)).state === 'playing', 30_000);
+  const before = await view(p);
+  await p.waitForTimeout(3000);
+  const after = await view(p);
   const s0 = before.stats!;
   const s1 = after.stats!;
   console.log(`${label}: ${JSON.stringify(s1)}`);
   assert.equal(after.mediaError, null, `${label}: video element error`);
-  assert.equal(s1.transport, 'hls');
+  assert.equal(s1.transport, transport);
   assert.ok(
     s1.currentTime - s0.currentTime > 2,
     `${label}: currentTime ${s0.currentTime} → ${s1.currentTime}`,
@@ -76,8 +72,8 @@ async function assertPlaying(label: string): Promise<PlayerStats> {
   assert.match(s1.codecs, /avc1\./, `${label}: codecs ${s1.codecs}`);
   assert.equal(s1.width, 640);
   assert.equal(s1.height, 360);
-  assert.ok(s1.bytesReceived > 0);
-  // hls.js holds PART-HOLD-BACK (0.6 s) plus a part or two behind the edge.
+  assert.ok(s1.bytesReceived > 100_000, `${label}: ${s1.bytesReceived} bytes received`);
+  // hls.js holds PART-HOLD-BACK (0.6 s) plus a part or two behind the edge; dash.js its 1.5 s target.
   assert.ok(s1.latency > 0 && s1.latency < 3, `${label}: latency ${s1.latency} s`);
   return s1;
 }
@@ -112,6 +108,20 @@ test('the player page plays the stream over LL-HLS with hls.js', async () => {
   const counters = server!.hls!.counters;
   assert.ok(counters.parts > 0, 'hls.js fetched parts');
   assert.ok(counters.blockedPlaylists > 0, 'hls.js used blocking playlist reloads');
+});
+
+test('the player page plays the stream over LL-DASH with dash.js', async () => {
+  const dash = await browser!.newPage();
+  try {
+    await dash.goto(`${server!.httpUrl}/play/${STREAM}?transport=dash`);
+    await assertPlaying('dash', 'dash', dash);
+    assert.ok(
+      server!.dash!.counters.streamedSegments > 0,
+      'dash.js fetched segments while they were produced',
+    );
+  } finally {
+    await dash.close();
+  }
 });
 
 test('the player waits for a publisher that left and resumes without a reload when it returns', async () => {

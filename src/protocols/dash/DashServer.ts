@@ -84,7 +84,8 @@ export class DashServer {
     const name = raw.slice(slash + 1);
     const packager = this.#packagers.get(path);
     if (name === 'manifest.mpd') {
-      if (!packager) throw new HlsRequestError(404, `stream "${path}" is not live`);
+      // An ended stream has no live edge left to play; a DASH client retries until a publisher returns.
+      if (!packager || packager.ended) throw new HlsRequestError(404, `stream "${path}" is not live`);
       const mpd = this.#mpd(packager, request);
       if (!mpd) throw new HlsRequestError(404, `stream "${path}" has no media yet`);
       this.counters.manifests++;
