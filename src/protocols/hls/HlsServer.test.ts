@@ -5,7 +5,7 @@ import type { Frame, Track } from '../../core/Frame.ts';
 import type { Publisher, Stream } from '../../core/Stream.ts';
 import { findBoxes, parseMfhd, readBoxes } from '../../media/fmp4/reader.ts';
 import { concatBytes, ffmpeg } from '../../media/testing/ffmpeg.ts';
-import { demuxFragmentedMp4, interleave, probeBytes } from '../../media/testing/mp4.ts';
+import { demuxFragmentedMp4, ffmpegFragmentedMp4, interleave, probeBytes } from '../../media/testing/mp4.ts';
 import { type RunningServer, startServer } from '../../server.ts';
 import { conformanceProblems, type ParsedMediaPlaylist, parseMediaPlaylist } from './testing/m3u8.ts';
 
@@ -16,11 +16,40 @@ import { conformanceProblems, type ParsedMediaPlaylist, parseMediaPlaylist } fro
 
 const BLOCK_TIMEOUT_MS = 400;
 let server: RunningServer;
+/** A clip with regular timing, pushed on repeat by a Source. */
+interface Clip {
+  tracks: Track[];
+  frames: Frame[];
+  /** Per track, the clip's length in its timescale: the offset of each repetition. */
+  length: Map<number, number>;
+  /** The track whose time `pushUntil` counts: the video, or the only track. */
+  timing: Track;
+}
+let clip: Clip;
 let tracks: Track[];
-let clip: Frame[];
-/** Per track, the clip's length in its timescale: the offset of each repetition. */
-let clipLength: Map<number, number>;
-let videoId: number;
+
+/**
+ * ffmpeg's muxers stretch the first video frame over the audio priming; a live source is regular: every frame
+ * of a track lasts its nominal duration (`steps`: per kind, in a new timescale), as pushed by a real encoder.
+ */
+function regularClip(
+  media: { tracks: Track[]; frames: Frame[] },
+  steps: Record<string, [number, number]>,
+): Clip {
+  const retimed = media.tracks.map((t) => ({ ...t, timescale: steps[t.kind][0] }));
+  const length = new Map<number, number>();
+  const timed: Frame[] = [];
+  for (const t of retimed) {
+    const own = media.frames.filter((f) => f.trackId === t.id);
+    const step = steps[t.kind][1];
+    own.forEach((f, i) => {
+      timed.push({ ...f, dts: i * step, pts: i * step, duration: step });
+    });
+    length.set(t.id, own.length * step);
+  }
+  const timing = retimed.find((t) => t.kind === 'video') ?? retimed[0];
+  return { tracks: retimed, frames: interleave(retimed, timed), length, timing };
+}
 
 before(async () => {
   const media = demuxFragmentedMp4(
@@ -45,21 +74,9 @@ before(async () => {
       ...['-movflags', 'frag_keyframe+empty_moov+default_base_moof', '-f', 'mp4', '-'],
     ]),
   );
-  tracks = media.tracks;
-  videoId = tracks.find((t) => t.kind === 'video')!.id;
-  // ffmpeg's muxer stretches the first video frame over the AAC priming; a live source is regular: every
-  // frame of a track lasts its nominal duration (30 fps at 90 kHz, 1024 AAC samples).
-  clipLength = new Map();
-  const timed: Frame[] = [];
-  for (const t of tracks) {
-    const own = media.frames.filter((f) => f.trackId === t.id);
-    const step = t.id === videoId ? 3000 : 1024;
-    own.forEach((f, i) => {
-      timed.push({ ...f, dts: i * step, pts: i * step + (f.pts - f.dts), duration: step });
-    });
-    clipLength.set(t.id, own.length * step);
-  }
-  clip = interleave(tracks, timed);
+  // 30 fps at 90 kHz (no B-frames: pts = dts), 1024-sample AAC frames at 48 kHz.
+  clip = regularClip(media, { video: [90000, 3000], audio: [48000, 1024] });
+  tracks = clip.tracks;
   server = await startServer({
     http: { host: '127.0.0.1', port: 0 },
     rtmp: { enabled: false },
@@ -76,19 +93,21 @@ after(async () => {
 class Source {
   readonly stream: Stream;
   readonly publisher: Publisher;
+  readonly clip: Clip;
   #i = 0;
-  constructor(path: string) {
+  constructor(path: string, media: Clip = clip) {
+    this.clip = media;
     this.publisher = { protocol: 'test', remoteAddress: '127.0.0.1', id: path, close: () => {} };
     this.stream = server.registry.publish(path, this.publisher);
-    this.stream.setTracks(tracks);
+    this.stream.setTracks(media.tracks);
   }
 
-  /** Pushes frames until the video reaches `seconds` of media time. */
+  /** Pushes frames until the timing track reaches `seconds` of media time. */
   pushUntil(seconds: number): void {
-    const video = tracks.find((t) => t.id === videoId)!;
+    const timing = this.clip.timing;
     for (let guard = 0; guard < 100_000; guard++) {
       const f = this.#frame(this.#i);
-      if (f.trackId === videoId && f.dts / video.timescale >= seconds) return;
+      if (f.trackId === timing.id && f.dts / timing.timescale >= seconds) return;
       this.stream.pushFrame(f);
       this.#i++;
     }
@@ -96,8 +115,9 @@ class Source {
   }
 
   #frame(i: number): Frame {
-    const base = clip[i % clip.length];
-    const offset = Math.floor(i / clip.length) * clipLength.get(base.trackId)!;
+    const frames = this.clip.frames;
+    const base = frames[i % frames.length];
+    const offset = Math.floor(i / frames.length) * this.clip.length.get(base.trackId)!;
     return { ...base, dts: base.dts + offset, pts: base.pts + offset, arrival: performance.now() };
   }
 
@@ -457,5 +477,65 @@ describe('bad paths', () => {
     const unknown = await get('/hls/nobody/here/index.m3u8');
     assert.equal(unknown.status, 404);
     assert.match(JSON.parse(unknown.text).error, /stream "nobody\/here" is not live/);
+  });
+});
+
+describe('other codecs and audio only', () => {
+  it('packages H.265 + Opus as the ingest carries them; ffprobe decodes a segment', async () => {
+    const media = demuxFragmentedMp4(
+      ffmpegFragmentedMp4([
+        ...['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30'],
+        ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
+        ...[
+          '-t',
+          '2',
+          '-c:v',
+          'libx265',
+          '-preset',
+          'ultrafast',
+          '-x265-params',
+          'keyint=30:bframes=0:log-level=error',
+        ],
+        ...['-pix_fmt', 'yuv420p', '-c:a', 'libopus', '-b:a', '64k'],
+      ]),
+    );
+    // Opus frames of 20 ms: 960 samples at 48 kHz.
+    const hevc = regularClip(media, { video: [90000, 3000], audio: [48000, 960] });
+    const src = new Source('codec/hevc', hevc);
+    src.pushUntil(4.5);
+    const mv = await get('/hls/codec/hevc/index.m3u8');
+    assert.match(mv.text, /CODECS="(hvc1|hev1)\.[^,"]+,opus"/i);
+    const p = await playlist('codec/hevc');
+    assert.deepEqual(conformanceProblems(p), []);
+    const init = await get(`/hls/codec/hevc/${p.segments[0].map}`);
+    const segment = await get(`/hls/codec/hevc/${p.segments[1].uri}`);
+    const streams = probeBytes(concatBytes([init.bytes, segment.bytes]), ['-count_frames', '-show_streams'])
+      .streams!;
+    const v = streams.find((x) => x.codec_type === 'video');
+    const a = streams.find((x) => x.codec_type === 'audio');
+    assert.equal(v?.codec_name, 'hevc');
+    assert.equal(Number(v?.nb_read_frames), 60);
+    assert.equal(a?.codec_name, 'opus');
+    src.unpublish();
+  });
+
+  it('cuts an audio-only stream at the target (every audio frame is a random access point)', async () => {
+    const audioOnly: Clip = {
+      tracks: clip.tracks.filter((t) => t.kind === 'audio'),
+      frames: clip.frames.filter((f) => f.trackId !== clip.timing.id),
+      length: clip.length,
+      timing: clip.tracks.find((t) => t.kind === 'audio')!,
+    };
+    const src = new Source('codec/audio', audioOnly);
+    src.pushUntil(8.1);
+    const p = await playlist('codec/audio');
+    assert.deepEqual(conformanceProblems(p), []);
+    const complete = p.segments.filter((s) => s.uri);
+    assert.equal(complete.length, 4);
+    for (const s of complete) assert.ok(s.duration >= 2 && s.duration < 2.03, `segment of ${s.duration} s`);
+    const mv = await get('/hls/codec/audio/index.m3u8');
+    assert.match(mv.text, /CODECS="mp4a\.40\.2"/);
+    assert.doesNotMatch(mv.text, /RESOLUTION|FRAME-RATE/);
+    src.unpublish();
   });
 });
