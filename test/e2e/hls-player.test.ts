@@ -110,24 +110,21 @@ test('the player page plays the stream over LL-HLS with hls.js', async () => {
   assert.ok(counters.blockedPlaylists > 0, 'hls.js used blocking playlist reloads');
 });
 
+let dashPage: Page;
+
 test('the player page plays the stream over LL-DASH with dash.js', async () => {
-  const dash = await browser!.newPage();
-  try {
-    await dash.goto(`${server!.httpUrl}/play/${STREAM}?transport=dash`);
-    await assertPlaying('dash', 'dash', dash);
-    assert.ok(
-      server!.dash!.counters.streamedSegments > 0,
-      'dash.js fetched segments while they were produced',
-    );
-  } finally {
-    await dash.close();
-  }
+  dashPage = await browser!.newPage();
+  await dashPage.goto(`${server!.httpUrl}/play/${STREAM}?transport=dash`);
+  await assertPlaying('dash', 'dash', dashPage);
+  assert.ok(server!.dash!.counters.streamedSegments > 0, 'dash.js fetched segments while they were produced');
 });
 
 test('the player waits for a publisher that left and resumes without a reload when it returns', async () => {
-  await page.evaluate(() => {
-    (window as Window & { samePage?: boolean }).samePage = true;
-  });
+  for (const p of [page, dashPage]) {
+    await p.evaluate(() => {
+      (window as Window & { samePage?: boolean }).samePage = true;
+    });
+  }
   await stop(publisher);
   await waitFor(
     'the waiting-for-publisher state',
@@ -137,6 +134,10 @@ test('the player waits for a publisher that left and resumes without a reload wh
   publisher = publish();
   await assertPlaying('after republish');
   assert.equal(await page.evaluate(() => (window as Window & { samePage?: boolean }).samePage), true);
+  assert.equal(await dashPage.evaluate(() => (window as Window & { samePage?: boolean }).samePage), true);
+  // The DASH page reconnected by itself (the manifest answered 404 while the publisher was away).
+  await assertPlaying('dash after republish', 'dash', dashPage);
+  assert.ok((await view(dashPage)).stats!.reconnects >= 1, 'the DASH player reconnected');
   const errors = (await view(page)).errors.filter((e) => e.fatal);
   assert.deepEqual(errors, [], 'no fatal player error');
 });

@@ -12,8 +12,8 @@ export function dashUrl(server: string, path: string): string {
   return new URL(`/dash/${path.split('/').map(encodeURIComponent).join('/')}/manifest.mpd`, server).href;
 }
 
-/** How often the manifest is checked: the server answers 404 once the publisher has left. */
-const LIVENESS_POLL_MS = 2000;
+/** How often the manifest is checked for the publisher leaving or the timeline restarting. */
+const LIVENESS_POLL_MS = 1000;
 
 type DashModule = typeof import('dashjs');
 let dashModule: Promise<DashModule> | null = null;
@@ -93,26 +93,35 @@ export class DashTransport implements Transport {
     this.#watch(url, session);
   }
 
-  /** dash.js keeps asking for segments that will never come when the publisher left; the manifest says so. */
+  /**
+   * dash.js keeps asking for segments that will never come when the publisher left, and plays on an old
+   * timeline when it came back; the manifest says both: 404 while it is away, a new Period when it is back.
+   */
   #watch(url: string, session: number): void {
+    let period: string | null = null;
     const check = async () => {
       this.#poll = null;
       if (session !== this.#session) return;
       let status = 0;
+      let text = '';
       try {
-        status = (await fetch(url, { cache: 'no-store' })).status;
+        const res = await fetch(url, { cache: 'no-store' });
+        status = res.status;
+        if (res.ok) text = await res.text();
       } catch {
         // unreachable for now: keep playing what is buffered, check again
       }
       if (session !== this.#session) return;
-      if (status === 404) {
+      const current = /<Period id="([^"]*)"/.exec(text)?.[1] ?? null;
+      if (status === 404 || (period !== null && current !== null && current !== period)) {
         this.#stop();
-        this.#observer.onClosed({ reason: 'stream not live' });
+        this.#observer.onClosed({ reason: status === 404 ? 'stream not live' : 'the stream restarted' });
         return;
       }
+      period ??= current;
       this.#poll = setTimeout(check, LIVENESS_POLL_MS);
     };
-    this.#poll = setTimeout(check, LIVENESS_POLL_MS);
+    void check();
   }
 
   #onPlaying = (): void => {

@@ -181,6 +181,7 @@ describe('LL-HLS media playlist', () => {
     const segment = await get(`/hls/conf/bytes/${seg.uri}`);
     assert.equal(segment.status, 200);
     assert.equal(segment.headers.get('cache-control'), 'public, max-age=3600, immutable');
+    assert.equal(segment.headers.get('content-type'), 'video/mp4');
     assert.equal(segment.headers.get('access-control-allow-origin'), '*');
     assert.equal(Number(segment.headers.get('content-length')), segment.bytes.length);
     const parts = await Promise.all(seg.parts.map((part) => get(`/hls/conf/bytes/${part.uri}`)));

@@ -13,7 +13,8 @@ export function sendMediaBody(reply: FastifyReply, body: MediaBody, timeoutMs: n
   const res = reply.raw;
   const headers: Record<string, string | number | string[]> = {};
   for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v;
-  headers['content-type'] = 'video/iso.segment';
+  // video/mp4 for fMP4 parts and segments as for init segments: what players, Apple's validator and CDNs expect.
+  headers['content-type'] = 'video/mp4';
   headers['cache-control'] = IMMUTABLE;
   if (body.complete) {
     headers['content-length'] = body.bytes;
