@@ -3,11 +3,14 @@
  * at the live edge: a blocking playlist request for the part after the last one, then a GET of that part, in a
  * loop. Prints one JSON line with what it measured.
  *
- *   node bench/hls/pollers.ts <media playlist URL> <clients> <seconds>
+ *   node bench/hls/pollers.ts <media playlist URL> <clients> <seconds> [ll|classic]
+ *
+ * `classic`: a plain live HLS client instead (for servers without LL-HLS): reload the playlist once per target
+ * duration and GET every segment not fetched yet.
  */
 import { Agent, get } from 'node:http';
 
-const [url, clientsArg, secondsArg] = process.argv.slice(2);
+const [url, clientsArg, secondsArg, mode = 'll'] = process.argv.slice(2);
 const clients = Number(clientsArg);
 const seconds = Number(secondsArg);
 if (!url || !(clients > 0) || !(seconds > 0)) {
@@ -60,6 +63,42 @@ const partLatency: number[] = [];
 const seen = new Map<string, { first: number; last: number; count: number }>();
 const deadline = performance.now() + seconds * 1000;
 
+/** Plain live HLS: poll, fetch what is new, wait a target duration. */
+async function classicClient(): Promise<void> {
+  const fetched = new Set<string>();
+  for (let i = 0; i < 1_000_000 && performance.now() < deadline; i++) {
+    const polled = performance.now();
+    let text = '';
+    try {
+      const res = await fetchText(url);
+      if (res.status !== 200) throw new Error(`playlist ${res.status}`);
+      text = res.body.toString();
+      playlists++;
+    } catch {
+      errors++;
+    }
+    const target = Number(/#EXT-X-TARGETDURATION:(\d+)/.exec(text)?.[1] ?? 1);
+    const uris = text.split('\n').filter((l) => l.length > 0 && !l.startsWith('#'));
+    // A new client starts at the live edge (hls.js: three segments back); later ones take whatever is new.
+    for (const uri of fetched.size === 0 ? uris.slice(-3) : uris) {
+      if (fetched.has(uri)) continue;
+      fetched.add(uri);
+      const started = performance.now();
+      try {
+        const res = await fetchText(base + uri);
+        if (res.status !== 200) throw new Error(`segment ${res.status}`);
+        bytes += res.body.length;
+        parts++;
+        partLatency.push(performance.now() - started);
+      } catch {
+        errors++;
+      }
+    }
+    const wait = target * 1000 - (performance.now() - polled);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
 async function client(): Promise<void> {
   let state: { msn: number; index: number } | null = null;
   for (let i = 0; i < 1_000_000 && performance.now() < deadline; i++) {
@@ -109,7 +148,7 @@ const started = performance.now();
 // Spread the joins over a second, as real viewers do not arrive in one tick.
 await Promise.all(
   Array.from({ length: clients }, (_, i) =>
-    new Promise((r) => setTimeout(r, (i * 1000) / clients)).then(client),
+    new Promise((r) => setTimeout(r, (i * 1000) / clients)).then(mode === 'classic' ? classicClient : client),
   ),
 );
 const elapsed = (performance.now() - started) / 1000;
