@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { Frame, Track } from '../../core/Frame.ts';
-import type { Publisher, Stream } from '../../core/Stream.ts';
+import type { Track } from '../../core/Frame.ts';
 import { findBoxes, parseMfhd, readBoxes } from '../../media/fmp4/reader.ts';
-import { concatBytes, ffmpeg } from '../../media/testing/ffmpeg.ts';
-import { demuxFragmentedMp4, ffmpegFragmentedMp4, interleave, probeBytes } from '../../media/testing/mp4.ts';
+import { concatBytes } from '../../media/testing/ffmpeg.ts';
+import { demuxFragmentedMp4, ffmpegFragmentedMp4, probeBytes } from '../../media/testing/mp4.ts';
 import { type RunningServer, startServer } from '../../server.ts';
+import { type Clip, ClipSource, h264AacClip, regularClip } from './testing/clip.ts';
 import { conformanceProblems, type ParsedMediaPlaylist, parseMediaPlaylist } from './testing/m3u8.ts';
 
 /*
@@ -16,66 +16,11 @@ import { conformanceProblems, type ParsedMediaPlaylist, parseMediaPlaylist } fro
 
 const BLOCK_TIMEOUT_MS = 400;
 let server: RunningServer;
-/** A clip with regular timing, pushed on repeat by a Source. */
-interface Clip {
-  tracks: Track[];
-  frames: Frame[];
-  /** Per track, the clip's length in its timescale: the offset of each repetition. */
-  length: Map<number, number>;
-  /** The track whose time `pushUntil` counts: the video, or the only track. */
-  timing: Track;
-}
 let clip: Clip;
 let tracks: Track[];
 
-/**
- * ffmpeg's muxers stretch the first video frame over the audio priming; a live source is regular: every frame
- * of a track lasts its nominal duration (`steps`: per kind, in a new timescale), as pushed by a real encoder.
- */
-function regularClip(
-  media: { tracks: Track[]; frames: Frame[] },
-  steps: Record<string, [number, number]>,
-): Clip {
-  const retimed = media.tracks.map((t) => ({ ...t, timescale: steps[t.kind][0] }));
-  const length = new Map<number, number>();
-  const timed: Frame[] = [];
-  for (const t of retimed) {
-    const own = media.frames.filter((f) => f.trackId === t.id);
-    const step = steps[t.kind][1];
-    own.forEach((f, i) => {
-      timed.push({ ...f, dts: i * step, pts: i * step, duration: step });
-    });
-    length.set(t.id, own.length * step);
-  }
-  const timing = retimed.find((t) => t.kind === 'video') ?? retimed[0];
-  return { tracks: retimed, frames: interleave(retimed, timed), length, timing };
-}
-
 before(async () => {
-  const media = demuxFragmentedMp4(
-    ffmpeg([
-      ...['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30'],
-      ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
-      ...[
-        '-t',
-        '4',
-        '-c:v',
-        'libx264',
-        '-preset',
-        'ultrafast',
-        '-g',
-        '30',
-        '-bf',
-        '0',
-        '-pix_fmt',
-        'yuv420p',
-      ],
-      ...['-c:a', 'aac', '-b:a', '64k', '-video_track_timescale', '90000'],
-      ...['-movflags', 'frag_keyframe+empty_moov+default_base_moof', '-f', 'mp4', '-'],
-    ]),
-  );
-  // 30 fps at 90 kHz (no B-frames: pts = dts), 1024-sample AAC frames at 48 kHz.
-  clip = regularClip(media, { video: [90000, 3000], audio: [48000, 1024] });
+  clip = h264AacClip();
   tracks = clip.tracks;
   server = await startServer({
     http: { host: '127.0.0.1', port: 0 },
@@ -89,40 +34,10 @@ after(async () => {
   await server?.close();
 });
 
-/** A publisher pushing the clip on repeat, as far as the test asks. */
-class Source {
-  readonly stream: Stream;
-  readonly publisher: Publisher;
-  readonly clip: Clip;
-  #i = 0;
+/** A publisher of the test server pushing a clip on repeat. */
+class Source extends ClipSource {
   constructor(path: string, media: Clip = clip) {
-    this.clip = media;
-    this.publisher = { protocol: 'test', remoteAddress: '127.0.0.1', id: path, close: () => {} };
-    this.stream = server.registry.publish(path, this.publisher);
-    this.stream.setTracks(media.tracks);
-  }
-
-  /** Pushes frames until the timing track reaches `seconds` of media time. */
-  pushUntil(seconds: number): void {
-    const timing = this.clip.timing;
-    for (let guard = 0; guard < 100_000; guard++) {
-      const f = this.#frame(this.#i);
-      if (f.trackId === timing.id && f.dts / timing.timescale >= seconds) return;
-      this.stream.pushFrame(f);
-      this.#i++;
-    }
-    throw new Error('pushUntil ran away');
-  }
-
-  #frame(i: number): Frame {
-    const frames = this.clip.frames;
-    const base = frames[i % frames.length];
-    const offset = Math.floor(i / frames.length) * this.clip.length.get(base.trackId)!;
-    return { ...base, dts: base.dts + offset, pts: base.pts + offset, arrival: performance.now() };
-  }
-
-  unpublish(): void {
-    server.registry.unpublish(this.stream, this.publisher);
+    super(server.registry, path, media);
   }
 }
 
@@ -289,6 +204,27 @@ describe('blocking playlist reload (RFC 8216bis §6.2.5.2)', () => {
     assert.match(JSON.parse(res.text).error, /did not appear within 400 ms/);
     assert.ok(waited >= BLOCK_TIMEOUT_MS - 20 && waited < BLOCK_TIMEOUT_MS + 400, `waited ${waited} ms`);
     assert.equal(server.hls!.packagers.get('block/slow')?.waiting, 0, 'no waiter is left behind');
+    src.unpublish();
+  });
+
+  it('forgets a held request whose client went away', async () => {
+    const src = new Source('block/gone');
+    src.pushUntil(1.1);
+    const { msn, index } = lastPart(await playlist('block/gone'));
+    const packager = server.hls!.packagers.get('block/gone')!;
+    const abort = new AbortController();
+    const pending = fetch(
+      `${server.httpUrl}/hls/block/gone/media.m3u8?_HLS_msn=${msn}&_HLS_part=${index + 1}`,
+      {
+        signal: abort.signal,
+      },
+    ).catch((err: Error) => err.name);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(packager.waiting, 1);
+    abort.abort();
+    assert.equal(await pending, 'AbortError');
+    for (let i = 0; i < 50 && packager.waiting > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(packager.waiting, 0, 'the waiter left with its client, before any timeout');
     src.unpublish();
   });
 
