@@ -90,6 +90,14 @@ test('a live RTMP source yields conforming playlists, part after part, through b
   assert.ok(mean > 100 && mean < 320, `mean wait ${mean.toFixed(0)} ms per part`);
 });
 
+test('Prometheus metrics report the media held per stream and the responses served', async () => {
+  const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
+  const held = Number(/subsecond_hls_media_bytes\{path="live\/cam1"\} (\d+)/.exec(text)?.[1]);
+  assert.ok(held > 100_000 && held < 64 * 2 ** 20, `held ${held} bytes`);
+  assert.match(text, /subsecond_hls_responses_total\{resource="blocked_playlist"\} [1-9]/);
+  assert.match(text, /subsecond_hls_held_response_delay_ms\{quantile="0.99"\}/);
+});
+
 test('a publisher restart ends the playlist, then continues it after a discontinuity', async () => {
   await stop(publisher);
   const media = `${server.httpUrl}/hls/live/cam1/media.m3u8`;
