@@ -418,43 +418,63 @@ describe('bad paths', () => {
 });
 
 describe('other codecs and audio only', () => {
-  it('packages H.265 + Opus as the ingest carries them; ffprobe decodes a segment', async () => {
-    const media = demuxFragmentedMp4(
-      ffmpegFragmentedMp4([
-        ...['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30'],
-        ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
-        ...[
-          '-t',
-          '2',
-          '-c:v',
-          'libx265',
-          '-preset',
-          'ultrafast',
-          '-x265-params',
-          'keyint=30:bframes=0:log-level=error',
-        ],
-        ...['-pix_fmt', 'yuv420p', '-c:a', 'libopus', '-b:a', '64k'],
-      ]),
-    );
-    // Opus frames of 20 ms: 960 samples at 48 kHz.
-    const hevc = regularClip(media, { video: [90000, 3000], audio: [48000, 960] });
-    const src = new Source('codec/hevc', hevc);
-    src.pushUntil(4.5);
-    const mv = await get('/hls/codec/hevc/index.m3u8');
-    assert.match(mv.text, /CODECS="(hvc1|hev1)\.[^,"]+,opus"/i);
-    const p = await playlist('codec/hevc');
-    assert.deepEqual(conformanceProblems(p), []);
-    const init = await get(`/hls/codec/hevc/${p.segments[0].map}`);
-    const segment = await get(`/hls/codec/hevc/${p.segments[1].uri}`);
-    const streams = probeBytes(concatBytes([init.bytes, segment.bytes]), ['-count_frames', '-show_streams'])
-      .streams!;
-    const v = streams.find((x) => x.codec_type === 'video');
-    const a = streams.find((x) => x.codec_type === 'audio');
-    assert.equal(v?.codec_name, 'hevc');
-    assert.equal(Number(v?.nb_read_frames), 60);
-    assert.equal(a?.codec_name, 'opus');
-    src.unpublish();
-  });
+  const codecs: { name: string; video: string[]; codecs: RegExp; probed: string }[] = [
+    {
+      name: 'hevc',
+      video: [
+        '-c:v',
+        'libx265',
+        '-preset',
+        'ultrafast',
+        '-x265-params',
+        'keyint=30:bframes=0:log-level=error',
+      ],
+      codecs: /CODECS="(hvc1|hev1)\.[^,"]+,opus"/i,
+      probed: 'hevc',
+    },
+    {
+      name: 'vp9',
+      video: ['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8', '-g', '30', '-b:v', '300k'],
+      codecs: /CODECS="vp09\.[^,"]+,opus"/i,
+      probed: 'vp9',
+    },
+    {
+      name: 'av1',
+      video: ['-c:v', 'libsvtav1', '-preset', '12', '-g', '30', '-svtav1-params', 'lp=1'],
+      codecs: /CODECS="av01\.[^,"]+,opus"/i,
+      probed: 'av1',
+    },
+  ];
+  for (const c of codecs) {
+    it(`packages ${c.name} + Opus as the ingest carries them; ffprobe decodes a segment`, async () => {
+      const media = demuxFragmentedMp4(
+        ffmpegFragmentedMp4([
+          ...['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30'],
+          ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
+          ...['-t', '2', ...c.video, '-pix_fmt', 'yuv420p', '-c:a', 'libopus', '-b:a', '64k'],
+        ]),
+      );
+      // Opus frames of 20 ms: 960 samples at 48 kHz.
+      const regular = regularClip(media, { video: [90000, 3000], audio: [48000, 960] });
+      const path = `codec/${c.name}`;
+      const src = new Source(path, regular);
+      src.pushUntil(4.5);
+      const mv = await get(`/hls/${path}/index.m3u8`);
+      assert.match(mv.text, c.codecs);
+      const p = await playlist(path);
+      assert.deepEqual(conformanceProblems(p), []);
+      const init = await get(`/hls/${path}/${p.segments[0].map}`);
+      const segment = await get(`/hls/${path}/${p.segments[1].uri}`);
+      const streams = probeBytes(concatBytes([init.bytes, segment.bytes]), ['-count_frames', '-show_streams'])
+        .streams!;
+      const v = streams.find((x) => x.codec_type === 'video');
+      const a = streams.find((x) => x.codec_type === 'audio');
+      assert.equal(v?.codec_name, c.probed);
+      assert.equal(Number(v?.nb_read_frames), 60);
+      assert.equal(a?.codec_name, 'opus');
+      src.unpublish();
+    });
+  }
 
   it('cuts an audio-only stream at the target (every audio frame is a random access point)', async () => {
     const audioOnly: Clip = {
