@@ -19,6 +19,8 @@ const options: esbuild.BuildOptions = {
   },
   outdir,
   bundle: true,
+  // Code only some pages need (hls.js) becomes a chunk loaded by dynamic import().
+  splitting: true,
   format: 'esm',
   platform: 'browser',
   target: 'es2022',

@@ -7,6 +7,8 @@ import { log as rootLog, setLogLevel } from './core/log.ts';
 import { StreamRegistry } from './core/StreamRegistry.ts';
 import { createHttpServer } from './http/HttpServer.ts';
 import { MessagingServer } from './messaging/MessagingServer.ts';
+import { DashServer } from './protocols/dash/DashServer.ts';
+import { HlsServer } from './protocols/hls/HlsServer.ts';
 import { MseServer } from './protocols/mse/MseServer.ts';
 import { RtmpServer } from './protocols/rtmp/RtmpServer.ts';
 
@@ -15,6 +17,10 @@ export interface RunningServer {
   readonly registry: StreamRegistry;
   readonly mse: MseServer;
   readonly messaging: MessagingServer;
+  /** LL-HLS packaging and delivery, or null when hls.enabled is false. */
+  readonly hls: HlsServer | null;
+  /** LL-DASH over the LL-HLS packager's segments, or null when disabled. */
+  readonly dash: DashServer | null;
   readonly rtmp: RtmpServer | null;
   /** `http://127.0.0.1:PORT` (https when TLS is configured), with the port actually bound. */
   readonly httpUrl: string;
@@ -59,12 +65,20 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     viewersOf: (path) => registry.get(path)?.viewerCount,
   });
   registry.on('changed', (s) => messaging.messaging.hub.streamViewersChanged(s.path));
+  const hls = config.hls.enabled ? new HlsServer({ registry, config: config.hls, gopLimits, log }) : null;
+  const dash =
+    hls && config.hls.dash
+      ? new DashServer({ packagers: hls.packagers, targetLatencyMs: config.hls.dashTargetLatencyMs })
+      : null;
+
   let rtmp: RtmpServer | null = null;
   const http = createHttpServer({
     config,
     registry,
     mse,
     messaging,
+    hls,
+    dash,
     log,
     webRoot: WEB_ROOT,
     startedAt,
@@ -88,6 +102,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   } catch (err) {
     await http.close().catch(() => {});
     await rtmp?.close().catch(() => {});
+    hls?.close();
     throw new Error(`cannot start: ${(err as Error).message}`);
   }
   const httpPort = (http.server.address() as AddressInfo).port;
@@ -103,6 +118,8 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     registry,
     mse,
     messaging,
+    hls,
+    dash,
     rtmp,
     httpUrl,
     rtmpUrl,
@@ -112,6 +129,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
       closing ??= (async () => {
         mse.close();
         await messaging.close();
+        hls?.close();
         await rtmp?.close();
         await http.close();
       })();

@@ -1,7 +1,7 @@
 /** Public types of the Subsecond player: options, states, events and stats. */
 
-/** The delivery families the player can use, best first. Only 'mse' exists today. */
-export type TransportKind = 'mse';
+/** The delivery families the player can use, best first. */
+export type TransportKind = 'mse' | 'hls' | 'dash';
 
 export interface PlayerOptions {
   /** Origin of the Subsecond server, e.g. `https://live.example.com`. Default: the page's origin. */

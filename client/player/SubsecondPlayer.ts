@@ -1,6 +1,8 @@
 import { parseStreamPath } from '../../src/core/path.ts';
 import { Backoff } from './Backoff.ts';
+import { DashTransport } from './dash/DashTransport.ts';
 import { Emitter } from './Emitter.ts';
+import { HlsTransport } from './hls/HlsTransport.ts';
 import { MseTransport } from './mse/MseTransport.ts';
 import {
   PlayerEvent,
@@ -27,6 +29,16 @@ export const TRANSPORTS: readonly TransportFactory[] = [
     kind: 'mse',
     isSupported: () => MseTransport.isSupported(),
     create: (context, observer) => new MseTransport(context, observer),
+  },
+  {
+    kind: 'hls',
+    isSupported: () => HlsTransport.isSupported(),
+    create: (context, observer) => new HlsTransport(context, observer),
+  },
+  {
+    kind: 'dash',
+    isSupported: () => DashTransport.isSupported(),
+    create: (context, observer) => new DashTransport(context, observer),
   },
 ];
 

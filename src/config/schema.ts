@@ -112,6 +112,33 @@ export const MessagingConfig = z
   })
   .strict();
 
+export const HlsConfig = z
+  .object({
+    /** Serve every live stream as LL-HLS at /hls/{path}/index.m3u8. */
+    enabled: z.boolean().default(true),
+    /** Segments are cut at the first keyframe at or after this duration. */
+    segmentTargetMs: z.number().int().min(500).max(30_000).default(2000),
+    /** Partial segments (RFC 8216bis §4.4.4.9) last at most this long; must be below segmentTargetMs. */
+    partTargetMs: z.number().int().min(50).max(5000).default(200),
+    /** Complete segments listed in the media playlist. */
+    playlistSegments: z.number().int().min(3).max(100).default(10),
+    /** Bytes of segments one stream may hold (listed ones and those kept after leaving the playlist). */
+    maxBytesPerStream: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(128 * 1024 * 1024),
+    /** A blocking playlist or preload-hint request waits at most this long; 0 means 3 × target duration (§6.2.5.2). */
+    blockTimeoutMs: z.number().int().min(0).default(0),
+    /** After the publisher leaves, the ended playlist stays served this long so a republish continues it. */
+    endedRetentionMs: z.number().int().min(0).default(60_000),
+    /** Serve the same segments as low-latency DASH at /dash/{path}/manifest.mpd. */
+    dash: z.boolean().default(true),
+    /** The latency the DASH ServiceDescription asks players to hold behind the live edge. */
+    dashTargetLatencyMs: z.number().int().min(200).default(1500),
+  })
+  .strict();
+
 export const LogConfig = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -126,6 +153,7 @@ export const Config = z
     mse: MseConfig.prefault({}),
     gop: GopConfig.prefault({}),
     messaging: MessagingConfig.prefault({}),
+    hls: HlsConfig.prefault({}),
     log: LogConfig.prefault({}),
   })
   .strict();
@@ -136,6 +164,7 @@ export type RtmpConfig = z.infer<typeof RtmpConfig>;
 export type AuthConfig = z.infer<typeof AuthConfig>;
 export type MseConfig = z.infer<typeof MseConfig>;
 export type MessagingConfig = z.infer<typeof MessagingConfig>;
+export type HlsConfig = z.infer<typeof HlsConfig>;
 
 /** Recursively optional: what a config file, the environment, flags or a test may override. */
 export type ConfigInput = { [S in keyof Config]?: Partial<Config[S]> };

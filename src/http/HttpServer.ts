@@ -11,6 +11,8 @@ import type { Logger } from '../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../core/path.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
 import type { MessagingServer } from '../messaging/MessagingServer.ts';
+import type { DashServer } from '../protocols/dash/DashServer.ts';
+import type { HlsServer } from '../protocols/hls/HlsServer.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import { describeStream } from './describe.ts';
@@ -23,6 +25,10 @@ export interface HttpServerOptions {
   registry: StreamRegistry;
   mse: MseServer;
   messaging: MessagingServer;
+  /** LL-HLS, when enabled. */
+  hls?: HlsServer | null;
+  /** LL-DASH over the LL-HLS packager's segments, when enabled. */
+  dash?: DashServer | null;
   log: Logger;
   /** The folder holding index.html, play.html, style.css and dist/. */
   webRoot: string;
@@ -68,7 +74,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   if (files.missing.length) {
     log.warn({ missing: files.missing }, 'web bundle not built: run `npm run build` for the pages to work');
   }
-  const metrics = createMetrics(registry, mse);
+  const metrics = createMetrics(registry, mse, options.hls);
 
   const sendFile = (reply: FastifyReply, name: string, cache: string) => {
     const file = files.read(name);
@@ -132,7 +138,15 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
         samples: mse.deliveryDelay.count,
       },
     },
+    hls: options.hls?.stats() ?? null,
+    dash: options.dash?.counters ?? null,
   }));
+  // LL-HLS: playlists, init segments, segments and parts from memory.
+  const hls = options.hls;
+  if (hls) app.get('/hls/*', (request, reply) => hls.handle(request, reply));
+  const dash = options.dash;
+  if (dash) app.get('/dash/*', (request, reply) => dash.handle(request, reply));
+
   app.get('/api/v1/openapi.json', async () => openApiDocument);
   app.get('/api/v1/events', (request, reply) => streamEvents(request, reply, registry));
 

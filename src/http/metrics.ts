@@ -1,12 +1,13 @@
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
+import type { HlsServer } from '../protocols/hls/HlsServer.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
 
 /**
  * Prometheus metrics. Everything is read from the live objects when scraped, so nothing on the media path
  * pays for metrics beyond the counters it already keeps.
  */
-export function createMetrics(registry: StreamRegistry, mse: MseServer): Registry {
+export function createMetrics(registry: StreamRegistry, mse: MseServer, hls?: HlsServer | null): Registry {
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'subsecond_' });
 
@@ -75,5 +76,52 @@ export function createMetrics(registry: StreamRegistry, mse: MseServer): Registr
       for (const q of [0.5, 0.9, 0.99]) this.set({ quantile: String(q) }, mse.deliveryDelay.quantile(q));
     },
   });
+  if (hls) addHlsMetrics(metrics, hls);
   return metrics;
+}
+
+function addHlsMetrics(metrics: Registry, hls: HlsServer): void {
+  new Gauge({
+    name: 'subsecond_hls_media_bytes',
+    help: 'Bytes of segments and parts an LL-HLS/DASH packager holds, per stream',
+    labelNames: ['path'],
+    registers: [metrics],
+    collect() {
+      this.reset();
+      for (const p of hls.packagers.values()) this.set({ path: p.path }, p.bytes);
+    },
+  });
+  new Gauge({
+    name: 'subsecond_hls_held_requests',
+    help: 'Blocking playlist requests waiting for their part, per stream',
+    labelNames: ['path'],
+    registers: [metrics],
+    collect() {
+      this.reset();
+      for (const p of hls.packagers.values()) this.set({ path: p.path }, p.waiting);
+    },
+  });
+  new Gauge({
+    name: 'subsecond_hls_responses_total',
+    help: 'LL-HLS responses by resource since start',
+    labelNames: ['resource'],
+    registers: [metrics],
+    collect() {
+      const c = hls.counters;
+      this.set({ resource: 'playlist' }, c.playlists);
+      this.set({ resource: 'blocked_playlist' }, c.blockedPlaylists);
+      this.set({ resource: 'part' }, c.parts);
+      this.set({ resource: 'segment' }, c.segments);
+      this.set({ resource: 'init' }, c.inits);
+    },
+  });
+  new Gauge({
+    name: 'subsecond_hls_held_response_delay_ms',
+    help: 'Part completion to the held playlist response being written, since start',
+    labelNames: ['quantile'],
+    registers: [metrics],
+    collect() {
+      for (const q of [0.5, 0.9, 0.99]) this.set({ quantile: String(q) }, hls.responseDelay.quantile(q));
+    },
+  });
 }

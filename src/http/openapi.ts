@@ -120,7 +120,8 @@ export const openApiDocument = {
     },
     '/api/v1/server': {
       get: {
-        summary: 'Server counters (WebSocket viewers, fragments, delivery delay) and the bound RTMP port',
+        summary:
+          'Server counters (WebSocket viewers, fragments, delivery delay; LL-HLS/DASH streams, bytes held, requests) and the bound RTMP port',
         responses: { 200: { description: 'JSON' } },
       },
     },
@@ -164,6 +165,30 @@ export const openApiDocument = {
           403: errorResponse('The policy refuses publishing on this channel'),
           413: errorResponse('Data over messaging.maxMessageBytes'),
           429: errorResponse('Publish rate limit; see Retry-After'),
+        },
+      },
+    },
+    '/hls/{path}/index.m3u8': {
+      get: {
+        summary:
+          'LL-HLS multivariant playlist; media playlist, parts and delivery directives in docs/protocols/hls.md',
+        parameters: [pathParam],
+        responses: {
+          200: { description: 'application/vnd.apple.mpegurl' },
+          400: errorResponse('Malformed path'),
+          404: errorResponse('The stream is not live'),
+          503: errorResponse('No media within the block timeout'),
+        },
+      },
+    },
+    '/dash/{path}/manifest.mpd': {
+      get: {
+        summary: 'LL-DASH dynamic MPD; segments and /dash/time in docs/protocols/hls.md',
+        parameters: [pathParam],
+        responses: {
+          200: { description: 'application/dash+xml' },
+          400: errorResponse('Malformed path'),
+          404: errorResponse('The stream is not live or has no media yet'),
         },
       },
     },

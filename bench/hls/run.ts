@@ -1,0 +1,242 @@
+/**
+ * LL-HLS delivery capacity: one RTMP source, N hls.js-like clients (blocking playlist reload for the next part,
+ * then that part) from a separate load-generator process. For each N: the server's CPU and memory from /proc,
+ * responses per second from its counters, and how fast held requests are answered once their part completes
+ * (in the server: part completion to response written; across clients: first to last client answered).
+ *
+ * Beside it, nginx with Debian's RTMP module (libnginx-mod-rtmp) serving classic HLS from the same source
+ * (1 s fragments, 4 s playlist; it has no LL-HLS) to plain live-HLS clients.
+ *
+ *   node bench/hls/run.ts [--clients 100,500,1000] [--seconds 15] [--server subsecond|nginx|both]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cpuPercent, freePort, readProc, sleep } from '../fanout/processes.ts';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const STREAM = 'live/bench';
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '100,500,1000' },
+    seconds: { type: 'string', default: '15' },
+    server: { type: 'string', default: 'both' },
+  },
+});
+const servers = values.server === 'both' ? ['subsecond', 'nginx'] : [values.server];
+const clientCounts = values.clients.split(',').map(Number);
+const seconds = Number(values.seconds);
+
+const children: ChildProcess[] = [];
+function start(command: string, args: string[]): ChildProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  return child;
+}
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+interface ServerStats {
+  hls: {
+    playlists: number;
+    parts: number;
+    blockedResponseDelayMs: { p50: number; p99: number; max: number; samples: number };
+    streams: { bytes: number }[];
+  };
+}
+
+function ffmpegSource(rtmpUrl: string): ChildProcess {
+  return start('ffmpeg', [
+    ...['-hide_banner', '-loglevel', 'error', '-re'],
+    ...['-f', 'lavfi', '-i', 'testsrc2=size=854x480:rate=30'],
+    ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
+    ...['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-b:v', '1M', '-g', '30'],
+    ...['-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '96k', '-f', 'flv', rtmpUrl],
+  ]);
+}
+
+async function runPollers(url: string, clients: number, mode: string) {
+  const args = [`${REPO}bench/hls/pollers.ts`, url, String(clients), String(seconds), mode];
+  const generator = start(process.execPath, args);
+  let out = '';
+  generator.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  await new Promise((r) => generator.once('exit', r));
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}');
+}
+
+/** The worker processes of an nginx master (proc(5): the children of each of its threads). */
+function nginxWorkers(master: number): number[] {
+  const pids: number[] = [];
+  for (const task of readdirSync(`/proc/${master}/task`)) {
+    const children = readFileSync(`/proc/${master}/task/${task}/children`, 'latin1').trim();
+    if (children) pids.push(...children.split(' ').map(Number));
+  }
+  return pids;
+}
+
+/** nginx + RTMP module with its own prefix and config on loopback ports, one worker; plain HLS clients. */
+async function measureNginx(clients: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'subsecond-bench-nginx-'));
+  chmodSync(dir, 0o777);
+  mkdirSync(join(dir, 'hls'));
+  chmodSync(join(dir, 'hls'), 0o777);
+  const httpPort = await freePort();
+  const rtmpPort = await freePort();
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 8192; }
+rtmp {
+  server {
+    listen 127.0.0.1:${rtmpPort};
+    application live { live on; hls on; hls_path ${dir}/hls; hls_fragment 1s; hls_playlist_length 4s; }
+  }
+}
+http {
+  access_log off;
+  sendfile on;
+  keepalive_requests 100000;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${httpPort};
+    location /hls/ {
+      types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+      alias ${dir}/hls/;
+      add_header Cache-Control no-cache;
+      add_header Access-Control-Allow-Origin *;
+    }
+  }
+}
+`,
+  );
+  const nginx = start('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')]);
+  await sleep(500);
+  const source = ffmpegSource(`rtmp://127.0.0.1:${rtmpPort}/live/bench`);
+  const playlist = `http://127.0.0.1:${httpPort}/hls/bench.m3u8`;
+  for (let i = 0; i < 150; i++) {
+    const text = await fetch(playlist).then(
+      (r) => (r.ok ? r.text() : ''),
+      () => '',
+    );
+    if ((text.match(/#EXTINF/g) ?? []).length >= 3) break;
+    await sleep(200);
+  }
+  const pids = [nginx.pid!, ...nginxWorkers(nginx.pid!)];
+  const before = pids.map(readProc);
+  const load = await runPollers(playlist, clients, 'classic');
+  const after = pids.map(readProc);
+  source.kill('SIGKILL');
+  nginx.kill('SIGTERM');
+  await new Promise((r) => nginx.once('exit', r));
+  rmSync(dir, { recursive: true, force: true });
+  const cpuSeconds = after.reduce((n, a, i) => n + a.cpuSeconds - before[i].cpuSeconds, 0);
+  const wall = (after[0].at - before[0].at) / 1000;
+  const served = load.playlists + load.parts;
+  return {
+    server: 'nginx-rtmp (classic HLS)',
+    clients,
+    serverCpuPercent: Math.round((cpuSeconds / wall) * 100),
+    serverRssMB: Math.round(after.reduce((n, a) => n + a.rssBytes, 0) / 2 ** 20),
+    responsesPerSecond: Math.round(served / wall),
+    responsesPerCpuSecond: cpuSeconds > 0 ? Math.round(served / cpuSeconds) : 0,
+    client: load,
+  };
+}
+
+/** A fresh server and source for each N, so every figure (the server's delay histogram too) is that N's alone. */
+async function measure(clients: number) {
+  const httpPort = await freePort();
+  const rtmpPort = await freePort();
+  const server = start(process.execPath, [
+    `${REPO}src/cli/main.ts`,
+    'serve',
+    ...['--http.host', '127.0.0.1', '--http.port', String(httpPort)],
+    ...['--rtmp.host', '127.0.0.1', '--rtmp.port', String(rtmpPort), '--log.level', 'warn'],
+  ]);
+  const http = `http://127.0.0.1:${httpPort}`;
+  for (let i = 0; i < 100; i++) {
+    if (
+      await fetch(`${http}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
+    await sleep(100);
+  }
+  const source = ffmpegSource(`rtmp://127.0.0.1:${rtmpPort}/${STREAM}`);
+  const media = `${http}/hls/${STREAM}/media.m3u8`;
+  for (let i = 0; i < 150; i++) {
+    const text = await fetch(media).then(
+      (r) => (r.ok ? r.text() : ''),
+      () => '',
+    );
+    if ((text.match(/#EXTINF/g) ?? []).length >= 2) break;
+    await sleep(200);
+  }
+  const serverStats = async () => (await (await fetch(`${http}/api/v1/server`)).json()) as ServerStats;
+  const before = await serverStats();
+  const cpu0 = readProc(server.pid!);
+  const load = await runPollers(media, clients, 'll');
+  const cpu1 = readProc(server.pid!);
+  const after = await serverStats();
+  source.kill('SIGKILL');
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+  const served = after.hls.playlists + after.hls.parts - before.hls.playlists - before.hls.parts;
+  const wall = (cpu1.at - cpu0.at) / 1000;
+  return {
+    server: 'subsecond (LL-HLS)',
+    clients,
+    serverCpuPercent: Math.round(cpuPercent(cpu0, cpu1)),
+    serverRssMB: Math.round(cpu1.rssBytes / 2 ** 20),
+    heldMediaMB: Number(((after.hls.streams[0]?.bytes ?? 0) / 2 ** 20).toFixed(1)),
+    responsesPerSecond: Math.round(served / wall),
+    responsesPerCpuSecond: Math.round(served / (cpu1.cpuSeconds - cpu0.cpuSeconds)),
+    heldResponseDelayMs: after.hls.blockedResponseDelayMs,
+    client: load,
+  };
+}
+
+type Row = Awaited<ReturnType<typeof measure>> | Awaited<ReturnType<typeof measureNginx>>;
+const rows: Row[] = [];
+for (const clients of clientCounts) {
+  for (const server of servers) {
+    const row = server === 'nginx' ? await measureNginx(clients) : await measure(clients);
+    rows.push(row);
+    console.log(JSON.stringify(row));
+  }
+}
+
+console.log(
+  '\n| server | clients | server CPU % | RSS MB | responses/s | responses per CPU-s | held response p50 / p99 ms (server) | segment/part GET p50 / p99 ms | errors |',
+);
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  const held =
+    'heldResponseDelayMs' in r ? `${r.heldResponseDelayMs.p50} / ${r.heldResponseDelayMs.p99}` : '—';
+  console.log(
+    `| ${r.server} | ${r.clients} | ${r.serverCpuPercent} | ${r.serverRssMB} | ${r.responsesPerSecond} | ${r.responsesPerCpuSecond} | ${held} | ${r.client.partFetchMs.p50.toFixed(1)} / ${r.client.partFetchMs.p99.toFixed(1)} | ${r.client.errors} |`,
+  );
+}
+const dir = join(REPO, 'bench/results');
+mkdirSync(dir, { recursive: true });
+const file = join(dir, `hls-${new Date().toISOString().slice(0, 10)}.json`);
+writeFileSync(file, `${JSON.stringify({ cores: availableParallelism(), seconds, rows }, null, 2)}\n`);
+console.log(`\nwritten to ${file}`);
+process.exit(0);

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { findBoxes, parseTfhd, readBoxes } from '../../media/fmp4/reader.ts';
+import { concatBytes } from '../../media/testing/ffmpeg.ts';
+import { probeBytes } from '../../media/testing/mp4.ts';
+import { type RunningServer, startServer } from '../../server.ts';
+import { type Clip, ClipSource, h264AacClip } from '../hls/testing/clip.ts';
+
+/*
+ * LL-DASH over real HTTP, fed frame by frame with real H.264 + AAC, so each test decides when a segment begins
+ * and ends.
+ */
+
+let server: RunningServer;
+let clip: Clip;
+
+before(async () => {
+  clip = h264AacClip();
+  server = await startServer({
+    http: { host: '127.0.0.1', port: 0 },
+    rtmp: { enabled: false },
+    log: { level: 'warn' },
+    hls: { blockTimeoutMs: 2000, endedRetentionMs: 3000 },
+  });
+});
+
+after(async () => {
+  await server?.close();
+});
+
+const source = (path: string) => new ClipSource(server.registry, path, clip);
+const url = (path: string) => `${server.httpUrl}${path}`;
+const attr = (xml: string, element: string, name: string, nth = 0) =>
+  [...xml.matchAll(new RegExp(`<${element}[^>]*\\s${name}="([^"]*)"`, 'g'))][nth]?.[1];
+
+async function manifest(path: string): Promise<string> {
+  const res = await fetch(url(`/dash/${path}/manifest.mpd`));
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
+describe('LL-DASH', () => {
+  it('describes each track with its own template, offset and timescale, anchored at the first frame', async () => {
+    const pushedAt = Date.now();
+    const src = source('d/mpd');
+    src.pushUntil(4.1);
+    const mpd = await manifest('d/mpd');
+    const ast = Date.parse(attr(mpd, 'MPD', 'availabilityStartTime')!);
+    assert.ok(Math.abs(ast - pushedAt) < 1000, `availabilityStartTime ${ast - pushedAt} ms from the push`);
+    // Early on the time-shift window is only what exists (here: under a second since the start).
+    assert.equal(attr(mpd, 'MPD', 'timeShiftBufferDepth'), 'PT0S');
+    assert.equal(attr(mpd, 'Period', 'id'), '1');
+    assert.deepEqual(
+      [0, 1].map((i) => [
+        attr(mpd, 'SegmentTemplate', 'timescale', i),
+        attr(mpd, 'SegmentTemplate', 'duration', i),
+        attr(mpd, 'SegmentTemplate', 'startNumber', i),
+        attr(mpd, 'SegmentTemplate', 'presentationTimeOffset', i),
+      ]),
+      [
+        ['90000', '180000', '0', '0'],
+        ['48000', '96000', '0', '0'],
+      ],
+    );
+    src.unpublish();
+  });
+
+  it('holds a request for the next segment until it begins, streams it, and it decodes', async () => {
+    const src = source('d/seg');
+    src.pushUntil(1.5);
+    const epoch = server.hls!.packagers.get('d/seg')!.epoch;
+    let headersAt = 0;
+    const started = performance.now();
+    const pending = fetch(url(`/dash/d/seg/seg-${epoch}-1-t1.m4s`)).then((res) => {
+      headersAt = performance.now() - started;
+      return res;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(headersAt, 0, 'held: segment 1 has not begun');
+    src.pushUntil(2.5); // segment 1 begins at the keyframe at 2 s
+    const res = await pending;
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('transfer-encoding'), 'chunked');
+    const reader = res.body!.getReader();
+    const chunks: Uint8Array[] = [];
+    chunks.push((await reader.read()).value!);
+    src.pushUntil(4.1); // completes it
+    for (let i = 0; i < 10_000; i++) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+    }
+    const bytes = concatBytes(chunks);
+    const trackIds = findBoxes(readBoxes(bytes), 'moof/traf/tfhd').map((b) => parseTfhd(b).trackId);
+    assert.equal(trackIds.length, 60, 'the 60 video frames of 2 s');
+    assert.ok(trackIds.every((id) => id === 1));
+    const init = new Uint8Array(await (await fetch(url(`/dash/d/seg/init-${epoch}-1-t1.mp4`))).arrayBuffer());
+    const probed = probeBytes(concatBytes([init, bytes]), ['-count_frames', '-show_streams']).streams!;
+    assert.equal(probed.length, 1, 'the video representation alone');
+    assert.equal(probed[0].codec_name, 'h264');
+    assert.equal(Number(probed[0].nb_read_frames), 60);
+
+    const audio = await fetch(url(`/dash/d/seg/seg-${epoch}-1-t2.m4s`));
+    const audioIds = findBoxes(readBoxes(new Uint8Array(await audio.arrayBuffer())), 'moof/traf/tfhd').map(
+      (b) => parseTfhd(b).trackId,
+    );
+    assert.ok(audioIds.length > 80 && audioIds.every((id) => id === 2), `${audioIds.length} audio fragments`);
+    src.unpublish();
+  });
+
+  it('404s a segment two ahead, and everything once the publisher left; a republish is a new Period', async () => {
+    const src = source('d/end');
+    src.pushUntil(2.5);
+    const epoch = server.hls!.packagers.get('d/end')!.epoch;
+    const ahead = await fetch(url(`/dash/d/end/seg-${epoch}-3-t1.m4s`));
+    assert.equal(ahead.status, 404);
+    assert.match(
+      ((await ahead.json()) as { error: string }).error,
+      /segment 3 of "d\/end" does not exist yet/,
+    );
+
+    const held = fetch(url(`/dash/d/end/seg-${epoch}-2-t1.m4s`));
+    await new Promise((r) => setTimeout(r, 50));
+    src.unpublish();
+    assert.equal((await held).status, 404, 'a held request is answered when the publisher leaves');
+    const gone = await fetch(url('/dash/d/end/manifest.mpd'));
+    assert.equal(gone.status, 404);
+
+    const again = source('d/end');
+    again.pushUntil(1.1);
+    const mpd = await manifest('d/end');
+    assert.equal(attr(mpd, 'Period', 'id'), '2');
+    assert.equal(attr(mpd, 'SegmentTemplate', 'startNumber'), '2', 'numbers continue after the republish');
+    assert.match(attr(mpd, 'SegmentTemplate', 'initialization')!, /-2-t1\.mp4$/);
+    again.unpublish();
+  });
+});

@@ -1,0 +1,145 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
+import type { HlsPackager } from '../hls/HlsPackager.ts';
+import { HlsRequestError } from '../hls/HlsPackager.ts';
+import { IMMUTABLE, sendMediaBody } from '../hls/sendMediaBody.ts';
+import { renderMpd } from './mpd.ts';
+
+const INIT = /^init-([0-9a-z]{1,16})-(\d{1,9})-t(\d{1,9})\.mp4$/;
+const SEGMENT = /^seg-([0-9a-z]{1,16})-(\d{1,15})-t(\d{1,9})\.m4s$/;
+
+type DashResource =
+  | { kind: 'init'; epoch: string; generation: number; trackId: number }
+  | { kind: 'segment'; epoch: string; msn: number; trackId: number };
+
+function parseDashName(name: string): DashResource {
+  let m = INIT.exec(name);
+  if (m) return { kind: 'init', epoch: m[1], generation: Number(m[2]), trackId: Number(m[3]) };
+  m = SEGMENT.exec(name);
+  if (m) return { kind: 'segment', epoch: m[1], msn: Number(m[2]), trackId: Number(m[3]) };
+  throw new HlsRequestError(
+    404,
+    `no DASH resource named ${JSON.stringify(name.slice(0, 100))}: the manifest is manifest.mpd`,
+  );
+}
+
+export interface DashCounters {
+  manifests: number;
+  segments: number;
+  inits: number;
+  /** Segments requested before they were complete, sent with chunked transfer as they were produced. */
+  streamedSegments: number;
+}
+
+/**
+ * LL-DASH egress over the same CMAF segments the LL-HLS packager cuts (one packager per stream, fed once):
+ * `GET /dash/{path}/manifest.mpd`, its init and $Number$ segments, and `GET /dash/time` for UTCTiming.
+ */
+export class DashServer {
+  readonly counters: DashCounters = { manifests: 0, segments: 0, inits: 0, streamedSegments: 0 };
+  readonly #packagers: ReadonlyMap<string, HlsPackager>;
+  /** The latency the MPD's ServiceDescription asks players to hold, seconds. */
+  readonly #targetLatency: number;
+  readonly #cache = new WeakMap<HlsPackager, { key: string; text: string }>();
+
+  constructor(options: { packagers: ReadonlyMap<string, HlsPackager>; targetLatencyMs: number }) {
+    this.#packagers = options.packagers;
+    this.#targetLatency = options.targetLatencyMs / 1000;
+  }
+
+  async handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    try {
+      return await this.#handle(request, reply);
+    } catch (err) {
+      if (err instanceof HlsRequestError && err.statusCode === 503 && !reply.sent) {
+        return reply.status(503).header('cache-control', 'no-store').send({ error: err.message });
+      }
+      throw err;
+    }
+  }
+
+  async #handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const raw = (request.params as Record<string, string>)['*'] ?? '';
+    if (raw === 'time') {
+      // UTCTiming urn:mpeg:dash:utc:http-iso:2014: the server's clock, never cached.
+      return reply
+        .header('content-type', 'text/plain; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(new Date().toISOString());
+    }
+    const slash = raw.lastIndexOf('/');
+    if (slash <= 0) {
+      throw new HlsRequestError(
+        404,
+        `no DASH resource at /dash/${raw.slice(0, 100)}: use /dash/{path}/manifest.mpd`,
+      );
+    }
+    let path: string;
+    try {
+      path = parseStreamPath(raw.slice(0, slash));
+    } catch (err) {
+      if (err instanceof InvalidPathError) throw new HlsRequestError(400, err.message);
+      throw err;
+    }
+    const name = raw.slice(slash + 1);
+    const packager = this.#packagers.get(path);
+    if (name === 'manifest.mpd') {
+      // An ended stream has no live edge left to play; a DASH client retries until a publisher returns.
+      if (!packager || packager.ended) throw new HlsRequestError(404, `stream "${path}" is not live`);
+      const mpd = this.#mpd(packager, request);
+      if (!mpd) throw new HlsRequestError(404, `stream "${path}" has no media yet`);
+      this.counters.manifests++;
+      return reply
+        .header('content-type', 'application/dash+xml')
+        .header('cache-control', 'public, max-age=1')
+        .send(mpd);
+    }
+    const resource = parseDashName(name);
+    if (!packager) throw new HlsRequestError(404, `stream "${path}" is not live`);
+    if (resource.epoch !== packager.epoch) {
+      throw new HlsRequestError(404, `"${path}" restarted since this URI was listed; reload manifest.mpd`);
+    }
+    if (resource.kind === 'init') {
+      const init = packager.initFor(resource.generation)?.trackInits.get(resource.trackId);
+      if (!init) {
+        throw new HlsRequestError(
+          404,
+          `no init segment ${resource.generation} for track ${resource.trackId} of "${path}"`,
+        );
+      }
+      this.counters.inits++;
+      return reply
+        .header('content-type', 'video/mp4')
+        .header('cache-control', IMMUTABLE)
+        .send(Buffer.from(init.buffer, init.byteOffset, init.byteLength));
+    }
+    // Clients ask by the clock, a moment before a segment starts: hold until it begins, then stream it.
+    const held: { cancel: (() => void) | null } = { cancel: null };
+    const onClose = () => held.cancel?.();
+    reply.raw.once('close', onClose);
+    try {
+      await packager.waitForSegmentStart(resource.msn, (cancel) => {
+        held.cancel = cancel;
+      });
+    } finally {
+      reply.raw.off('close', onClose);
+    }
+    if (reply.raw.destroyed) return reply.hijack();
+    const found = packager.findTrackSegment(resource.msn, resource.trackId);
+    if ('missing' in found) throw new HlsRequestError(404, found.missing);
+    this.counters.segments++;
+    if (!found.body.complete) this.counters.streamedSegments++;
+    sendMediaBody(reply, found.body, packager.blockTimeoutMs);
+    return reply;
+  }
+
+  #mpd(packager: HlsPackager, request: FastifyRequest): string | null {
+    const timeUrl = `${request.protocol}://${request.host}/dash/time`;
+    const key = `${packager.timeline?.id}:${packager.segments.at(-1)?.msn}:${timeUrl}`;
+    const cached = this.#cache.get(packager);
+    if (cached?.key === key) return cached.text;
+    const text = renderMpd(packager, { timeUrl, targetLatency: this.#targetLatency });
+    if (text) this.#cache.set(packager, { key, text });
+    return text;
+  }
+}
