@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MediaParseError } from '../errors.ts';
 import { buildAvcDecoderConfig } from '../h264/avcC.ts';
 import { nalusToAvcc, splitAnnexB, splitAvcc } from '../nalu.ts';
-import { encodeH264 } from '../testing/ffmpeg.ts';
+import { concatBytes, encodeH264, ffmpeg } from '../testing/ffmpeg.ts';
 import { H264Depacketizer, H264Packetizer } from './h264.ts';
 import { parseRtpPacket, type RtpPacket, writeRtpPacket } from './packet.ts';
 import type { DepacketizeResult, RtpPayloads } from './payload.ts';
+import { rtpFromFfmpeg, rtpToFfmpeg, withTempDirAsync } from './testing.ts';
 
 /** Access units of an x264 stream encoded with AUDs, each as its NAL units (AUD left out). */
 function accessUnits(annexB: Uint8Array): Uint8Array[][] {
@@ -39,21 +42,22 @@ function encodeGops() {
 /** RTP packets for the payloads of consecutive frames, as a sender writes them. */
 class Sender {
   seq = 40000;
-  packets(payloads: RtpPayloads, timestamp: number): RtpPacket[] {
+  rawPackets(payloads: RtpPayloads, timestamp: number): Uint8Array[] {
     return payloads.payloads.map((payload, i) =>
-      parseRtpPacket(
-        writeRtpPacket(
-          {
-            marker: i === payloads.markerIndex,
-            payloadType: 96,
-            sequenceNumber: this.seq++ & 0xffff,
-            timestamp,
-            ssrc: 1,
-          },
-          payload,
-        ),
+      writeRtpPacket(
+        {
+          marker: i === payloads.markerIndex,
+          payloadType: 96,
+          sequenceNumber: this.seq++ & 0xffff,
+          timestamp,
+          ssrc: 1,
+        },
+        payload,
       ),
     );
+  }
+  packets(payloads: RtpPayloads, timestamp: number): RtpPacket[] {
+    return this.rawPackets(payloads, timestamp).map(parseRtpPacket);
   }
 }
 
@@ -290,5 +294,68 @@ describe('H264Depacketizer', () => {
     const open = d4.push(packet([0x7c, 0x05, 2], true));
     assert.equal(open.frame, undefined, 'a unit whose last FU-A has no E bit is dropped');
     assert.equal(open.keyframeNeeded, true);
+  });
+});
+
+describe('H.264 RTP interoperability with ffmpeg over loopback UDP', () => {
+  /** md5 of each decoded picture, the last column of ffmpeg's framemd5 output. */
+  const pictureHashes = (framemd5: string) =>
+    framemd5
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.split(',').at(-1)!.trim());
+
+  it('depacketizes what ffmpeg packetizes (its STAP-A and FU-A) into the same NAL units', async () => {
+    await withTempDirAsync(async (dir) => {
+      const file = join(dir, 'in.h264');
+      const annexB = encodeH264({
+        width: 640,
+        height: 360,
+        frames: 12,
+        extra: ['-g', '6', '-bf', '0', '-crf', '12', '-x264-params', 'aud=1'],
+      });
+      writeFileSync(file, annexB);
+      const packets = (await rtpFromFfmpeg(['-f', 'h264', '-i', file, '-c', 'copy'])).map(parseRtpPacket);
+      const types = new Set(packets.map((p) => nalType(p.payload)));
+      assert.ok(types.has(28), 'ffmpeg fragmented with FU-A');
+      assert.ok(types.has(24), 'ffmpeg aggregated with STAP-A');
+      const d = new H264Depacketizer();
+      const results = packets.map((p) => d.push(p));
+      assert.ok(results.every((r) => !r.error));
+      const frames = results.filter((r) => r.frame).map((r) => r.frame!);
+      assert.equal(frames.length, 12);
+      assert.deepEqual(
+        frames.map((f) => f.keyframe),
+        Array.from({ length: 12 }, (_, i) => i % 6 === 0),
+      );
+      const withoutAud = (nalus: Uint8Array[]) => nalus.filter((n) => nalType(n) !== 9);
+      assert.deepEqual(withoutAud(frames.flatMap((f) => splitAvcc(f.data))), withoutAud(splitAnnexB(annexB)));
+    });
+  });
+
+  it('packetizes what ffmpeg decodes to the same pictures as the original stream', async () => {
+    await withTempDirAsync(async (dir) => {
+      const { samples, avcC, units } = encodeGops();
+      const file = join(dir, 'orig.h264');
+      writeFileSync(
+        file,
+        concatBytes(units.flatMap((u) => u.flatMap((n) => [Uint8Array.of(0, 0, 0, 1), n]))),
+      );
+      const expected = pictureHashes(Buffer.from(ffmpeg(['-i', file, '-f', 'framemd5', '-'])).toString());
+      assert.equal(expected.length, 12);
+      const packetizer = new H264Packetizer(avcC);
+      const sender = new Sender();
+      // One more frame than is checked: ffmpeg outputs a picture once the next one begins.
+      const raw = [...samples, samples[1]].map((s, i) =>
+        sender.rawPackets(packetizer.packetize(nalusToAvcc(s), i % 6 === 0), i * 3000),
+      );
+      const out = await rtpToFfmpeg(
+        dir,
+        ['m=video PORT RTP/AVP 96', 'a=rtpmap:96 H264/90000', 'a=fmtp:96 packetization-mode=1'],
+        raw,
+        ['-frames:v', '12', '-f', 'framemd5'],
+      );
+      assert.deepEqual(pictureHashes(out.toString()), expected);
+    });
   });
 });
