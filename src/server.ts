@@ -8,12 +8,15 @@ import { StreamRegistry } from './core/StreamRegistry.ts';
 import { createHttpServer } from './http/HttpServer.ts';
 import { MseServer } from './protocols/mse/MseServer.ts';
 import { RtmpServer } from './protocols/rtmp/RtmpServer.ts';
+import { WebRtcEngine } from './protocols/webrtc/WebRtcEngine.ts';
+import { WebRtcServer } from './protocols/webrtc/WebRtcServer.ts';
 
 export interface RunningServer {
   readonly config: Config;
   readonly registry: StreamRegistry;
   readonly mse: MseServer;
   readonly rtmp: RtmpServer | null;
+  readonly webrtc: WebRtcServer | null;
   /** `http://127.0.0.1:PORT` (https when TLS is configured), with the port actually bound. */
   readonly httpUrl: string;
   /** `rtmp://127.0.0.1:PORT`, or '' when RTMP is disabled. */
@@ -50,7 +53,16 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   registry.on('unpublished', (s) => log.info({ path: s.path }, 'stream unpublished'));
 
   const mse = new MseServer({ registry, config: config.mse, gopLimits, log });
-  const http = createHttpServer({ config, registry, mse, log, webRoot: WEB_ROOT, startedAt });
+  const webrtc = config.webrtc.enabled
+    ? new WebRtcServer({
+        engine: await WebRtcEngine.start(config.webrtc, log),
+        registry,
+        config: config.webrtc,
+        authorizePublish: createPublishPolicy(config.auth),
+        log,
+      })
+    : null;
+  const http = createHttpServer({ config, registry, mse, webrtc, log, webRoot: WEB_ROOT, startedAt });
 
   let rtmp: RtmpServer | null = null;
   if (config.rtmp.enabled) {
@@ -70,6 +82,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   } catch (err) {
     await http.close().catch(() => {});
     await rtmp?.close().catch(() => {});
+    webrtc?.close();
     throw new Error(`cannot start: ${(err as Error).message}`);
   }
   const httpPort = (http.server.address() as AddressInfo).port;
@@ -77,7 +90,10 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   const scheme = config.http.tlsCert && config.http.tlsKey ? 'https' : 'http';
   const httpUrl = `${scheme}://${clientHost(config.http.host)}:${httpPort}`;
   const rtmpUrl = rtmp ? `rtmp://${clientHost(config.rtmp.host)}:${rtmpPort}` : '';
-  log.info({ http: httpUrl, rtmp: rtmpUrl || 'disabled' }, 'Subsecond is listening');
+  log.info(
+    { http: httpUrl, rtmp: rtmpUrl || 'disabled', webrtcUdp: webrtc ? webrtc.engine.udpPort : 'disabled' },
+    'Subsecond is listening',
+  );
 
   let closing: Promise<void> | null = null;
   return {
@@ -85,6 +101,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     registry,
     mse,
     rtmp,
+    webrtc,
     httpUrl,
     rtmpUrl,
     httpPort,
@@ -92,6 +109,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     close() {
       closing ??= (async () => {
         mse.close();
+        webrtc?.close();
         await rtmp?.close();
         await http.close();
       })();

@@ -12,6 +12,7 @@ import { InvalidPathError, parseStreamPath } from '../core/path.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
+import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
 import { describeStream } from './describe.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -21,6 +22,8 @@ export interface HttpServerOptions {
   config: Config;
   registry: StreamRegistry;
   mse: MseServer;
+  /** WHIP/WHEP endpoints, when webrtc.enabled. */
+  webrtc?: WebRtcServer | null;
   log: Logger;
   /** The folder holding index.html, play.html, style.css and dist/. */
   webRoot: string;
@@ -130,6 +133,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   }));
   app.get('/api/v1/openapi.json', async () => openApiDocument);
   app.get('/api/v1/events', (request, reply) => streamEvents(request, reply, registry));
+
+  options.webrtc?.registerRoutes(app);
 
   // Pages
   app.get('/', (_request, reply) => sendFile(reply, 'index.html', 'no-cache'));

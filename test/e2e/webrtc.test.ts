@@ -1,0 +1,211 @@
+/**
+ * End to end in headless Chromium: one page publishes a canvas and an oscillator over WHIP, another plays
+ * the stream over WHEP; frames decode and audio arrives, and DELETE on the WHEP resource frees the viewer
+ * (seen through the control API).
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { type RunningServer, startServer } from '../../src/server.ts';
+import { type ChromiumSession, launchChromium } from '../helpers/browser.ts';
+import { waitFor } from '../helpers/processes.ts';
+
+const STREAM = 'live/webrtc1';
+
+let server: RunningServer;
+let browser: ChromiumSession;
+let publisherPage: Page;
+
+before(async () => {
+  server = await startServer({
+    http: { host: '127.0.0.1', port: 0 },
+    rtmp: { enabled: false },
+    webrtc: { udpPort: 0 },
+    log: { level: 'warn' },
+  });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** Runs in the page: a canvas animation and a 440 Hz tone published over WHIP; resolves with the Location. */
+async function publishCanvas(
+  page: Page,
+  url: string,
+): Promise<{ status: number; location: string; etag: string }> {
+  return page.evaluate(async (whipUrl) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 640;
+    canvas.height = 360;
+    document.body.append(canvas);
+    const g = canvas.getContext('2d')!;
+    let n = 0;
+    setInterval(() => {
+      n += 7;
+      g.fillStyle = `hsl(${n % 360} 80% 50%)`;
+      g.fillRect(0, 0, 640, 360);
+      g.fillStyle = '#fff';
+      g.font = '48px sans-serif';
+      g.fillText(String(n), 40 + (n % 400), 200);
+    }, 33);
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    const destination = audio.createMediaStreamDestination();
+    tone.connect(destination);
+    tone.start();
+    const media = new MediaStream([
+      ...canvas.captureStream(30).getVideoTracks(),
+      ...destination.stream.getAudioTracks(),
+    ]);
+    const pc = new RTCPeerConnection();
+    (window as unknown as { pc: RTCPeerConnection }).pc = pc;
+    for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+    await pc.setLocalDescription(await pc.createOffer());
+    const response = await fetch(whipUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/sdp' },
+      body: pc.localDescription!.sdp,
+    });
+    const answer = await response.text();
+    if (response.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    return {
+      status: response.status,
+      location: response.headers.get('location') ?? '',
+      etag: response.headers.get('etag') ?? '',
+    };
+  }, url);
+}
+
+test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE frees the viewer', async () => {
+  publisherPage = await browser.newPage();
+  await publisherPage.goto(`${server.httpUrl}/healthz`);
+  const published = await publishCanvas(publisherPage, `${server.httpUrl}/whip/${STREAM}`);
+  assert.equal(published.status, 201);
+  assert.match(published.location, /^\/whip\/resource\/[0-9a-f-]{36}$/);
+  assert.match(published.etag, /^"[0-9a-f]+"$/);
+  await waitFor(
+    'the WHIP publisher to connect',
+    () => server.webrtc?.publishers.find((s) => s.path === STREAM)?.connectedAt,
+    10_000,
+  );
+  const described = (await (await fetch(`${server.httpUrl}/api/v1/streams/${STREAM}`)).json()) as {
+    publisher: { protocol: string };
+  };
+  assert.equal(described.publisher.protocol, 'whip');
+
+  const viewer = await browser.newPage();
+  await viewer.goto(`${server.httpUrl}/healthz`);
+  const offerToFirstFrameMs = await viewer.evaluate(async (whepUrl) => {
+    const state = window as unknown as { frames: number; whepLocation: string; pc: RTCPeerConnection };
+    state.frames = 0;
+    const video = document.createElement('video');
+    video.muted = true;
+    video.autoplay = true;
+    video.playsInline = true;
+    document.body.append(video);
+    const pc = new RTCPeerConnection();
+    state.pc = pc;
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    const stream = new MediaStream();
+    pc.ontrack = (event) => {
+      stream.addTrack(event.track);
+      video.srcObject = stream;
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    const started = performance.now();
+    const response = await fetch(whepUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/sdp' },
+      body: pc.localDescription!.sdp,
+    });
+    if (response.status !== 201)
+      throw new Error(`WHEP answered ${response.status}: ${await response.text()}`);
+    state.whepLocation = response.headers.get('location') ?? '';
+    await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+    return new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no video frame within 10 s')), 10_000);
+      const onFrame = () => {
+        state.frames++;
+        if (state.frames === 1) {
+          clearTimeout(timer);
+          resolve(performance.now() - started);
+        }
+        video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+    });
+  }, `${server.httpUrl}/whep/${STREAM}`);
+  assert.ok(offerToFirstFrameMs > 0);
+  console.log(`WHEP offer to first rendered frame: ${Math.round(offerToFirstFrameMs)} ms`);
+
+  const sample = () =>
+    viewer.evaluate(async () => {
+      const state = window as unknown as { frames: number; pc: RTCPeerConnection };
+      const video = document.querySelector('video')!;
+      const stats = await state.pc.getStats();
+      let audioPackets = 0;
+      let videoDecoded = 0;
+      for (const report of stats.values()) {
+        if (report.type === 'inbound-rtp' && report.kind === 'audio') audioPackets = report.packetsReceived;
+        if (report.type === 'inbound-rtp' && report.kind === 'video') videoDecoded = report.framesDecoded;
+      }
+      return {
+        frames: state.frames,
+        decoded: video.getVideoPlaybackQuality().totalVideoFrames,
+        videoDecoded,
+        audioPackets,
+        audioTracks: (video.srcObject as MediaStream).getAudioTracks().length,
+        width: video.videoWidth,
+      };
+    });
+  const first = await sample();
+  await new Promise((r) => setTimeout(r, 2000));
+  const second = await sample();
+  assert.ok(second.frames - first.frames > 20, `frames rendered grow: ${first.frames} -> ${second.frames}`);
+  assert.ok(
+    second.videoDecoded - first.videoDecoded > 20,
+    `frames decoded grow: ${first.videoDecoded} -> ${second.videoDecoded}`,
+  );
+  assert.equal(second.audioTracks, 1, 'an audio track is present');
+  assert.ok(
+    second.audioPackets > first.audioPackets,
+    `audio packets flow: ${first.audioPackets} -> ${second.audioPackets}`,
+  );
+  assert.equal(second.width, 640);
+
+  const viewers = async () =>
+    (
+      (await (await fetch(`${server.httpUrl}/api/v1/streams/${STREAM}`)).json()) as {
+        viewers: { byProtocol: { whep?: number } };
+      }
+    ).viewers.byProtocol.whep ?? 0;
+  assert.equal(await viewers(), 1);
+  const location = await viewer.evaluate(() => (window as unknown as { whepLocation: string }).whepLocation);
+  const sessions = async () =>
+    (
+      (await (await fetch(`${server.httpUrl}/api/v1/webrtc/sessions`)).json()) as {
+        sessions: { id: string }[];
+      }
+    ).sessions.map((s) => s.id);
+  const viewerId = location.split('/').pop()!;
+  assert.ok((await sessions()).includes(viewerId));
+  const deleted = await fetch(`${server.httpUrl}${location}`, { method: 'DELETE' });
+  assert.equal(deleted.status, 200);
+  assert.equal(await viewers(), 0);
+  assert.ok(!(await sessions()).includes(viewerId), 'the session is gone from the list');
+  assert.equal((await fetch(`${server.httpUrl}${location}`, { method: 'DELETE' })).status, 404);
+  await viewer.close();
+
+  // The publisher's DELETE ends the stream.
+  assert.equal((await fetch(`${server.httpUrl}${published.location}`, { method: 'DELETE' })).status, 200);
+  assert.equal((await fetch(`${server.httpUrl}/api/v1/streams/${STREAM}`)).status, 404);
+  // The pages sit on /healthz, whose favicon request 404s; anything else is a real problem.
+  assert.deepEqual(
+    browser.problems.filter((p) => !p.includes('Failed to load resource')),
+    [],
+  );
+});
