@@ -20,6 +20,8 @@ export interface DepacketizedFrame {
   /** RTP timestamp of the frame's packets. */
   timestamp: number;
   keyframe: boolean;
+  /** Opus only: the packet's duration in 48 kHz samples, from its TOC byte. */
+  duration?: number;
   /**
    * H.264 only: a new avcC built from SPS/PPS this frame carried in band, when they differ from the ones
    * seen before (the first time, or after the publisher changed resolution or encoder).

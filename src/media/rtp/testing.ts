@@ -127,7 +127,19 @@ export async function rtpToFfmpeg(
   ].join('\r\n');
   const sdpFile = join(dir, 'in.sdp');
   writeFileSync(sdpFile, sdp);
-  const result = run(['-protocol_whitelist', 'file,udp,rtp', '-i', sdpFile, ...outputArgs, '-'], 60_000);
+  // Probing stops at the first packet and the decoder runs single-threaded, so ffmpeg emits each picture as
+  // soon as its packets arrive instead of waiting for more input (or its 10 s read timeout).
+  const input = [
+    '-threads',
+    '1',
+    '-analyzeduration',
+    '0',
+    '-probesize',
+    '32',
+    '-protocol_whitelist',
+    'file,udp,rtp',
+  ];
+  const result = run([...input, '-i', sdpFile, ...outputArgs, '-'], 60_000);
   let failed: unknown;
   result.catch((err) => {
     failed = err;
@@ -148,4 +160,18 @@ export async function rtpToFfmpeg(
     setTimeout(() => socket.close(), 100);
   }
   return (await result).stdout;
+}
+
+/** Frames of an IVF file (32-byte file header, then 12-byte frame headers: size LE32, pts LE64). */
+export function ivfFrames(ivf: Uint8Array): Uint8Array[] {
+  const view = new DataView(ivf.buffer, ivf.byteOffset, ivf.byteLength);
+  if (ivf.length < 32 || view.getUint32(0, false) !== 0x444b4946) throw new Error('not an IVF file');
+  const headerSize = view.getUint16(6, true);
+  const frames: Uint8Array[] = [];
+  for (let p = headerSize; p + 12 <= ivf.length; ) {
+    const size = view.getUint32(p, true);
+    frames.push(ivf.subarray(p + 12, p + 12 + size));
+    p += 12 + size;
+  }
+  return frames;
 }
