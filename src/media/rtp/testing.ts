@@ -56,25 +56,35 @@ function run(args: readonly string[], timeoutMs: number): Promise<{ stdout: Buff
 }
 
 /**
- * Runs ffmpeg with `inputArgs` and an RTP output to a local socket; returns the RTP packets it sent, in
- * arrival order (loopback keeps order). `pktSize` bounds ffmpeg's whole RTP packets.
+ * Runs ffmpeg with `inputArgs` and an RTP output to a local socket pair; returns the RTP packets it sent and
+ * the RTCP packets (sender reports) it sent to the next port, in arrival order (loopback keeps order).
+ * `pktSize` bounds ffmpeg's whole RTP packets.
  */
-export async function rtpFromFfmpeg(inputArgs: readonly string[], pktSize = 1212): Promise<Uint8Array[]> {
-  const socket = await bind();
-  const packets: Uint8Array[] = [];
-  socket.on('message', (msg) => {
-    // RTCP sender reports go to the next port; anything else here is RTP.
-    packets.push(new Uint8Array(msg));
-  });
+export async function rtpAndRtcpFromFfmpeg(
+  inputArgs: readonly string[],
+  pktSize = 1212,
+): Promise<{ rtp: Uint8Array[]; rtcp: Uint8Array[] }> {
+  const port = await freePortPair();
+  const rtpSocket = await bind(port);
+  const rtcpSocket = await bind(port + 1);
+  const rtp: Uint8Array[] = [];
+  const rtcp: Uint8Array[] = [];
+  rtpSocket.on('message', (msg) => rtp.push(new Uint8Array(msg)));
+  rtcpSocket.on('message', (msg) => rtcp.push(new Uint8Array(msg)));
   try {
-    const { port } = socket.address();
     await run([...inputArgs, '-f', 'rtp', `rtp://${LOOPBACK}:${port}?pkt_size=${pktSize}`], 60_000);
     // Datagrams already queued on loopback are delivered on the next turns of the event loop.
     await new Promise((r) => setTimeout(r, 200));
-    return packets;
+    return { rtp, rtcp };
   } finally {
-    socket.close();
+    rtpSocket.close();
+    rtcpSocket.close();
   }
+}
+
+/** The RTP packets of `rtpAndRtcpFromFfmpeg`. */
+export async function rtpFromFfmpeg(inputArgs: readonly string[], pktSize = 1212): Promise<Uint8Array[]> {
+  return (await rtpAndRtcpFromFfmpeg(inputArgs, pktSize)).rtp;
 }
 
 /** Two free consecutive UDP ports starting at an even one (ffmpeg's RTP input binds RTP and RTCP). */
