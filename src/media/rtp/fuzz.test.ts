@@ -11,6 +11,7 @@ import type { Depacketizer, RtpPayloads } from './payload.ts';
 import { parseRtcp, writeFir, writeNack, writeReceiverReport, writeRemb, writeSdesCname } from './rtcp.ts';
 import { ivfFrames } from './testing.ts';
 import { parseVp8Descriptor, Vp8Depacketizer, Vp8Packetizer } from './vp8.ts';
+import { parseVp9Descriptor, Vp9Depacketizer } from './vp9.ts';
 
 /** Deterministic PRNG (mulberry32) so a failure reproduces from its seed. */
 function prng(seed: number): () => number {
@@ -179,6 +180,29 @@ describe('RTP and RTCP parsers on corrupted input throw only MediaParseError; de
   fuzzParser('VP8 payload descriptor', Uint8Array.of(0x90, 0xf0, 0x81, 0x23, 0x05, 0xa3, 0x9d), (b) =>
     parseVp8Descriptor(b),
   );
+  fuzzParser(
+    'VP9 payload descriptor',
+    Uint8Array.of(
+      0xfe,
+      0x92,
+      0x34,
+      0x53,
+      0x05,
+      0x38,
+      0x00,
+      0xa0,
+      0x00,
+      0x78,
+      0x01,
+      0x40,
+      0x00,
+      0xf0,
+      0x01,
+      0x14,
+      0x01,
+    ),
+    (b) => parseVp9Descriptor(b),
+  );
   fuzzParser('Opus TOC', Uint8Array.of(0xfb, 0x03, 1, 2), opusPacketDuration);
 
   const annexB = encodeH264({
@@ -234,6 +258,45 @@ describe('RTP and RTCP parsers on corrupted input throw only MediaParseError; de
       3000,
     ),
     () => new Vp8Depacketizer({ waitForKeyframe: false }),
+  );
+
+  const vp9Frames = ivfFrames(
+    ffmpeg([
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=160x120:rate=30',
+      '-frames:v',
+      '6',
+      '-c:v',
+      'libvpx-vp9',
+      '-b:v',
+      '2M',
+      '-g',
+      '3',
+      '-deadline',
+      'realtime',
+      '-cpu-used',
+      '8',
+      '-f',
+      'ivf',
+      '-',
+    ]),
+  );
+  // B on each frame's first packet, E on its last, a 15-bit PictureID, as browsers send non-layered VP9.
+  const vp9Payloads = vp9Frames.map((f, i): RtpPayloads => {
+    const payloads: Uint8Array[] = [];
+    for (let p = 0; p < f.length; p += 200) {
+      const end = Math.min(p + 200, f.length);
+      const flags = 0x80 | (i % 3 ? 0x40 : 0) | (p === 0 ? 0x08 : 0) | (end === f.length ? 0x04 : 0);
+      payloads.push(Uint8Array.from([flags, 0x80 | (i >> 8), i & 0xff, ...f.subarray(p, end)]));
+    }
+    return { payloads, markerIndex: payloads.length - 1 };
+  });
+  fuzzDepacketizer(
+    'VP9 depacketizer',
+    packetsOf(vp9Payloads, 3000),
+    () => new Vp9Depacketizer({ waitForKeyframe: false }),
   );
 
   fuzzDepacketizer(
