@@ -4,6 +4,7 @@ import { MediaParseError } from '../errors.ts';
 import { buildAvcDecoderConfig } from '../h264/avcC.ts';
 import { nalusToAvcc, splitAnnexB } from '../nalu.ts';
 import { encodeH264, ffmpeg } from '../testing/ffmpeg.ts';
+import { Av1Depacketizer, Av1Packetizer } from './av1.ts';
 import { H264Depacketizer, H264Packetizer } from './h264.ts';
 import { OpusDepacketizer, opusPacketDuration } from './opus.ts';
 import { parseRtpPacket, type RtpPacket, writeRtpPacket } from './packet.ts';
@@ -298,6 +299,40 @@ describe('RTP and RTCP parsers on corrupted input throw only MediaParseError; de
     packetsOf(vp9Payloads, 3000),
     () => new Vp9Depacketizer({ waitForKeyframe: false }),
   );
+
+  const av1Units = ivfFrames(
+    ffmpeg([
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=160x120:rate=30',
+      '-frames:v',
+      '6',
+      '-c:v',
+      'libaom-av1',
+      '-usage',
+      'realtime',
+      '-cpu-used',
+      '8',
+      '-b:v',
+      '1M',
+      '-g',
+      '3',
+      '-f',
+      'ivf',
+      '-',
+    ]),
+  );
+  const av1 = new Av1Packetizer({ maxPayloadSize: 200 });
+  fuzzDepacketizer(
+    'AV1 depacketizer',
+    packetsOf(
+      av1Units.map((u) => av1.packetize(u)),
+      3000,
+    ),
+    () => new Av1Depacketizer({ waitForKeyframe: false }),
+  );
+  fuzzParser('AV1 temporal unit (packetizer input)', av1Units[0], (b) => av1.packetize(b), 1000);
 
   fuzzDepacketizer(
     'Opus depacketizer',
