@@ -95,9 +95,10 @@ export class WebRtcServer {
           status = 413;
           message = `SDP body is larger than ${limit} bytes (webrtc.maxSdpBytes)`;
         } else if (error instanceof SdpError) status = error.status;
-        if (status >= 500) request.log.error({ err: error, url: request.url }, 'WebRTC request failed');
+        const internal = status >= 500 && status !== 501;
+        if (internal) request.log.error({ err: error, url: request.url }, 'WebRTC request failed');
         this.#cors(reply);
-        reply.status(status).send({ error: status >= 500 ? 'internal server error' : message });
+        reply.status(status).send({ error: internal ? 'internal server error' : message });
       });
       for (const kind of ['whip', 'whep'] as const) {
         scope.options(`/${kind}/*`, async (_request, reply) => {
@@ -194,6 +195,10 @@ export class WebRtcServer {
     if (this.#registry.get(path)?.publisher)
       throw new WebRtcHttpError(409, new StreamBusyError(path).message);
     const summary = summarizeOffer(offer, { video: this.#config.videoCodecs });
+    // Refused before any peer exists: a peer closed with tracks never negotiated upsets libdatachannel.
+    if (!summary.media.some((m) => m.codec && (m.direction === 'sendonly' || m.direction === 'sendrecv'))) {
+      throw new SdpError(406, noUsableMedia(summary.media, 'send', this.#config.videoCodecs));
+    }
     const session = new WhipSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
     try {
       const taken = session.setup(summary, {
@@ -248,6 +253,10 @@ export class WebRtcServer {
       video: feed.video ? [feed.video.codec.toLowerCase()] : [],
       h264ProfileIdc: plid ? Number.parseInt(plid, 16) : undefined,
     });
+    const receives = (m: OfferedMedia) => m.direction === 'recvonly' || m.direction === 'sendrecv';
+    if (!summary.media.some((m) => receives(m) && pickForFeed(m, feed))) {
+      throw new SdpError(406, noMatchingMedia(summary.media, feed));
+    }
     const session = new WhepSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
     try {
       const taken = session.setup(summary, feed, (media) => pickForFeed(media, feed));

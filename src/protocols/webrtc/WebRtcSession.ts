@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { PeerConnection } from 'node-datachannel';
 import type { Logger } from '../../core/log.ts';
-import { addCandidates, parseTrickleFragment, SdpError } from './sdp.ts';
+import { addCandidates, parseTrickleFragment, SdpError, takeCandidates } from './sdp.ts';
 import type { WebRtcEngine } from './WebRtcEngine.ts';
 
 export type SessionKind = 'whip' | 'whep';
@@ -14,6 +14,11 @@ export interface SessionTimeouts {
 }
 
 const GATHER_TIMEOUT_MS = 2000;
+/**
+ * How long after answering we start checking the offer's candidates ourselves. Until then the client's checks
+ * (sent once it has the answer) are what connect; we learn its address from them (RFC 8445 §7.3.1.3).
+ */
+const OFFER_CANDIDATES_DELAY_MS = 250;
 
 /**
  * One WHIP or WHEP resource (RFC 9725 §4): a peer connection on the shared UDP port, its ETag, its ICE
@@ -71,8 +76,9 @@ export abstract class WebRtcSession {
    * candidate gathered, plus the ones only we know (announced addresses, loopback).
    */
   async answer(offer: string, clientIsLoopback: boolean): Promise<string> {
+    const { sdp, candidates } = takeCandidates(offer);
     try {
-      this.pc.setRemoteDescription(offer, 'offer');
+      this.pc.setRemoteDescription(sdp, 'offer');
     } catch (err) {
       throw new SdpError(400, `SDP offer refused by the WebRTC stack: ${(err as Error).message}`);
     }
@@ -91,6 +97,21 @@ export abstract class WebRtcSession {
     const local = this.pc.localDescription();
     if (!local) throw new Error('the WebRTC stack produced no answer');
     this.#arm(this.#timeouts.connectTimeoutMs, 'ICE/DTLS did not connect in time');
+    if (candidates.length > 0) {
+      setTimeout(() => {
+        if (this.#closed) return;
+        for (const { mid, candidate } of candidates) {
+          try {
+            this.pc.addRemoteCandidate(candidate, mid);
+          } catch (err) {
+            this.log.debug(
+              { path: this.path, candidate, err: (err as Error).message },
+              'offer candidate refused',
+            );
+          }
+        }
+      }, OFFER_CANDIDATES_DELAY_MS).unref();
+    }
     return addCandidates(local.sdp, this.#engine.extraCandidates(clientIsLoopback));
   }
 

@@ -241,3 +241,37 @@ export function parseTrickleFragment(body: string): TrickleFragment {
   }
   return { iceUfrag, icePwd, candidates };
 }
+
+/**
+ * Splits the candidates out of an offer: the offer without them, and each candidate with its m-section's mid.
+ * The server adds them a moment after answering so that its own ICE checks (and the DTLS handshake that
+ * follows, where we are the DTLS client) do not reach a client that has not applied the answer yet.
+ */
+export function takeCandidates(sdp: string): {
+  sdp: string;
+  candidates: { mid: string; candidate: string }[];
+} {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const kept: string[] = [];
+  const candidates: { mid: string; candidate: string }[] = [];
+  let mid = '';
+  let pending: string[] = [];
+  for (const line of sdp.split(eol)) {
+    if (line.startsWith('m=')) {
+      mid = '';
+      for (const c of pending) candidates.push({ mid: '', candidate: c });
+      pending = [];
+    } else if (line.startsWith('a=mid:')) {
+      mid = line.slice(6);
+      for (const c of pending) candidates.push({ mid, candidate: c });
+      pending = [];
+    }
+    if (line.startsWith('a=candidate:')) {
+      if (mid) candidates.push({ mid, candidate: line.slice(2) });
+      else pending.push(line.slice(2));
+      continue;
+    }
+    kept.push(line);
+  }
+  return { sdp: kept.join(eol), candidates };
+}
