@@ -1,11 +1,11 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import nodeDataChannel, { type Track } from 'node-datachannel';
 import { isRtcpPacket, rewriteRtpHeader } from '../../media/rtp/packet.ts';
+import { ntpFromUnixMs, writeSenderReport } from '../../media/rtp/rtcp.ts';
 import type { FeedKind, RtpFeed, RtpFeedListener } from './RtpFeed.ts';
-import { readFeedback, writeSenderReport } from './rtcp.ts';
 import type { ChosenCodec, OfferedMedia, OfferSummary } from './sdp.ts';
 import { WebRtcSession } from './WebRtcSession.ts';
-import { addCodec, addInactive } from './WhipSession.ts';
+import { addCodec, addInactive, readRtcp } from './WhipSession.ts';
 
 const REPORT_INTERVAL_MS = 1000;
 
@@ -170,15 +170,15 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
 
   #onViewerRtcp(out: OutgoingTrack, message: Buffer): void {
     if (!isRtcpPacket(message)) return;
-    readFeedback(message, (feedback) => {
-      if (feedback.type === 'pli' || feedback.type === 'fir') {
-        if (out.kind !== 'video') return;
+    for (const record of readRtcp(message)) {
+      if (record.type === 'pli' || record.type === 'fir') {
+        if (out.kind !== 'video') continue;
         this.keyframeRequestsFromViewer++;
         this.feed.requestKeyframe();
-      } else if (feedback.type === 'nack' && feedback.mediaSsrc === out.ssrc) {
-        this.#retransmit(out, feedback.sequences);
+      } else if (record.type === 'nack' && record.mediaSsrc === out.ssrc) {
+        this.#retransmit(out, record.lost);
       }
-    });
+    }
   }
 
   /** RFC 4585 §6.2.1: resend what the viewer lost, from the feed's cache, with this viewer's header. */
@@ -212,7 +212,17 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
       if (!anchor || out.sourceSsrc < 0 || !out.track.isOpen()) continue;
       const rtp = anchor.rtp + Math.round(((now - anchor.unixMs) * out.clockRate) / 1000) + out.tsOffset;
       try {
-        out.track.sendMessageBinary(writeSenderReport(out.ssrc, now, rtp >>> 0, out.packets, out.octets));
+        const ntp = ntpFromUnixMs(now);
+        const sr = writeSenderReport({
+          ssrc: out.ssrc,
+          ntpSeconds: ntp.seconds,
+          ntpFraction: ntp.fraction,
+          rtpTimestamp: rtp >>> 0,
+          packetCount: out.packets >>> 0,
+          octetCount: out.octets >>> 0,
+          reports: [],
+        });
+        out.track.sendMessageBinary(Buffer.from(sr.buffer, sr.byteOffset, sr.byteLength));
       } catch {
         // the track closed between the check and the send
       }

@@ -2,16 +2,18 @@ import { randomInt } from 'node:crypto';
 import nodeDataChannel, { type Track } from 'node-datachannel';
 import type { Publisher, Stream } from '../../core/Stream.ts';
 import { isRtcpPacket } from '../../media/rtp/packet.ts';
-import { startsKeyframe } from './keyframe.ts';
-import { type FeedKind, RtpFeed } from './RtpFeed.ts';
 import {
   ntpToUnixMs,
-  type ReportBlock,
-  readFeedback,
+  parseRtcp,
+  type RtcpRecord,
+  type RtcpReportBlock,
   writePli,
   writeReceiverReport,
   writeRemb,
-} from './rtcp.ts';
+} from '../../media/rtp/rtcp.ts';
+import { RtpReceiveStatistics } from '../../media/rtp/stats.ts';
+import { startsKeyframe } from './keyframe.ts';
+import { type FeedKind, RtpFeed } from './RtpFeed.ts';
 import type { ChosenCodec, OfferedMedia, OfferSummary } from './sdp.ts';
 import { WebRtcSession } from './WebRtcSession.ts';
 
@@ -51,22 +53,14 @@ export class WhipFeed extends RtpFeed {
   }
 }
 
-/** What we know of one incoming RTP stream, for receiver reports (RFC 3550 §6.4.1, appendix A.3). */
+/** One incoming track: its codec, and the statistics of its current SSRC for receiver reports. */
 class IncomingTrack {
   readonly kind: FeedKind;
   readonly codec: ChosenCodec;
   readonly track: Track;
   ssrc = 0;
-  /** Packets of the current SSRC. */
-  received = 0;
   bytes = 0;
-  lastSrMiddle = 0;
-  lastSrAt = 0;
-  #baseSeq = -1;
-  #cycles = 0;
-  #maxSeq = 0;
-  #expectedPrior = 0;
-  #receivedPrior = 0;
+  stats: RtpReceiveStatistics | null = null;
 
   constructor(kind: FeedKind, codec: ChosenCodec, track: Track) {
     this.kind = kind;
@@ -74,45 +68,17 @@ class IncomingTrack {
     this.track = track;
   }
 
-  count(sequence: number, ssrc: number, size: number): void {
-    this.bytes += size;
-    if (ssrc !== this.ssrc || this.#baseSeq < 0) {
-      this.ssrc = ssrc;
-      this.#baseSeq = sequence;
-      this.#maxSeq = sequence;
-      this.#cycles = 0;
-      this.received = 1;
-      this.#expectedPrior = 0;
-      this.#receivedPrior = 0;
-      return;
-    }
-    this.received++;
-    const delta = (sequence - this.#maxSeq) & 0xffff;
-    if (delta > 0 && delta < 0x8000) {
-      if (sequence < this.#maxSeq) this.#cycles += 0x10000;
-      this.#maxSeq = sequence;
-    }
+  get received(): number {
+    return this.stats?.packetsReceived ?? 0;
   }
 
-  reportBlock(now: number): ReportBlock | null {
-    if (this.#baseSeq < 0) return null;
-    const extendedMax = this.#cycles + this.#maxSeq;
-    const expected = extendedMax - this.#baseSeq + 1;
-    const expectedInterval = expected - this.#expectedPrior;
-    const receivedInterval = this.received - this.#receivedPrior;
-    this.#expectedPrior = expected;
-    this.#receivedPrior = this.received;
-    const lostInterval = expectedInterval - receivedInterval;
-    return {
-      ssrc: this.ssrc,
-      fractionLost:
-        expectedInterval > 0 && lostInterval > 0 ? Math.floor((lostInterval * 256) / expectedInterval) : 0,
-      cumulativeLost: Math.max(0, expected - this.received),
-      extendedHighestSequence: extendedMax,
-      jitter: 0,
-      lastSr: this.lastSrMiddle,
-      delaySinceLastSr: this.lastSrAt ? Math.floor(((now - this.lastSrAt) / 1000) * 65536) : 0,
-    };
+  count(sequence: number, timestamp: number, ssrc: number, size: number, nowMs: number): void {
+    if (ssrc !== this.ssrc || !this.stats) {
+      this.ssrc = ssrc;
+      this.stats = new RtpReceiveStatistics(ssrc, this.codec.clockRate);
+    }
+    this.bytes += size;
+    this.stats.onPacket(sequence, timestamp, nowMs);
   }
 }
 
@@ -179,7 +145,7 @@ export class WhipSession extends WebRtcSession implements Publisher {
   sendPli(): void {
     const video = this.incoming.video;
     if (!video?.ssrc || !video.track.isOpen()) return;
-    video.track.sendMessageBinary(writePli(this.#ssrc, video.ssrc));
+    video.track.sendMessageBinary(Buffer.from(writePli(this.#ssrc, video.ssrc)));
   }
 
   protected override onConnected(): void {
@@ -196,13 +162,12 @@ export class WhipSession extends WebRtcSession implements Publisher {
   #onMessage(incoming: IncomingTrack, message: Buffer): void {
     if (message.length < 12) return;
     if (isRtcpPacket(message)) {
-      readFeedback(message, (feedback) => {
-        if (feedback.type !== 'sr' || feedback.ssrc !== incoming.ssrc) return;
-        incoming.lastSrMiddle = ((feedback.ntpSeconds & 0xffff) << 16) | (feedback.ntpFraction >>> 16);
-        incoming.lastSrAt = performance.now();
-        const unixMs = ntpToUnixMs(feedback.ntpSeconds, feedback.ntpFraction);
-        this.feed.anchor[incoming.kind] = { unixMs, rtp: feedback.rtpTimestamp, fromSr: true };
-      });
+      for (const record of readRtcp(message)) {
+        if (record.type !== 'sr' || record.ssrc !== incoming.ssrc) continue;
+        incoming.stats?.onSenderReport(record, Date.now());
+        const unixMs = ntpToUnixMs(record.ntpSeconds, record.ntpFraction);
+        this.feed.anchor[incoming.kind] = { unixMs, rtp: record.rtpTimestamp, fromSr: true };
+      }
       return;
     }
     const csrcs = message[0] & 0x0f;
@@ -215,10 +180,10 @@ export class WhipSession extends WebRtcSession implements Publisher {
     const sequence = message.readUInt16BE(2);
     const timestamp = message.readUInt32BE(4);
     const ssrc = message.readUInt32BE(8);
-    incoming.count(sequence, ssrc, message.length);
+    const now = Date.now();
+    incoming.count(sequence, timestamp, ssrc, message.length, now);
     const anchor = this.feed.anchor[incoming.kind];
-    if (!anchor?.fromSr)
-      this.feed.anchor[incoming.kind] = { unixMs: Date.now(), rtp: timestamp, fromSr: false };
+    if (!anchor?.fromSr) this.feed.anchor[incoming.kind] = { unixMs: now, rtp: timestamp, fromSr: false };
     const keyframeStart =
       incoming.kind === 'video' && startsKeyframe(incoming.codec.name, message.subarray(headerSize));
     this.feed.push(incoming.kind, message, sequence, timestamp, ssrc, keyframeStart);
@@ -226,20 +191,19 @@ export class WhipSession extends WebRtcSession implements Publisher {
   }
 
   #sendReports(): void {
-    const now = performance.now();
-    const blocks: ReportBlock[] = [];
+    const now = Date.now();
+    const blocks: RtcpReportBlock[] = [];
     const ssrcs: number[] = [];
     for (const incoming of Object.values(this.incoming)) {
-      const block = incoming.reportBlock(now);
+      const block = incoming.stats?.reportBlock(now);
       if (block) blocks.push(block);
       if (incoming.kind === 'video' && incoming.ssrc) ssrcs.push(incoming.ssrc);
     }
     const carrier = this.incoming.video ?? this.incoming.audio;
     if (!carrier?.track.isOpen() || blocks.length === 0) return;
-    const rr = writeReceiverReport(this.#ssrc, blocks);
-    const packet = ssrcs.length
-      ? Buffer.concat([rr, writeRemb(this.#ssrc, this.#options.maxBitrate, ssrcs)])
-      : rr;
+    const rr = writeReceiverReport({ ssrc: this.#ssrc, reports: blocks });
+    const parts = ssrcs.length ? [rr, writeRemb(this.#ssrc, this.#options.maxBitrate, ssrcs)] : [rr];
+    const packet = Buffer.concat(parts);
     try {
       carrier.track.sendMessageBinary(packet);
     } catch (err) {
@@ -287,4 +251,15 @@ export function addInactive(session: WebRtcSession, media: OfferedMedia): void {
     else description.addAudioCodec(format.payloadType, format.name);
   }
   session.pc.addTrack(description);
+}
+
+const NO_RECORDS: RtcpRecord[] = [];
+
+/** A compound RTCP packet's records; a malformed one is ignored (RTCP is advisory, the media keeps flowing). */
+export function readRtcp(message: Uint8Array): RtcpRecord[] {
+  try {
+    return parseRtcp(message);
+  } catch {
+    return NO_RECORDS;
+  }
 }
