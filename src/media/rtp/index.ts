@@ -28,6 +28,8 @@ export type {
   RtpPayloads,
 } from './payload.ts';
 export { FrameDepacketizer } from './payload.ts';
+export type { RtpReorderBufferOptions } from './reorder.ts';
+export { RtpReorderBuffer } from './reorder.ts';
 export type {
   RtcpBye,
   RtcpFir,
