@@ -118,10 +118,18 @@ export const WebRtcConfig = z
     connectTimeoutMs: z.number().int().min(1000).default(15_000),
     /** A session whose ICE consent is lost ends unless it recovers within this. */
     disconnectTimeoutMs: z.number().int().min(500).default(5_000),
+    /** A connected session from which nothing (RTP or RTCP) arrives for this long is freed. */
+    inactivityTimeoutMs: z.number().int().min(1000).default(10_000),
     /** Keyframe requests (PLI) to a publisher are at most this often; viewers joining together share one. */
     keyframeIntervalMs: z.number().int().min(50).default(500),
     /** Bitrate announced to WHIP publishers (REMB), bits per second. */
     maxPublishBitrate: z.number().int().min(100_000).default(6_000_000),
+    /** Bitrate of the Opus rendition made for WHEP viewers of an AAC stream, bits per second. */
+    opusBitrate: z.number().int().min(6000).max(510_000).default(96_000),
+    /** The ffmpeg that transcodes AAC to Opus. */
+    ffmpegPath: z.string().min(1).default('ffmpeg'),
+    /** A WHEP viewer of an RTMP stream waits this long for a departed publisher to come back. */
+    republishWaitMs: z.number().int().min(0).default(30_000),
     /** Largest SDP body accepted; larger ones get 413. */
     maxSdpBytes: z
       .number()

@@ -4,11 +4,12 @@
  * (seen through the control API).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { type ChromiumSession, launchChromium } from '../helpers/browser.ts';
-import { waitFor } from '../helpers/processes.ts';
+import { killAll, publishTestSource, stop, waitFor } from '../helpers/processes.ts';
 
 const STREAM = 'live/webrtc1';
 
@@ -19,14 +20,15 @@ let publisherPage: Page;
 before(async () => {
   server = await startServer({
     http: { host: '127.0.0.1', port: 0 },
-    rtmp: { enabled: false },
-    webrtc: { udpPort: 0 },
+    rtmp: { host: '127.0.0.1', port: 0 },
+    webrtc: { udpPort: 0, inactivityTimeoutMs: 2000 },
     log: { level: 'warn' },
   });
   browser = await launchChromium();
 });
 
 after(async () => {
+  killAll();
   await browser?.close();
   await server?.close();
 });
@@ -79,26 +81,19 @@ async function publishCanvas(
   }, url);
 }
 
-test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE frees the viewer', async () => {
-  publisherPage = await browser.newPage();
-  await publisherPage.goto(`${server.httpUrl}/healthz`);
-  const published = await publishCanvas(publisherPage, `${server.httpUrl}/whip/${STREAM}`);
-  assert.equal(published.status, 201);
-  assert.match(published.location, /^\/whip\/resource\/[0-9a-f-]{36}$/);
-  assert.match(published.etag, /^"[0-9a-f]+"$/);
-  await waitFor(
-    'the WHIP publisher to connect',
-    () => server.webrtc?.publishers.find((s) => s.path === STREAM)?.connectedAt,
-    10_000,
-  );
-  const described = (await (await fetch(`${server.httpUrl}/api/v1/streams/${STREAM}`)).json()) as {
-    publisher: { protocol: string };
-  };
-  assert.equal(described.publisher.protocol, 'whip');
+/** Whether this process has an ffmpeg child encoding Opus (the AAC→Opus transcoder). */
+function transcoderRunning(): boolean {
+  try {
+    execFileSync('pgrep', ['-P', String(process.pid), '-f', 'libopus']);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
-  const viewer = await browser.newPage();
-  await viewer.goto(`${server.httpUrl}/healthz`);
-  const offerToFirstFrameMs = await viewer.evaluate(async (whepUrl) => {
+/** Runs in the page: a recvonly WHEP viewer into a <video>; resolves with the ms from offer to first frame. */
+function playWhep(page: Page, whepUrl: string): Promise<number> {
+  return page.evaluate(async (url) => {
     const state = window as unknown as { frames: number; whepLocation: string; pc: RTCPeerConnection };
     state.frames = 0;
     const video = document.createElement('video');
@@ -117,7 +112,7 @@ test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE free
     };
     await pc.setLocalDescription(await pc.createOffer());
     const started = performance.now();
-    const response = await fetch(whepUrl, {
+    const response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/sdp' },
       body: pc.localDescription!.sdp,
@@ -138,12 +133,13 @@ test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE free
       };
       video.requestVideoFrameCallback(onFrame);
     });
-  }, `${server.httpUrl}/whep/${STREAM}`);
-  assert.ok(offerToFirstFrameMs > 0);
-  console.log(`WHEP offer to first rendered frame: ${Math.round(offerToFirstFrameMs)} ms`);
+  }, whepUrl);
+}
 
+/** Over 2 s: rendered and decoded frames grow, audio packets arrive on the one audio track, size is right. */
+async function assertPlays(page: Page, width: number): Promise<void> {
   const sample = () =>
-    viewer.evaluate(async () => {
+    page.evaluate(async () => {
       const state = window as unknown as { frames: number; pc: RTCPeerConnection };
       const video = document.querySelector('video')!;
       const stats = await state.pc.getStats();
@@ -155,7 +151,6 @@ test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE free
       }
       return {
         frames: state.frames,
-        decoded: video.getVideoPlaybackQuality().totalVideoFrames,
         videoDecoded,
         audioPackets,
         audioTracks: (video.srcObject as MediaStream).getAudioTracks().length,
@@ -172,10 +167,34 @@ test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE free
   );
   assert.equal(second.audioTracks, 1, 'an audio track is present');
   assert.ok(
-    second.audioPackets > first.audioPackets,
+    second.audioPackets - first.audioPackets > 50,
     `audio packets flow: ${first.audioPackets} -> ${second.audioPackets}`,
   );
-  assert.equal(second.width, 640);
+  assert.equal(second.width, width);
+}
+
+test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE frees the viewer', async () => {
+  publisherPage = await browser.newPage();
+  await publisherPage.goto(`${server.httpUrl}/healthz`);
+  const published = await publishCanvas(publisherPage, `${server.httpUrl}/whip/${STREAM}`);
+  assert.equal(published.status, 201);
+  assert.match(published.location, /^\/whip\/resource\/[0-9a-f-]{36}$/);
+  assert.match(published.etag, /^"[0-9a-f]+"$/);
+  await waitFor(
+    'the WHIP publisher to connect',
+    () => server.webrtc?.publishers.find((s) => s.path === STREAM)?.connectedAt,
+    10_000,
+  );
+  const described = (await (await fetch(`${server.httpUrl}/api/v1/streams/${STREAM}`)).json()) as {
+    publisher: { protocol: string };
+  };
+  assert.equal(described.publisher.protocol, 'whip');
+
+  const viewer = await browser.newPage();
+  await viewer.goto(`${server.httpUrl}/healthz`);
+  const offerToFirstFrameMs = await playWhep(viewer, `${server.httpUrl}/whep/${STREAM}`);
+  console.log(`WHEP offer to first rendered frame (WHIP source): ${Math.round(offerToFirstFrameMs)} ms`);
+  await assertPlays(viewer, 640);
 
   const viewers = async () =>
     (
@@ -208,4 +227,31 @@ test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE free
     browser.problems.filter((p) => !p.includes('Failed to load resource')),
     [],
   );
+});
+
+test('ffmpeg RTMP (H.264 + AAC) plays over WHEP with Opus audio from the transcoder', async () => {
+  const path = 'live/rtmp-to-whep';
+  const ffmpeg = publishTestSource(`${server.rtmpUrl}/${path}`, { size: '640x360', rate: 30, gop: 30 });
+  try {
+    await waitFor(`${path} to be ready`, () => server.registry.get(path)?.ready);
+    const viewer = await browser.newPage();
+    await viewer.goto(`${server.httpUrl}/healthz`);
+    const firstFrameMs = await playWhep(viewer, `${server.httpUrl}/whep/${path}`);
+    console.log(`WHEP offer to first rendered frame (RTMP source, GOP 1 s): ${Math.round(firstFrameMs)} ms`);
+    await assertPlays(viewer, 640);
+    const stream = (await (await fetch(`${server.httpUrl}/api/v1/streams/${path}`)).json()) as {
+      warnings: string[];
+      viewers: { byProtocol: { whep?: number } };
+    };
+    assert.deepEqual(stream.warnings, []);
+    assert.equal(stream.viewers.byProtocol.whep, 1);
+    assert.ok(transcoderRunning(), 'an ffmpeg Opus transcoder runs while the viewer watches');
+    await viewer.close();
+    // The tab closed without a DELETE: the viewer's receiver reports stop, the session ends, and the
+    // transcoder, whose last viewer it was, stops with it.
+    await waitFor('the viewer session to end', () => server.webrtc?.viewers.length === 0, 10_000);
+    await waitFor('the Opus transcoder to stop', () => !transcoderRunning(), 5000);
+  } finally {
+    await stop(ffmpeg);
+  }
 });

@@ -6,6 +6,7 @@ import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { Stream } from '../../core/Stream.ts';
 import { StreamBusyError, type StreamRegistry } from '../../core/StreamRegistry.ts';
 import type { RtpFeed } from './RtpFeed.ts';
+import { StreamRtpFeed } from './StreamRtpFeed.ts';
 import { type ChosenCodec, type OfferedMedia, SdpError, summarizeOffer } from './sdp.ts';
 import type { WebRtcEngine } from './WebRtcEngine.ts';
 import type { WebRtcSession } from './WebRtcSession.ts';
@@ -160,6 +161,7 @@ export class WebRtcServer {
     return {
       connectTimeoutMs: this.#config.connectTimeoutMs,
       disconnectTimeoutMs: this.#config.disconnectTimeoutMs,
+      inactivityTimeoutMs: this.#config.inactivityTimeoutMs,
     };
   }
 
@@ -242,10 +244,8 @@ export class WebRtcServer {
     if (!stream?.live) throw new WebRtcHttpError(404, `stream "${path}" is not live`);
     const feed = this.#feedOf(stream);
     if (!feed) {
-      throw new WebRtcHttpError(
-        409,
-        `stream "${path}" is published over ${stream.publisher?.protocol}; WHEP plays WHIP streams only for now`,
-      );
+      const codecs = stream.tracks.map((t) => t.codec).join(', ') || 'no tracks yet';
+      throw new WebRtcHttpError(409, `stream "${path}" has nothing WebRTC can carry (${codecs})`);
     }
     // The viewer must take the codec the stream has: that is the only one in the preference.
     const plid = /profile-level-id=([0-9a-f]{2})/i.exec(feed.video?.fmtp ?? '')?.[1];
@@ -279,7 +279,14 @@ export class WebRtcServer {
   #feedOf(stream: Stream): (RtpFeed & FeedClock) | null {
     const publisher = stream.publisher;
     if (publisher instanceof WhipSession) return publisher.feed;
-    return null;
+    if (!stream.ready) return null;
+    const feed = StreamRtpFeed.of(stream, {
+      opusBitrate: this.#config.opusBitrate,
+      ffmpegPath: this.#config.ffmpegPath,
+      republishWaitMs: this.#config.republishWaitMs,
+      log: this.#log,
+    });
+    return feed.playable ? feed : null;
   }
 
   #session(kind: 'whip' | 'whep', request: FastifyRequest): WebRtcSession {

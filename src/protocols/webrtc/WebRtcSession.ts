@@ -11,6 +11,8 @@ export interface SessionTimeouts {
   readonly connectTimeoutMs: number;
   /** A connected session that loses consent (ICE disconnected) ends if it does not come back within this. */
   readonly disconnectTimeoutMs: number;
+  /** A connected session from which no packet arrives for this long ends. */
+  readonly inactivityTimeoutMs: number;
 }
 
 const GATHER_TIMEOUT_MS = 2000;
@@ -40,7 +42,10 @@ export abstract class WebRtcSession {
   readonly #engine: WebRtcEngine;
   readonly #timeouts: SessionTimeouts;
   #timer: NodeJS.Timeout | null = null;
+  #watchdog: NodeJS.Timeout | null = null;
   #closed = false;
+  /** performance.now() of the last packet from the peer (set by subclasses, which see every packet). */
+  protected lastHeard = 0;
 
   constructor(
     engine: WebRtcEngine,
@@ -138,6 +143,8 @@ export abstract class WebRtcSession {
     this.closedReason = reason;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = null;
     this.log.info(
       { path: this.path, session: this.id, remote: this.remoteAddress, reason },
       `${this.kind} session closed`,
@@ -163,8 +170,6 @@ export abstract class WebRtcSession {
       state: this.state,
       createdAt: new Date(this.createdAt).toISOString(),
       connectedAt: this.connectedAt ? new Date(this.connectedAt).toISOString() : null,
-      bytesSent: this.#closed ? 0 : this.pc.bytesSent(),
-      bytesReceived: this.#closed ? 0 : this.pc.bytesReceived(),
       rttMs: this.#closed ? 0 : this.pc.rtt(),
     };
   }
@@ -174,6 +179,22 @@ export abstract class WebRtcSession {
 
   /** Media may flow. */
   protected onConnected(): void {}
+
+  /**
+   * libjuice reports a vanished peer late, so liveness is judged from traffic too: a publisher sends RTP, a
+   * viewer sends receiver reports about once a second (RFC 3550 §6.2).
+   */
+  #watch(): void {
+    const limit = this.#timeouts.inactivityTimeoutMs;
+    this.lastHeard = performance.now();
+    this.#watchdog = setInterval(
+      () => {
+        if (performance.now() - this.lastHeard > limit) this.close(`nothing received for ${limit} ms`);
+      },
+      Math.min(1000, limit / 2),
+    );
+    this.#watchdog.unref();
+  }
 
   #arm(ms: number, reason: string): void {
     if (this.#timer) clearTimeout(this.#timer);
@@ -192,6 +213,7 @@ export abstract class WebRtcSession {
           { path: this.path, session: this.id, remote: this.remoteAddress },
           `${this.kind} session connected`,
         );
+        this.#watch();
         this.onConnected();
       }
     } else if (state === 'disconnected') {

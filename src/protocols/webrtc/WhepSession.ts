@@ -145,6 +145,7 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
       kind: out.kind,
       ssrc: out.ssrc,
       packetsSent: out.packets,
+      bytesSent: out.octets,
       nacks: out.nacked,
       retransmitted: out.retransmitted,
       waitingForKeyframe: out.waitingForKeyframe,
@@ -170,6 +171,7 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
 
   #onViewerRtcp(out: OutgoingTrack, message: Buffer): void {
     if (!isRtcpPacket(message)) return;
+    this.lastHeard = performance.now();
     for (const record of readRtcp(message)) {
       if (record.type === 'pli' || record.type === 'fir') {
         if (out.kind !== 'video') continue;

@@ -142,6 +142,25 @@ export class WhipSession extends WebRtcSession implements Publisher {
     return taken;
   }
 
+  override describe() {
+    const tracks = Object.values(this.incoming).map((incoming) => ({
+      kind: incoming.kind,
+      codec: incoming.codec.name,
+      ssrc: incoming.ssrc,
+      packetsReceived: incoming.received,
+      bytesReceived: incoming.bytes,
+      packetsLost: incoming.stats?.cumulativeLost ?? 0,
+      jitter: incoming.stats?.jitter ?? 0,
+    }));
+    return {
+      ...super.describe(),
+      keyframeRequests: this.feed.keyframeRequests,
+      viewers: this.feed.listeners.size,
+      rids: this.rids,
+      tracks,
+    };
+  }
+
   sendPli(): void {
     const video = this.incoming.video;
     if (!video?.ssrc || !video.track.isOpen()) return;
@@ -160,6 +179,7 @@ export class WhipSession extends WebRtcSession implements Publisher {
   }
 
   #onMessage(incoming: IncomingTrack, message: Buffer): void {
+    this.lastHeard = performance.now();
     if (message.length < 12) return;
     if (isRtcpPacket(message)) {
       for (const record of readRtcp(message)) {
