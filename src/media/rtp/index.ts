@@ -66,6 +66,7 @@ export {
   writeSdesCname,
   writeSenderReport,
 } from './rtcp.ts';
+export { unwrapRtx, writeRtx } from './rtx.ts';
 export { RtpReceiveStatistics, RtpSendStatistics } from './stats.ts';
 export type { Vp8Descriptor, Vp8PacketizerOptions } from './vp8.ts';
 export { parseVp8Descriptor, Vp8Depacketizer, Vp8Packetizer, vp8FrameSize } from './vp8.ts';
