@@ -12,7 +12,7 @@ import type { Depacketizer, RtpPayloads } from './payload.ts';
 import { parseRtcp, writeFir, writeNack, writeReceiverReport, writeRemb, writeSdesCname } from './rtcp.ts';
 import { ivfFrames } from './testing.ts';
 import { parseVp8Descriptor, Vp8Depacketizer, Vp8Packetizer } from './vp8.ts';
-import { parseVp9Descriptor, Vp9Depacketizer } from './vp9.ts';
+import { parseVp9Descriptor, splitVp9Superframe, Vp9Depacketizer, Vp9Packetizer } from './vp9.ts';
 
 /** Deterministic PRNG (mulberry32) so a failure reproduces from its seed. */
 function prng(seed: number): () => number {
@@ -284,15 +284,11 @@ describe('RTP and RTCP parsers on corrupted input throw only MediaParseError; de
       '-',
     ]),
   );
-  // B on each frame's first packet, E on its last, a 15-bit PictureID, as browsers send non-layered VP9.
-  const vp9Payloads = vp9Frames.map((f, i): RtpPayloads => {
-    const payloads: Uint8Array[] = [];
-    for (let p = 0; p < f.length; p += 200) {
-      const end = Math.min(p + 200, f.length);
-      const flags = 0x80 | (i % 3 ? 0x40 : 0) | (p === 0 ? 0x08 : 0) | (end === f.length ? 0x04 : 0);
-      payloads.push(Uint8Array.from([flags, 0x80 | (i >> 8), i & 0xff, ...f.subarray(p, end)]));
-    }
-    return { payloads, markerIndex: payloads.length - 1 };
+  const vp9 = new Vp9Packetizer({ maxPayloadSize: 200 });
+  const vp9Payloads = vp9Frames.map((f) => vp9.packetize(f));
+  fuzzParser('VP9 frame (packetizer input)', vp9Frames[0], (b) => {
+    splitVp9Superframe(b);
+    vp9.packetize(b);
   });
   fuzzDepacketizer(
     'VP9 depacketizer',

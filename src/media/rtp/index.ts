@@ -70,5 +70,5 @@ export { unwrapRtx, writeRtx } from './rtx.ts';
 export { RtpReceiveStatistics, RtpSendStatistics } from './stats.ts';
 export type { Vp8Descriptor, Vp8PacketizerOptions } from './vp8.ts';
 export { parseVp8Descriptor, Vp8Depacketizer, Vp8Packetizer, vp8FrameSize } from './vp8.ts';
-export type { Vp9Descriptor } from './vp9.ts';
-export { parseVp9Descriptor, Vp9Depacketizer } from './vp9.ts';
+export type { Vp9Descriptor, Vp9PacketizerOptions } from './vp9.ts';
+export { parseVp9Descriptor, splitVp9Superframe, Vp9Depacketizer, Vp9Packetizer } from './vp9.ts';

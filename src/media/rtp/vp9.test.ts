@@ -6,8 +6,8 @@ import { MediaParseError } from '../errors.ts';
 import { ffmpeg } from '../testing/ffmpeg.ts';
 import { vp9FrameSize } from '../vp9/vpcC.ts';
 import { parseRtpPacket, type RtpPacket, writeRtpPacket } from './packet.ts';
-import { ivfFrames, rtpFromFfmpeg, withTempDirAsync } from './testing.ts';
-import { parseVp9Descriptor, Vp9Depacketizer } from './vp9.ts';
+import { ivfFrames, rtpFromFfmpeg, rtpToFfmpeg, withTempDirAsync } from './testing.ts';
+import { parseVp9Descriptor, splitVp9Superframe, Vp9Depacketizer, Vp9Packetizer } from './vp9.ts';
 
 const ivf = () =>
   ffmpeg([
@@ -199,5 +199,85 @@ describe('VP9 RTP (RFC 9628)', () => {
     const d4 = new Vp9Depacketizer();
     const r = d4.push(packet([0x0c], Uint8Array.of(0x00, 0, 0), 4, true));
     assert.match(r.error!.message, /frame_marker is not 2/, 'a picture that is not VP9 is reported at build');
+  });
+});
+
+describe('Vp9Packetizer', () => {
+  it('sends libvpx-vp9 frames that our depacketizer and ffmpeg read back', async () => {
+    await withTempDirAsync(async (dir) => {
+      const bytes = ivf();
+      const file = join(dir, 'in.ivf');
+      writeFileSync(file, bytes);
+      const source = ivfFrames(bytes);
+      const packetizer = new Vp9Packetizer({ firstPictureId: 0x7fff });
+      let s = 1;
+      const raw = [...source, source[1]].map((f, i) => {
+        const { payloads, markerIndex } = packetizer.packetize(f);
+        payloads.forEach((p, k) => {
+          assert.ok(p.length <= 1200);
+          const d = parseVp9Descriptor(p);
+          assert.equal(d.pictureId, (0x7fff + i) & 0x7fff);
+          assert.equal(d.beginsFrame, k === 0);
+          assert.equal(d.endsFrame, k === payloads.length - 1);
+          assert.equal(d.interPicturePredicted, i % 6 !== 0 || i === 12, `P on picture ${i}`);
+          if (k === 0 && i % 6 === 0 && i < 12)
+            assert.deepEqual(d.spatialLayers, [{ width: 320, height: 240 }]);
+        });
+        return payloads.map((p, k) =>
+          writeRtpPacket(
+            { marker: k === markerIndex, payloadType: 98, sequenceNumber: s++, timestamp: i * 3000, ssrc: 5 },
+            p,
+          ),
+        );
+      });
+      const d = new Vp9Depacketizer();
+      const frames = raw
+        .slice(0, 12)
+        .flat()
+        .flatMap((p) => {
+          const r = d.push(parseRtpPacket(p));
+          assert.equal(r.error, undefined);
+          return r.frame ? [r.frame] : [];
+        });
+      assert.equal(frames.length, 12);
+      frames.forEach((f, i) => {
+        assert.deepEqual(f.data, source[i]);
+        assert.equal(f.keyframe, i % 6 === 0);
+      });
+      const hashes = (out: string) =>
+        out
+          .split('\n')
+          .filter((l) => l && !l.startsWith('#'))
+          .map((l) => l.split(',').at(-1)!.trim());
+      const expected = hashes(Buffer.from(ffmpeg(['-i', file, '-f', 'framemd5', '-'])).toString());
+      const out = await rtpToFfmpeg(dir, ['m=video PORT RTP/AVP 98', 'a=rtpmap:98 VP9/90000'], raw, [
+        '-frames:v',
+        '12',
+        '-f',
+        'framemd5',
+      ]);
+      assert.deepEqual(hashes(out.toString()), expected);
+    });
+  });
+
+  it('splits a superframe into its frames, each a layer frame of the same picture', () => {
+    const key = ivfFrames(ivf())[0];
+    const hidden = Uint8Array.of(0x86, 0, 1, 2);
+    const mag = key.length < 0x10000 ? 2 : 3;
+    const marker = 0xc0 | ((mag - 1) << 3) | 1;
+    const le = (n: number) => Array.from({ length: mag }, (_, b) => (n >> (8 * b)) & 0xff);
+    const superframe = Uint8Array.from([
+      ...key,
+      ...hidden,
+      marker,
+      ...le(key.length),
+      ...le(hidden.length),
+      marker,
+    ]);
+    assert.deepEqual(splitVp9Superframe(superframe), [key, hidden]);
+    assert.deepEqual(splitVp9Superframe(key), [key]);
+    const broken = superframe.slice();
+    broken[broken.length - 2 - mag] = 0xff; // first size's high byte: frame 0 far too long
+    assert.throws(() => splitVp9Superframe(broken), /runs past the index/);
   });
 });

@@ -1,7 +1,13 @@
 import { MediaParseError } from '../errors.ts';
 import { vp9FrameSize } from '../vp9/vpcC.ts';
+import { DEFAULT_MAX_PAYLOAD_SIZE } from './h264.ts';
 import type { RtpPacket } from './packet.ts';
-import { type DepacketizedFrame, FrameDepacketizer, type FrameDepacketizerOptions } from './payload.ts';
+import {
+  type DepacketizedFrame,
+  FrameDepacketizer,
+  type FrameDepacketizerOptions,
+  type RtpPayloads,
+} from './payload.ts';
 
 /*
  * VP9 over RTP, RFC 9628 (was draft-ietf-payload-vp9). Each payload starts with the descriptor (§4.2):
@@ -10,7 +16,10 @@ import { type DepacketizedFrame, FrameDepacketizer, type FrameDepacketizerOption
  * B and E mark the first and last packet of a layer frame; the marker bit ends the picture (all spatial layers
  * of one timestamp).
  *
- * `parseVp9Descriptor(payload)` reads a descriptor; `Vp9Depacketizer.push(packet)` reassembles pictures: one
+ * `Vp9Packetizer.packetize(frame)` sends a frame (a superframe split into its frames, VP9 bitstream
+ * spec Annex B) with a 15-bit PictureID, P from the frame header, and on key frames a scalability structure
+ * giving the resolution. `parseVp9Descriptor(payload)` reads a descriptor; `Vp9Depacketizer.push(packet)`
+ * reassembles pictures: one
  * layer frame as is, several (spatial layers) joined into a superframe (VP9 bitstream spec Annex B) as MP4
  * stores them. Key frames are recognised from the VP9 uncompressed header of the base layer frame, not the P
  * bit alone (some senders, ffmpeg among them, never set it).
@@ -102,6 +111,93 @@ export function parseVp9Descriptor(payload: Uint8Array, offset = 0): Vp9Descript
   }
   d.size = p;
   return d;
+}
+
+export interface Vp9PacketizerOptions {
+  /** Largest RTP payload, descriptor included (default 1200). */
+  maxPayloadSize?: number;
+  /** PictureID of the first picture (default random), then incremented modulo 2^15 per picture. */
+  firstPictureId?: number;
+}
+
+/** The frames of a superframe (Annex B), or `data` itself when it carries no superframe index. */
+export function splitVp9Superframe(data: Uint8Array): Uint8Array[] {
+  if (data.length === 0) return [];
+  const marker = data[data.length - 1];
+  if ((marker & 0xe0) !== 0xc0) return [data];
+  const frames = (marker & 0x07) + 1;
+  const mag = ((marker >> 3) & 0x03) + 1;
+  const indexSize = 2 + mag * frames;
+  if (indexSize > data.length || data[data.length - indexSize] !== marker) return [data];
+  const out: Uint8Array[] = [];
+  let p = 0;
+  let q = data.length - indexSize + 1;
+  for (let i = 0; i < frames; i++) {
+    let size = 0;
+    for (let b = 0; b < mag; b++) size |= data[q++] << (8 * b);
+    size >>>= 0;
+    if (p + size > data.length - indexSize) {
+      throw new MediaParseError(
+        `VP9 superframe: frame ${i} of ${size} bytes runs past the index, ${data.length - indexSize - p} bytes left`,
+        data.length - indexSize,
+      );
+    }
+    // Annex B: a zero size marks a frame that is not there (dropped by the encoder).
+    if (size > 0) out.push(data.subarray(p, p + size));
+    p += size;
+  }
+  return out;
+}
+
+export class Vp9Packetizer {
+  readonly maxPayloadSize: number;
+  #pictureId: number;
+
+  constructor(options: Vp9PacketizerOptions = {}) {
+    const max = options.maxPayloadSize ?? DEFAULT_MAX_PAYLOAD_SIZE;
+    if (!Number.isInteger(max) || max < 64 || max > 65535)
+      throw new RangeError(`VP9 RTP payload size must be 64..65535 bytes, got ${max}`);
+    this.maxPayloadSize = max;
+    this.#pictureId = (options.firstPictureId ?? Math.floor(Math.random() * 0x8000)) & 0x7fff;
+  }
+
+  /** The payloads of one picture; throws MediaParseError when a frame header or superframe index is malformed. */
+  packetize(data: Uint8Array): RtpPayloads {
+    const frames = splitVp9Superframe(data);
+    const payloads: Uint8Array[] = [];
+    if (frames.length === 0) return { payloads, markerIndex: -1 };
+    const pictureId = this.#pictureId;
+    this.#pictureId = (pictureId + 1) & 0x7fff;
+    for (const frame of frames) {
+      const size = vp9FrameSize(frame);
+      // §4.2.1: on a key frame, the scalability structure: one spatial layer (N_S = 0), its resolution (Y).
+      const ss = size ? [0x10, size.width >> 8, size.width & 0xff, size.height >> 8, size.height & 0xff] : [];
+      const first = 3 + ss.length;
+      // Every part leaves room for the scalability structure, so the first one fits with it.
+      const room = this.maxPayloadSize - first;
+      const count = Math.max(1, Math.ceil(frame.length / room));
+      const base = Math.floor(frame.length / count);
+      const longer = frame.length % count;
+      for (let k = 0, p = 0; k < count; k++) {
+        const end = p + base + (k < longer ? 1 : 0);
+        const header = k === 0 ? first : 3;
+        const payload = new Uint8Array(header + end - p);
+        payload[0] =
+          0x80 |
+          (size ? 0 : 0x40) |
+          (k === 0 ? 0x08 : 0) |
+          (k === count - 1 ? 0x04 : 0) |
+          (k === 0 && size ? 0x02 : 0);
+        payload[1] = 0x80 | (pictureId >> 8);
+        payload[2] = pictureId & 0xff;
+        if (k === 0) payload.set(ss, 3);
+        payload.set(frame.subarray(p, end), header);
+        payloads.push(payload);
+        p = end;
+      }
+    }
+    return { payloads, markerIndex: payloads.length - 1 };
+  }
 }
 
 /** Annex B: marker byte 110mmfff (m = bytes per size - 1, f = frames - 1), sizes little-endian, marker again. */
