@@ -31,7 +31,10 @@ const FU_B = 29;
 /** Filler data, H.264 Table 7-1. */
 const NAL_FILLER = 12;
 
-/** RTP payload size that, with IP/UDP/SRTP/RTP headers and extensions, stays under a 1280-byte IPv6 MTU. */
+/**
+ * Default largest RTP payload, the usual WebRTC choice: with the RTP header, ~24 bytes of header extensions,
+ * a 10-byte SRTP tag, UDP and IPv4 the datagram is about 1274 bytes, under any real path MTU (IPv6 adds 20).
+ */
 export const DEFAULT_MAX_PAYLOAD_SIZE = 1200;
 
 export interface H264PacketizerOptions {
