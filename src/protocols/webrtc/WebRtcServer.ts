@@ -217,7 +217,7 @@ export class WebRtcServer {
         if (err instanceof StreamBusyError) throw new WebRtcHttpError(409, err.message);
         throw err;
       }
-      session.stream = stream;
+      session.claimed(stream);
       if (session.rids.length > 0) {
         stream.warnings.add(
           `simulcast offered (rid ${session.rids.join(', ')}); a single layer is forwarded`,

@@ -16,6 +16,7 @@ import { startsKeyframe } from './keyframe.ts';
 import { type FeedKind, RtpFeed } from './RtpFeed.ts';
 import type { ChosenCodec, OfferedMedia, OfferSummary } from './sdp.ts';
 import { WebRtcSession } from './WebRtcSession.ts';
+import { WhipFrames } from './WhipFrames.ts';
 
 const REPORT_INTERVAL_MS = 1000;
 
@@ -101,8 +102,8 @@ export class WhipSession extends WebRtcSession implements Publisher {
   readonly #ssrc = randomInt(1, 0xffffffff);
   #options!: WhipOptions;
   #reports: NodeJS.Timeout | null = null;
-  /** Set by the server: called with each packet while a frame consumer needs frames (WHIP → MSE). */
-  onMedia: ((kind: FeedKind, packet: Buffer) => void) | null = null;
+  /** Frames for the stream's frame consumers (WS+MSE…), set once the stream is claimed. */
+  frames: WhipFrames | null = null;
 
   /** Adds the receiving tracks the offer asks for; returns the m-sections we take (the rest go inactive). */
   setup(summary: OfferSummary, options: WhipOptions): OfferedMedia[] {
@@ -161,6 +162,18 @@ export class WhipSession extends WebRtcSession implements Publisher {
     };
   }
 
+  /** Starts assembling frames for `stream`'s frame consumers (they attach and leave as they like). */
+  claimed(stream: Stream): void {
+    this.stream = stream;
+    this.frames = new WhipFrames(
+      stream,
+      this.incoming.video?.codec ?? null,
+      this.incoming.audio?.codec ?? null,
+      () => this.feed.requestKeyframe(),
+      this.log,
+    );
+  }
+
   sendPli(): void {
     const video = this.incoming.video;
     if (!video?.ssrc || !video.track.isOpen()) return;
@@ -206,8 +219,9 @@ export class WhipSession extends WebRtcSession implements Publisher {
     if (!anchor?.fromSr) this.feed.anchor[incoming.kind] = { unixMs: now, rtp: timestamp, fromSr: false };
     const keyframeStart =
       incoming.kind === 'video' && startsKeyframe(incoming.codec.name, message.subarray(headerSize));
+    // Before the feed: WHEP viewers rewrite the header of the shared packet as they send it.
+    this.frames?.push(incoming.kind, message);
     this.feed.push(incoming.kind, message, sequence, timestamp, ssrc, keyframeStart);
-    this.onMedia?.(incoming.kind, message);
   }
 
   #sendReports(): void {
