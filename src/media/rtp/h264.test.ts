@@ -195,6 +195,23 @@ describe('H264Depacketizer', () => {
     assert.deepEqual(splitAvcc(frames[3].frame!.data), samples[3]);
   });
 
+  it('follows a sender that restarts its sequence numbers (RFC 3550 §A.1), and ignores a lone stray packet', () => {
+    const sender = new Sender();
+    const packets = framePackets(sender);
+    // from the IDR of frame 6 on, numbering restarts 5000 lower
+    const restarted = packets.map((frame, i) =>
+      i < 6 ? frame : frame.map((p) => ({ ...p, sequenceNumber: (p.sequenceNumber - 5000) & 0xffff })),
+    );
+    const d = new H264Depacketizer();
+    const frames = pushAll(d, restarted.flat()).map((r) => r.frame!.timestamp / 3000);
+    assert.deepEqual(frames, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    // one stray packet far behind (from an old session) between two in-order ones changes nothing
+    const stray = packets.map((f) => f.slice());
+    stray[3].splice(1, 0, { ...stray[0][2], sequenceNumber: (stray[0][2].sequenceNumber - 3000) & 0xffff });
+    const d2 = new H264Depacketizer();
+    assert.equal(pushAll(d2, stray.flat()).length, 12);
+  });
+
   it('waits for a keyframe when it starts in the middle of a GOP', () => {
     const sender = new Sender();
     const packets = framePackets(sender).slice(2).flat();

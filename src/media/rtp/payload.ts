@@ -1,5 +1,8 @@
 import { MediaParseError } from '../errors.ts';
-import { type RtpPacket, seqDelta } from './packet.ts';
+import { type RtpPacket, seqAdd, seqDelta } from './packet.ts';
+
+/** RFC 3550 §A.1: how far behind a packet may be and still count as reordered rather than a restart. */
+const MAX_MISORDER = 100;
 
 /*
  * What every RTP payload format here shares: a packetizer turns one frame into RTP payloads (the caller adds
@@ -80,6 +83,8 @@ export abstract class FrameDepacketizer implements Depacketizer {
   #needKeyframe = true;
   /** A second frame completed by the same packet (only from senders that omit the marker bit). */
   #held: DepacketizedFrame | undefined;
+  /** A packet far behind the last one: if its successor comes next, the sender restarted its numbering. */
+  #restartPacket: RtpPacket | undefined;
   /** The malformed-payload error of the packet being pushed. */
   #error: MediaParseError | undefined;
 
@@ -88,17 +93,36 @@ export abstract class FrameDepacketizer implements Depacketizer {
   }
 
   push(packet: RtpPacket): DepacketizeResult {
-    let frame = this.#held;
-    this.#held = undefined;
-    this.#error = undefined;
     const seq = packet.sequenceNumber;
-    let gap = false;
-    if (this.#lastSeq >= 0) {
-      const delta = seqDelta(seq, this.#lastSeq);
-      // A duplicate, or a packet older than one already handled (a late retransmission): its frame is gone.
-      if (delta <= 0) return frame ? { frame, keyframeNeeded: this.#needKeyframe } : this.#nothing();
-      gap = delta > 1;
+    let carried: DepacketizeResult | undefined;
+    if (this.#lastSeq >= 0 && seqDelta(seq, this.#lastSeq) <= 0) {
+      // RFC 3550 §A.1: a packet far behind followed by its successor is a sender that restarted its sequence
+      // numbers (a new encoder, say): the cut frame is dropped and the new numbering followed from that first
+      // packet. Anything else behind is a duplicate or a late retransmission whose frame is gone.
+      const candidate = this.#restartPacket;
+      const farBehind = seqDelta(seq, this.#lastSeq) < -MAX_MISORDER;
+      if (!(farBehind && candidate && seqAdd(candidate.sequenceNumber, 1) === seq)) {
+        this.#restartPacket = farBehind ? packet : undefined;
+        const held = this.#held;
+        this.#held = undefined;
+        return held ? { frame: held, keyframeNeeded: this.#needKeyframe } : this.#nothing();
+      }
+      this.#restartPacket = undefined;
+      if (this.#open) {
+        this.#break();
+        this.#finish();
+      }
+      this.#lastSeq = -1;
+      carried = this.push(candidate);
     }
+    this.#restartPacket = undefined;
+    let frame = carried?.frame;
+    if (!frame) {
+      frame = this.#held;
+      this.#held = undefined;
+    }
+    this.#error = carried?.error;
+    const gap = this.#lastSeq >= 0 && seqDelta(seq, this.#lastSeq) !== 1;
     this.#lastSeq = seq;
     if (this.#open && packet.timestamp !== this.#timestamp) {
       // The lost packets may have held the end of the open frame.
@@ -141,6 +165,7 @@ export abstract class FrameDepacketizer implements Depacketizer {
 
   reset(): void {
     this.#lastSeq = -1;
+    this.#restartPacket = undefined;
     this.#open = false;
     this.#broken = false;
     this.#needKeyframe = true;

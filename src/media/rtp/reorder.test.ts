@@ -71,6 +71,24 @@ describe('RtpReorderBuffer', () => {
     assert.throws(() => new RtpReorderBuffer(() => {}, { capacity: 100 }), RangeError);
   });
 
+  it('follows a sender that restarts its numbering, releasing what it held first', () => {
+    const { b, out } = buffer({ maxDelayMs: 1000 });
+    b.push(p(5000), 0);
+    b.push(p(5002), 0);
+    b.push(p(100), 1); // far behind: held back as a possible restart
+    assert.deepEqual(out, [5000]);
+    b.push(p(101), 2);
+    assert.deepEqual(out, [5000, 5002, 100, 101]);
+    assert.equal(b.lost, 1, '5001 never came');
+    b.push(p(102), 3);
+    assert.deepEqual(out.at(-1), 102);
+    // a lone stray far behind is only late
+    b.push(p(60000), 4);
+    b.push(p(103), 5);
+    assert.deepEqual(out.slice(-1), [103]);
+    assert.equal(b.late, 2);
+  });
+
   it('puts a shuffled real H.264 stream back in order for the depacketizer', () => {
     const annexB = encodeH264({ width: 320, height: 240, frames: 10, extra: ['-crf', '10', '-bf', '0'] });
     const nalus = splitAnnexB(annexB).filter((n) => (n[0] & 0x1f) === 5 || (n[0] & 0x1f) === 1);

@@ -1,5 +1,8 @@
 import { seqAdd, seqDelta } from './packet.ts';
 
+/** RFC 3550 §A.1: how far behind a packet may be and still count as reordered rather than a restart. */
+const MAX_MISORDER = 100;
+
 /*
  * Restores sequence order before a depacketizer (which treats any gap as loss, payload.ts): packets that
  * arrive early wait, up to `maxDelayMs` or `capacity` packets, for the missing ones — reordered by the
@@ -31,6 +34,8 @@ export class RtpReorderBuffer<P extends { sequenceNumber: number }> {
   #next = -1;
   #late = 0;
   #lost = 0;
+  /** A packet far behind #next: if its successor comes next, the sender restarted its numbering. */
+  #restartPacket: P | undefined;
 
   /** `release` receives packets in sequence order, synchronously from push/flush. */
   constructor(release: (packet: P) => void, options: RtpReorderBufferOptions = {}) {
@@ -65,9 +70,22 @@ export class RtpReorderBuffer<P extends { sequenceNumber: number }> {
     if (this.#next < 0) this.#next = seq;
     const ahead = seqDelta(seq, this.#next);
     if (ahead < 0) {
+      // RFC 3550 §A.1: far behind, then its successor, is a sender that restarted its numbering: what is
+      // held goes out and the order starts again from the first packet of the new numbering.
+      const candidate = this.#restartPacket;
+      if (ahead < -MAX_MISORDER && candidate && seqAdd(candidate.sequenceNumber, 1) === seq) {
+        this.#restartPacket = undefined;
+        while (this.#held > 0) this.#skipTo(this.#firstHeld());
+        this.#next = candidate.sequenceNumber;
+        this.push(candidate, nowMs);
+        this.push(packet, nowMs);
+        return;
+      }
+      this.#restartPacket = ahead < -MAX_MISORDER ? packet : undefined;
       this.#late++;
       return;
     }
+    this.#restartPacket = undefined;
     if (ahead === 0) {
       this.#release(packet);
       this.#next = seqAdd(seq, 1);
@@ -115,6 +133,7 @@ export class RtpReorderBuffer<P extends { sequenceNumber: number }> {
     this.#slots.fill(undefined);
     this.#held = 0;
     this.#next = -1;
+    this.#restartPacket = undefined;
   }
 
   /** Every held packet lies within `capacity` of #next, so the scan is bounded. */
