@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { av1FrameSize } from '../av1/av1C.ts';
 import { MediaParseError } from '../errors.ts';
 import { concatBytes, ffmpeg } from '../testing/ffmpeg.ts';
-import { Av1Depacketizer, Av1Packetizer } from './av1.ts';
+import { Av1Depacketizer, Av1Packetizer, av1StartsKeyframe } from './av1.ts';
 import { parseRtpPacket, type RtpPacket, writeRtpPacket } from './packet.ts';
 import type { RtpPayloads } from './payload.ts';
 import { ivfFrames, withTempDirAsync } from './testing.ts';
@@ -106,6 +106,19 @@ describe('AV1 RTP (AOMedia RTP payload format v1.0)', () => {
     );
     assert.deepEqual(packetizer.packetize(Uint8Array.of(0x12, 0x00)), { payloads: [], markerIndex: -1 });
     assert.throws(() => packetizer.packetize(Uint8Array.of(0x32, 0x09, 1)), MediaParseError);
+  });
+
+  it('tells from a payload alone where a key frame starts (av1StartsKeyframe)', () => {
+    const packetizer = new Av1Packetizer();
+    units.forEach((u, i) => {
+      packetizer.packetize(u).payloads.forEach((p, k) => {
+        assert.equal(av1StartsKeyframe(p), i % 6 === 0 && k === 0, `${i}/${k}`);
+      });
+    });
+    // without N, a sequence header as the first element (W=1, no length; W=0, leb128 length first)
+    assert.equal(av1StartsKeyframe(Uint8Array.of(0x10, 0x08, 0)), true);
+    assert.equal(av1StartsKeyframe(Uint8Array.of(0x00, 0x02, 0x08, 0)), true);
+    assert.equal(av1StartsKeyframe(Uint8Array.of(0x10, 0x30, 0)), false);
   });
 
   it('round-trips libaom temporal units and flags the key frames', () => {

@@ -169,6 +169,24 @@ export class Av1Packetizer {
   }
 }
 
+/**
+ * Whether an RTP payload begins an AV1 key frame: its first element starts an OBU (Z clear) and either N says
+ * a coded video sequence starts here or that OBU is a sequence header (which only precedes key frames in
+ * real-time streams).
+ */
+export function av1StartsKeyframe(payload: Uint8Array): boolean {
+  if (payload.length < 2 || payload[0] & 0x80) return false;
+  if (payload[0] & 0x08) return true;
+  const w = (payload[0] >> 4) & 0x03;
+  let p = 1;
+  if (w !== 1) {
+    // skip the leb128 length of the first element
+    while (p < payload.length && payload[p] & 0x80) p++;
+    p++;
+  }
+  return p < payload.length && ((payload[p] >> 3) & 0x0f) === OBU_SEQUENCE_HEADER;
+}
+
 /** Reassembles temporal units as OBU sequences with obu_size on every OBU (the MP4 sample form). */
 export class Av1Depacketizer extends FrameDepacketizer {
   /** Complete OBUs of the open temporal unit, each as its byte runs. */

@@ -6,7 +6,7 @@ import { MediaParseError } from '../errors.ts';
 import { buildAvcDecoderConfig } from '../h264/avcC.ts';
 import { nalusToAvcc, splitAnnexB, splitAvcc } from '../nalu.ts';
 import { concatBytes, encodeH264, ffmpeg } from '../testing/ffmpeg.ts';
-import { H264Depacketizer, H264Packetizer } from './h264.ts';
+import { H264Depacketizer, H264Packetizer, h264StartsKeyframe } from './h264.ts';
 import { parseRtpPacket, type RtpPacket, writeRtpPacket } from './packet.ts';
 import type { DepacketizeResult, RtpPayloads } from './payload.ts';
 import { rtpFromFfmpeg, rtpToFfmpeg, withTempDirAsync } from './testing.ts';
@@ -145,6 +145,26 @@ describe('H264Depacketizer', () => {
     });
     assert.deepEqual(frames[0].frame!.config, avcC, 'the first in-band parameter sets give the avcC');
     assert.equal(frames[6].frame!.config, undefined, 'unchanged parameter sets give no new avcC');
+  });
+
+  it('tells from a payload alone where a viewer can start (h264StartsKeyframe)', () => {
+    const starts = framePackets(new Sender()).map((frame) => frame.map((p) => h264StartsKeyframe(p.payload)));
+    starts.forEach((flags, i) => {
+      if (i % 6 === 0) assert.equal(flags[0], true, `the SPS/PPS STAP-A of IDR ${i}`);
+      else
+        assert.ok(
+          flags.every((f) => !f),
+          `nothing in inter frame ${i}`,
+        );
+    });
+    assert.equal(h264StartsKeyframe(Uint8Array.of(0x65, 1)), true);
+    assert.equal(
+      h264StartsKeyframe(Uint8Array.of(0x7c, 0x05, 1)),
+      false,
+      'an IDR FU-A that is not the start',
+    );
+    assert.equal(h264StartsKeyframe(Uint8Array.of(0x78, 0, 9, 0x41)), false);
+    assert.equal(h264StartsKeyframe(new Uint8Array(0)), false);
   });
 
   it('drops the unit that lost a middle FU-A and waits for the next IDR', () => {

@@ -163,6 +163,28 @@ function fragment(nal: Uint8Array, max: number, out: Uint8Array[]): void {
   }
 }
 
+/**
+ * Whether an RTP payload begins an access unit a decoder can start at, from its first bytes only (for
+ * forwarding without depacketizing): an SPS or IDR as a single NAL unit, inside a STAP-A, or starting a FU-A.
+ */
+export function h264StartsKeyframe(payload: Uint8Array): boolean {
+  if (payload.length === 0) return false;
+  const type = payload[0] & 0x1f;
+  if (type === H264_NAL_IDR || type === H264_NAL_SPS) return true;
+  if (type === STAP_A) {
+    for (let p = 1; p + 2 < payload.length; p += 2 + ((payload[p] << 8) | payload[p + 1])) {
+      const inner = payload[p + 2] & 0x1f;
+      if (inner === H264_NAL_IDR || inner === H264_NAL_SPS) return true;
+    }
+    return false;
+  }
+  if (type === FU_A && payload.length > 1) {
+    const inner = payload[1] & 0x1f;
+    return (payload[1] & 0x80) !== 0 && (inner === H264_NAL_IDR || inner === H264_NAL_SPS);
+  }
+  return false;
+}
+
 function checkNalType(type: number, where: string, offset: number): void {
   if (type >= 1 && type <= 23) return;
   if (type === 0 || type >= 30)

@@ -1,7 +1,7 @@
 export type { Av1PacketizerOptions } from './av1.ts';
-export { Av1Depacketizer, Av1Packetizer } from './av1.ts';
+export { Av1Depacketizer, Av1Packetizer, av1StartsKeyframe } from './av1.ts';
 export type { H264PacketizerOptions } from './h264.ts';
-export { DEFAULT_MAX_PAYLOAD_SIZE, H264Depacketizer, H264Packetizer } from './h264.ts';
+export { DEFAULT_MAX_PAYLOAD_SIZE, H264Depacketizer, H264Packetizer, h264StartsKeyframe } from './h264.ts';
 export { OPUS_CLOCK_RATE, OpusDepacketizer, OpusPacketizer, opusPacketDuration } from './opus.ts';
 export type { RtpHeaderExtension, RtpHeaderInit, RtpPacket } from './packet.ts';
 export {
@@ -69,6 +69,18 @@ export {
 export { unwrapRtx, writeRtx } from './rtx.ts';
 export { RtpReceiveStatistics, RtpSendStatistics } from './stats.ts';
 export type { Vp8Descriptor, Vp8PacketizerOptions } from './vp8.ts';
-export { parseVp8Descriptor, Vp8Depacketizer, Vp8Packetizer, vp8FrameSize } from './vp8.ts';
+export {
+  parseVp8Descriptor,
+  Vp8Depacketizer,
+  Vp8Packetizer,
+  vp8FrameSize,
+  vp8StartsKeyframe,
+} from './vp8.ts';
 export type { Vp9Descriptor, Vp9PacketizerOptions } from './vp9.ts';
-export { parseVp9Descriptor, splitVp9Superframe, Vp9Depacketizer, Vp9Packetizer } from './vp9.ts';
+export {
+  parseVp9Descriptor,
+  splitVp9Superframe,
+  Vp9Depacketizer,
+  Vp9Packetizer,
+  vp9StartsKeyframe,
+} from './vp9.ts';

@@ -7,7 +7,13 @@ import { ffmpeg } from '../testing/ffmpeg.ts';
 import { parseRtpPacket, type RtpPacket, writeRtpPacket } from './packet.ts';
 import type { RtpPayloads } from './payload.ts';
 import { ivfFrames, rtpFromFfmpeg, rtpToFfmpeg, withTempDirAsync } from './testing.ts';
-import { parseVp8Descriptor, Vp8Depacketizer, Vp8Packetizer, vp8FrameSize } from './vp8.ts';
+import {
+  parseVp8Descriptor,
+  Vp8Depacketizer,
+  Vp8Packetizer,
+  vp8FrameSize,
+  vp8StartsKeyframe,
+} from './vp8.ts';
 
 /** 12 libvpx frames of 320x240 at a bitrate that makes each several packets, a key frame every 6. */
 function encodeVp8(): Uint8Array[] {
@@ -100,6 +106,15 @@ describe('VP8 RTP (RFC 7741)', () => {
     });
     assert.deepEqual(vp8FrameSize(out[0].frame!.data), { width: 320, height: 240 });
     assert.equal(vp8FrameSize(out[1].frame!.data), undefined);
+  });
+
+  it('tells from a payload alone where a key frame starts (vp8StartsKeyframe)', () => {
+    packetize().forEach((frame, i) => {
+      frame.forEach((p, k) => {
+        assert.equal(vp8StartsKeyframe(p.payload), i % 6 === 0 && k === 0, `${i}/${k}`);
+      });
+    });
+    assert.equal(vp8StartsKeyframe(Uint8Array.of(0x90)), false, 'a truncated descriptor is no key frame');
   });
 
   it('drops a frame that lost a packet and waits for the next key frame', () => {

@@ -141,6 +141,16 @@ export function vp8FrameSize(frame: Uint8Array, offset = 0): { width: number; he
   return { width: (frame[6] | (frame[7] << 8)) & 0x3fff, height: (frame[8] | (frame[9] << 8)) & 0x3fff };
 }
 
+/** Whether an RTP payload begins a VP8 key frame: S=1, PID=0 and the payload header's P bit clear (§4.3). */
+export function vp8StartsKeyframe(payload: Uint8Array): boolean {
+  try {
+    const d = parseVp8Descriptor(payload);
+    return d.start && d.partitionId === 0 && d.size < payload.length && (payload[d.size] & 0x01) === 0;
+  } catch {
+    return false;
+  }
+}
+
 /** Reassembles VP8 frames (the concatenated data after each descriptor), flagging key frames. */
 export class Vp8Depacketizer extends FrameDepacketizer {
   #parts: Uint8Array[] = [];

@@ -7,7 +7,13 @@ import { ffmpeg } from '../testing/ffmpeg.ts';
 import { vp9FrameSize } from '../vp9/vpcC.ts';
 import { parseRtpPacket, type RtpPacket, writeRtpPacket } from './packet.ts';
 import { ivfFrames, rtpFromFfmpeg, rtpToFfmpeg, withTempDirAsync } from './testing.ts';
-import { parseVp9Descriptor, splitVp9Superframe, Vp9Depacketizer, Vp9Packetizer } from './vp9.ts';
+import {
+  parseVp9Descriptor,
+  splitVp9Superframe,
+  Vp9Depacketizer,
+  Vp9Packetizer,
+  vp9StartsKeyframe,
+} from './vp9.ts';
 
 const ivf = () =>
   ffmpeg([
@@ -135,6 +141,13 @@ describe('VP9 RTP (RFC 9628)', () => {
       });
       assert.deepEqual(vp9FrameSize(frames[0].data), { width: 320, height: 240 });
 
+      // ffmpeg never sets P, yet only each key frame's first packet starts one
+      const firstTs = packets[0].timestamp;
+      const starts = packets.filter((p) => vp9StartsKeyframe(p.payload));
+      assert.deepEqual(
+        starts.map((p) => Math.round((p.timestamp - firstTs) / 3000)),
+        [0, 6],
+      );
       // Loss of a middle packet of frame 2 drops it and frames until the next key frame.
       const byFrame = new Map<number, RtpPacket[]>();
       for (const p of packets) byFrame.set(p.timestamp, [...(byFrame.get(p.timestamp) ?? []), p]);

@@ -224,6 +224,20 @@ function superframe(frames: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * Whether an RTP payload begins a VP9 key frame: B set, base spatial layer, P clear, and the VP9 uncompressed
+ * header in the packet says KEY_FRAME (the P bit alone is not enough: some senders never set it).
+ */
+export function vp9StartsKeyframe(payload: Uint8Array): boolean {
+  try {
+    const d = parseVp9Descriptor(payload);
+    if (!d.beginsFrame || d.interPicturePredicted || (d.spatialId ?? 0) !== 0) return false;
+    return vp9FrameSize(payload.subarray(d.size)) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** Reassembles VP9 pictures; a superframe when a picture holds several layer frames. */
 export class Vp9Depacketizer extends FrameDepacketizer {
   /** Completed layer frames of the open picture, each as its byte runs. */
