@@ -4,15 +4,21 @@ import { MediaParseError } from '../errors.ts';
 import { buildAvcDecoderConfig } from '../h264/avcC.ts';
 import { nalusToAvcc, splitAnnexB } from '../nalu.ts';
 import { encodeH264, ffmpeg } from '../testing/ffmpeg.ts';
-import { Av1Depacketizer, Av1Packetizer } from './av1.ts';
-import { H264Depacketizer, H264Packetizer } from './h264.ts';
+import { Av1Depacketizer, Av1Packetizer, av1StartsKeyframe } from './av1.ts';
+import { H264Depacketizer, H264Packetizer, h264StartsKeyframe } from './h264.ts';
 import { OpusDepacketizer, opusPacketDuration } from './opus.ts';
 import { parseRtpPacket, type RtpPacket, writeRtpPacket } from './packet.ts';
 import type { Depacketizer, RtpPayloads } from './payload.ts';
 import { parseRtcp, writeFir, writeNack, writeReceiverReport, writeRemb, writeSdesCname } from './rtcp.ts';
 import { ivfFrames } from './testing.ts';
-import { parseVp8Descriptor, Vp8Depacketizer, Vp8Packetizer } from './vp8.ts';
-import { parseVp9Descriptor, splitVp9Superframe, Vp9Depacketizer, Vp9Packetizer } from './vp9.ts';
+import { parseVp8Descriptor, Vp8Depacketizer, Vp8Packetizer, vp8StartsKeyframe } from './vp8.ts';
+import {
+  parseVp9Descriptor,
+  splitVp9Superframe,
+  Vp9Depacketizer,
+  Vp9Packetizer,
+  vp9StartsKeyframe,
+} from './vp9.ts';
 
 /** Deterministic PRNG (mulberry32) so a failure reproduces from its seed. */
 function prng(seed: number): () => number {
@@ -204,6 +210,14 @@ describe('RTP and RTCP parsers on corrupted input throw only MediaParseError; de
     ),
     (b) => parseVp9Descriptor(b),
   );
+  it('startsKeyframe of every codec never throws on random payloads', () => {
+    const rand = prng(4242);
+    for (let i = 0; i < 20000; i++) {
+      const payload = Uint8Array.from({ length: Math.floor(rand() * 24) }, () => Math.floor(rand() * 256));
+      for (const starts of [h264StartsKeyframe, vp8StartsKeyframe, vp9StartsKeyframe, av1StartsKeyframe])
+        assert.equal(typeof starts(payload), 'boolean');
+    }
+  });
   fuzzParser('Opus TOC', Uint8Array.of(0xfb, 0x03, 1, 2), opusPacketDuration);
 
   const annexB = encodeH264({
