@@ -207,6 +207,7 @@ describe('RTCP writers', () => {
     });
     assert.throws(() => writeReceiverReport({ ssrc: 1, reports: new Array(32).fill(block) }), RangeError);
     assert.throws(() => writeSdesCname(1, ''), RangeError);
+    assert.throws(() => writeNack(1, 2, []), RangeError);
     assert.throws(() => writeRemb(1, -1, []), RangeError);
   });
 
