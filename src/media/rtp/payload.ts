@@ -55,8 +55,8 @@ export interface Depacketizer {
   reset(): void;
 }
 
-export const NOTHING: DepacketizeResult = Object.freeze({ keyframeNeeded: false }) as DepacketizeResult;
-export const WAITING_FOR_KEYFRAME: DepacketizeResult = Object.freeze({
+const NOTHING: DepacketizeResult = Object.freeze({ keyframeNeeded: false }) as DepacketizeResult;
+const WAITING_FOR_KEYFRAME: DepacketizeResult = Object.freeze({
   keyframeNeeded: true,
 }) as DepacketizeResult;
 
