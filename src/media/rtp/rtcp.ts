@@ -374,7 +374,8 @@ export function writeFir(
  * what receivers produce); each run of up to 17 packets within one PID+BLP pair shares an FCI.
  */
 export function writeNack(senderSsrc: number, mediaSsrc: number, lost: readonly number[]): Uint8Array {
-  if (lost.length === 0) throw new RangeError('a NACK needs at least one lost sequence number (RFC 4585 §6.2.1)');
+  if (lost.length === 0)
+    throw new RangeError('a NACK needs at least one lost sequence number (RFC 4585 §6.2.1)');
   const pairs: number[] = [];
   let pid = -1;
   let blp = 0;
