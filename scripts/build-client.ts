@@ -14,6 +14,7 @@ const options: esbuild.BuildOptions = {
   entryPoints: {
     player: 'client/play-page.ts',
     dashboard: 'client/dashboard.ts',
+    publish: 'client/publish-page.ts',
     subsecond: 'client/player/index.ts',
   },
   outdir,

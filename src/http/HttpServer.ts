@@ -142,6 +142,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     streamPathParam(request);
     return sendFile(reply, 'play.html', 'no-cache');
   });
+  app.get('/publish/*', (request, reply) => {
+    streamPathParam(request);
+    return sendFile(reply, 'publish.html', 'no-cache');
+  });
   app.get('/static/:file', (request, reply) =>
     sendFile(reply, (request.params as { file: string }).file, 'no-cache'),
   );

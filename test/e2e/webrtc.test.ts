@@ -318,3 +318,91 @@ test('a WHIP stream plays over WS+MSE: RTP becomes frames once a frame consumer 
   await fetch(`${server.httpUrl}${published.location}`, { method: 'DELETE' });
   await page.close();
 });
+
+test('the publish page (test pattern) feeds the play page, which picks WebRTC and shows its stats', async () => {
+  const path = 'live/pages';
+  const publish = await browser.newPage();
+  await publish.goto(`${server.httpUrl}/publish/${path}?source=canvas&autostart=1`);
+  await waitFor(
+    'the publish page to go live',
+    () => publish.evaluate(() => window.subsecondPublisher?.state === 'live'),
+    15_000,
+  );
+  const play = await browser.newPage();
+  await play.goto(`${server.httpUrl}/play/${path}`);
+  await waitFor(
+    'the player to play',
+    () => play.evaluate(() => window.subsecondPlayer?.state === 'playing'),
+    15_000,
+  );
+  const stats = () => play.evaluate(() => window.subsecondPlayer!.stats());
+  const first = await stats();
+  assert.equal(first.transport, 'webrtc', 'auto picks WebRTC first');
+  await new Promise((r) => setTimeout(r, 2500));
+  const second = await stats();
+  assert.ok(
+    second.decodedFrames - first.decodedFrames >= 15,
+    `decoded ${first.decodedFrames} -> ${second.decodedFrames}`,
+  );
+  // 1280×720 published; the browser's encoder may scale it down under load, keeping the aspect.
+  assert.ok(
+    second.width > 0 && Math.abs(second.width / second.height - 16 / 9) < 0.05,
+    `${second.width}×${second.height}`,
+  );
+  assert.match(second.codecs, /H264/);
+  assert.match(second.codecs, /opus/);
+  assert.ok(second.webrtc, 'WebRTC stats are reported');
+  assert.ok(second.bitrate > 0 && second.webrtc.jitterBufferMs > 0, JSON.stringify(second));
+  console.log(
+    `play page over WebRTC: ${JSON.stringify(second.webrtc)}, latency ${second.latency.toFixed(3)} s`,
+  );
+  const published = await publish.evaluate(() => window.subsecondPublisher!.stats());
+  assert.equal(published.state, 'live');
+  assert.ok(published.bitrate > 0, `publisher bitrate ${published.bitrate}`);
+  assert.match(published.videoCodec, /H264/i);
+  assert.deepEqual(await play.evaluate(() => window.subsecondErrors ?? []), []);
+
+  // Stop on the publish page: the WHIP session is deleted, the stream ends, the player leaves 'playing'.
+  await publish.click('#stop');
+  await waitFor('the stream to end', () => !server.registry.get(path)?.live, 5000);
+  await waitFor(
+    'the player to notice',
+    () => play.evaluate(() => window.subsecondPlayer?.state !== 'playing'),
+    10_000,
+  );
+  await play.close();
+  await publish.close();
+});
+
+test('auto falls back to WS+MSE when the server has no WHEP endpoint', async () => {
+  const plain = await startServer({
+    http: { host: '127.0.0.1', port: 0 },
+    rtmp: { host: '127.0.0.1', port: 0 },
+    webrtc: { enabled: false },
+    log: { level: 'warn' },
+  });
+  const ffmpeg = publishTestSource(`${plain.rtmpUrl}/live/fallback`, { size: '640x360', rate: 30, gop: 30 });
+  try {
+    await waitFor('live/fallback to be ready', () => plain.registry.get('live/fallback')?.ready);
+    const play = await browser.newPage();
+    await play.goto(`${plain.httpUrl}/play/live/fallback`);
+    await waitFor(
+      'the player to play',
+      () => play.evaluate(() => window.subsecondPlayer?.state === 'playing'),
+      15_000,
+    );
+    const stats = await play.evaluate(() => window.subsecondPlayer!.stats());
+    assert.equal(stats.transport, 'mse');
+    const errors = await play.evaluate(() =>
+      (window.subsecondErrors ?? []).map((e) => `${e.transport}: ${e.message}`),
+    );
+    assert.ok(
+      errors.some((e) => /^webrtc: WHEP refused \(404\): no route for POST \/whep\/live\/fallback/.test(e)),
+      errors.join('; '),
+    );
+    await play.close();
+  } finally {
+    await stop(ffmpeg);
+    await plain.close();
+  }
+});
