@@ -283,6 +283,8 @@ test('a WHIP stream plays over WS+MSE: RTP becomes frames once a frame consumer 
     15_000,
   );
   const stats = () => player.evaluate(() => window.subsecondPlayer!.stats());
+  // Let the live-edge controller settle on the jittery arrival first.
+  await new Promise((r) => setTimeout(r, 1500));
   // Count the video frames assembled from RTP in the same window as the player's decoder counts.
   let assembled = 0;
   const detachCounter = stream.addConsumer({

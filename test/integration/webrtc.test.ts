@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import type { Track } from 'node-datachannel';
 import { parseRtpPacket, writeRtpPacket } from '../../src/media/rtp/packet.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
-import { waitFor } from '../helpers/processes.ts';
+import { publishTestSource, stop, waitFor } from '../helpers/processes.ts';
 import { connected, createTestPeer, type TestPeer } from '../helpers/webrtcClient.ts';
 
 const STREAM = 'live/rtc-int';
@@ -324,5 +324,64 @@ test('remote WHIP publishers need the bearer token', async () => {
     peer.close();
   } finally {
     await secured.close();
+  }
+});
+
+test('RTMP -> WHEP: H.264 packetized once per stream from a keyframe with SPS/PPS; no ffmpeg for Opus is said', async () => {
+  const rtmp = await startServer({
+    http: { host: '127.0.0.1', port: 0 },
+    rtmp: { host: '127.0.0.1', port: 0 },
+    webrtc: { udpPort: 0, ffmpegPath: '/nonexistent/ffmpeg' },
+    log: { level: 'error' },
+  });
+  const ffmpeg = publishTestSource(`${rtmp.rtmpUrl}/live/rtmp-src`, { size: '320x240', rate: 30, gop: 15 });
+  const viewers: TestPeer[] = [];
+  try {
+    await waitFor('the RTMP stream', () => rtmp.registry.get('live/rtmp-src')?.ready);
+    viewers.push(
+      await createTestPeer({ video: 'H264', audio: true, direction: 'RecvOnly' }),
+      await createTestPeer({ video: 'H264', audio: true, direction: 'RecvOnly' }),
+    );
+    const received: Buffer[][] = [[], []];
+    for (const [i, viewer] of viewers.entries()) {
+      viewer.tracks[0].onMessage((m) => {
+        if (m[1] < 192 || m[1] > 223) received[i].push(m);
+      });
+      const response = await fetch(`${rtmp.httpUrl}/whep/live/rtmp-src`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: viewer.offer,
+      });
+      assert.equal(response.status, 201, await response.clone().text());
+      viewer.pc.setRemoteDescription(await response.text(), 'answer');
+      await connected(viewer.pc);
+    }
+    await waitFor('both viewers to get video', () => received.every((r) => r.length > 40));
+    for (const packets of received) {
+      const first = parseRtpPacket(packets[0]);
+      // RFC 6184: the first packet a viewer sees starts a keyframe, SPS first (alone or in a STAP-A).
+      const nal = first.payload[0] & 0x1f;
+      assert.ok(nal === 7 || (nal === 24 && (first.payload[3] & 0x1f) === 7), `first NAL type ${nal}`);
+      assert.ok(
+        packets.some((p) => (p[1] & 0x80) !== 0),
+        'the marker bit ends access units',
+      );
+    }
+    // The same packets, each viewer with its own SSRC: the payloads of a frame are byte-identical.
+    const a = received[0].map((m) => parseRtpPacket(m));
+    const b = received[1].map((m) => parseRtpPacket(m));
+    assert.notEqual(a[0].ssrc, b[0].ssrc);
+    const lastKeyB = b.findLastIndex((p) => (p.payload[0] & 0x1f) === 7 || (p.payload[0] & 0x1f) === 24);
+    const match = a.find((p) => Buffer.from(p.payload).equals(Buffer.from(b[lastKeyB].payload)));
+    assert.ok(match, 'viewer A received the keyframe packet viewer B received, byte for byte');
+    const stream = rtmp.registry.get('live/rtmp-src')!;
+    await waitFor('the missing transcoder to be reported', () =>
+      [...stream.warnings].find((w) => w.includes('Opus transcoder failed (cannot run /nonexistent/ffmpeg')),
+    );
+    assert.ok([...stream.warnings].some((w) => /WHEP viewers get video only/.test(w)));
+  } finally {
+    await stop(ffmpeg);
+    for (const viewer of viewers) viewer.close();
+    await rtmp.close();
   }
 });

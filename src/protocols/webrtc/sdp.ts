@@ -267,6 +267,8 @@ export function takeCandidates(sdp: string): {
       pending = [];
     }
     if (line.startsWith('a=candidate:')) {
+      // ICE-TCP is not enabled on our side (UDP mux only): such candidates could never pair.
+      if (/^a=candidate:\S+ \d+ tcp /i.test(line)) continue;
       if (mid) candidates.push({ mid, candidate: line.slice(2) });
       else pending.push(line.slice(2));
       continue;
