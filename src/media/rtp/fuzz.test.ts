@@ -6,6 +6,7 @@ import { nalusToAvcc, splitAnnexB } from '../nalu.ts';
 import { encodeH264, ffmpeg } from '../testing/ffmpeg.ts';
 import { Av1Depacketizer, Av1Packetizer, av1StartsKeyframe } from './av1.ts';
 import { H264Depacketizer, H264Packetizer, h264StartsKeyframe } from './h264.ts';
+import { H265Depacketizer, H265Packetizer } from './h265.ts';
 import { OpusDepacketizer, opusPacketDuration } from './opus.ts';
 import { parseRtpPacket, type RtpPacket, writeRtpPacket } from './packet.ts';
 import type { Depacketizer, RtpPayloads } from './payload.ts';
@@ -244,6 +245,40 @@ describe('RTP and RTCP parsers on corrupted input throw only MediaParseError; de
       3000,
     ),
     () => new H264Depacketizer(),
+  );
+
+  const hevc = splitAnnexB(
+    ffmpeg([
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=160x120:rate=30',
+      '-frames:v',
+      '6',
+      '-c:v',
+      'libx265',
+      '-preset',
+      'ultrafast',
+      '-x265-params',
+      'keyint=3:bframes=0:aud=1:log-level=error',
+      '-f',
+      'hevc',
+      '-',
+    ]),
+  );
+  const hevcUnits: Uint8Array[][] = [];
+  for (const nal of hevc) {
+    if (((nal[0] >> 1) & 0x3f) === 35) hevcUnits.push([]);
+    else hevcUnits.at(-1)?.push(nal);
+  }
+  const h265 = new H265Packetizer(undefined, { maxPayloadSize: 300 });
+  fuzzDepacketizer(
+    'H.265 depacketizer',
+    packetsOf(
+      hevcUnits.map((u) => h265.packetize(nalusToAvcc(u))),
+      3000,
+    ),
+    () => new H265Depacketizer({ waitForKeyframe: false }),
   );
 
   const vp8Frames = ivfFrames(
