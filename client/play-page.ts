@@ -88,6 +88,10 @@ const STAT_ROWS: [label: string, value: (s: PlayerStats) => string][] = [
   ['recoveries', (s) => `${s.liveSeeks} seeks, ${s.stallRecoveries} nudges`],
   ['underruns', (s) => String(s.underruns)],
   ['reconnects', (s) => String(s.reconnects)],
+  ['jitter buffer', (s) => (s.webrtc ? `${s.webrtc.jitterBufferMs.toFixed(0)} ms` : '—')],
+  ['lost / NACKs', (s) => (s.webrtc ? `${s.webrtc.packetsLost} / ${s.webrtc.nacks}` : '—')],
+  ['freezes', (s) => (s.webrtc ? String(s.webrtc.freezes) : '—')],
+  ['RTT', (s) => (s.webrtc ? `${s.webrtc.rttMs.toFixed(0)} ms` : '—')],
 ];
 
 const statValues = STAT_ROWS.map(([label]) => {

@@ -15,6 +15,7 @@ const options: esbuild.BuildOptions = {
     player: 'client/play-page.ts',
     dashboard: 'client/dashboard.ts',
     chat: 'client/chat-page.ts',
+    publish: 'client/publish-page.ts',
     subsecond: 'client/player/index.ts',
   },
   outdir,

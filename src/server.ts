@@ -11,6 +11,8 @@ import { DashServer } from './protocols/dash/DashServer.ts';
 import { HlsServer } from './protocols/hls/HlsServer.ts';
 import { MseServer } from './protocols/mse/MseServer.ts';
 import { RtmpServer } from './protocols/rtmp/RtmpServer.ts';
+import { WebRtcEngine } from './protocols/webrtc/WebRtcEngine.ts';
+import { WebRtcServer } from './protocols/webrtc/WebRtcServer.ts';
 
 export interface RunningServer {
   readonly config: Config;
@@ -22,6 +24,7 @@ export interface RunningServer {
   /** LL-DASH over the LL-HLS packager's segments, or null when disabled. */
   readonly dash: DashServer | null;
   readonly rtmp: RtmpServer | null;
+  readonly webrtc: WebRtcServer | null;
   /** `http://127.0.0.1:PORT` (https when TLS is configured), with the port actually bound. */
   readonly httpUrl: string;
   /** `rtmp://127.0.0.1:PORT`, or '' when RTMP is disabled. */
@@ -70,6 +73,15 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     hls && config.hls.dash
       ? new DashServer({ packagers: hls.packagers, targetLatencyMs: config.hls.dashTargetLatencyMs })
       : null;
+  const webrtc = config.webrtc.enabled
+    ? new WebRtcServer({
+        engine: await WebRtcEngine.start(config.webrtc, log),
+        registry,
+        config: config.webrtc,
+        authorizePublish: createPublishPolicy(config.auth),
+        log,
+      })
+    : null;
 
   let rtmp: RtmpServer | null = null;
   const http = createHttpServer({
@@ -103,6 +115,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     await http.close().catch(() => {});
     await rtmp?.close().catch(() => {});
     hls?.close();
+    webrtc?.close();
     throw new Error(`cannot start: ${(err as Error).message}`);
   }
   const httpPort = (http.server.address() as AddressInfo).port;
@@ -110,7 +123,10 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   const scheme = config.http.tlsCert && config.http.tlsKey ? 'https' : 'http';
   const httpUrl = `${scheme}://${clientHost(config.http.host)}:${httpPort}`;
   const rtmpUrl = rtmp ? `rtmp://${clientHost(config.rtmp.host)}:${rtmpPort}` : '';
-  log.info({ http: httpUrl, rtmp: rtmpUrl || 'disabled' }, 'Subsecond is listening');
+  log.info(
+    { http: httpUrl, rtmp: rtmpUrl || 'disabled', webrtcUdp: webrtc ? webrtc.engine.udpPort : 'disabled' },
+    'Subsecond is listening',
+  );
 
   let closing: Promise<void> | null = null;
   return {
@@ -121,6 +137,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     hls,
     dash,
     rtmp,
+    webrtc,
     httpUrl,
     rtmpUrl,
     httpPort,
@@ -130,6 +147,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
         mse.close();
         await messaging.close();
         hls?.close();
+        webrtc?.close();
         await rtmp?.close();
         await http.close();
       })();

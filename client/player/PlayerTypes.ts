@@ -1,7 +1,7 @@
 /** Public types of the Subsecond player: options, states, events and stats. */
 
-/** The delivery families the player can use, best first. */
-export type TransportKind = 'mse' | 'hls' | 'dash';
+/** The delivery families the player can use, best first: WebRTC (WHEP), WebSocket + MSE, LL-HLS, LL-DASH. */
+export type TransportKind = 'webrtc' | 'mse' | 'hls' | 'dash';
 
 export interface PlayerOptions {
   /** Origin of the Subsecond server, e.g. `https://live.example.com`. Default: the page's origin. */
@@ -63,6 +63,15 @@ export interface PlayerStats {
   liveSeeks: number;
   /** Times playback ran out of media while the stream was live. */
   underruns: number;
+  /** WebRTC only: the receiver's own counters. */
+  webrtc?: {
+    jitterBufferMs: number;
+    packetsLost: number;
+    nacks: number;
+    freezes: number;
+    rttMs: number;
+    framesPerSecond: number;
+  };
 }
 
 /** Event names: the one way to listen to a player (`player.on(PlayerEvent.State, …)`). */

@@ -19,12 +19,19 @@ import type {
   TransportFactory,
   TransportObserver,
 } from './transport/Transport.ts';
+import { WhepTransport } from './webrtc/WhepTransport.ts';
 
 /**
- * Every transport, best (lowest latency) first; 'auto' tries them in this order. WebRTC (WHEP) and LL-HLS
- * take their places here when they exist: WHEP before MSE, LL-HLS after.
+ * Every transport, best (lowest latency) first; 'auto' tries them in this order, falling back when one
+ * reports itself unavailable (WebRTC that cannot connect within a few seconds falls back to MSE). LL-HLS
+ * takes its place after MSE when it exists.
  */
 export const TRANSPORTS: readonly TransportFactory[] = [
+  {
+    kind: 'webrtc',
+    isSupported: () => WhepTransport.isSupported(),
+    create: (context, observer) => new WhepTransport(context, observer),
+  },
   {
     kind: 'mse',
     isSupported: () => MseTransport.isSupported(),
@@ -144,6 +151,7 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
       stallRecoveries: t?.stallRecoveries ?? 0,
       liveSeeks: t?.liveSeeks ?? 0,
       underruns: t?.underruns ?? 0,
+      ...(t?.webrtc ? { webrtc: t.webrtc } : {}),
     };
   }
 

@@ -139,6 +139,75 @@ export const HlsConfig = z
   })
   .strict();
 
+/** A STUN/TURN server handed to WebRTC clients (RFC 9725 §4.6 Link headers), as RTCIceServer has it. */
+const IceServer = z
+  .object({
+    urls: z.union([
+      z.string().regex(/^(stun|stuns|turn|turns):/),
+      z.array(z.string().regex(/^(stun|stuns|turn|turns):/)),
+    ]),
+    username: z.string().optional(),
+    credential: z.string().optional(),
+  })
+  .strict();
+
+/** A comma-separated string (from the environment or a flag) or a YAML list. */
+const stringList = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v,
+  z.array(z.string().min(1)),
+);
+
+export const WebRtcConfig = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** The one UDP port every WebRTC peer shares (ICE UDP mux). 0: a free port chosen at start. */
+    udpPort: port.default(8189),
+    /** Address the UDP port binds to. */
+    bindAddress: host.default('0.0.0.0'),
+    /** Public IPs or names put in answers as host candidates, for a server behind NAT or in a container. */
+    announcedAddresses: stringList.default([]),
+    /** Offer a 127.0.0.1 candidate to clients on this machine (the ICE library skips loopback interfaces). */
+    loopbackCandidate: z.boolean().default(true),
+    /** STUN/TURN servers given to clients in Link headers. */
+    iceServers: z
+      .preprocess((v) => (typeof v === 'string' ? JSON.parse(v) : v), z.array(IceServer))
+      .default([]),
+    /** Video codecs accepted from WHIP publishers, best first. */
+    videoCodecs: z
+      .array(z.enum(['h264', 'vp8', 'vp9', 'av1']))
+      .min(1)
+      .default(['h264', 'vp8', 'vp9', 'av1']),
+    /** ICE and DTLS must complete within this after the answer. */
+    connectTimeoutMs: z.number().int().min(1000).default(15_000),
+    /** A session whose ICE consent is lost ends unless it recovers within this. */
+    disconnectTimeoutMs: z.number().int().min(500).default(5_000),
+    /** A connected session from which nothing (RTP or RTCP) arrives for this long is freed. */
+    inactivityTimeoutMs: z.number().int().min(1000).default(10_000),
+    /** Keyframe requests (PLI) to a publisher are at most this often; viewers joining together share one. */
+    keyframeIntervalMs: z.number().int().min(50).default(500),
+    /** Bitrate announced to WHIP publishers (REMB), bits per second. */
+    maxPublishBitrate: z.number().int().min(100_000).default(6_000_000),
+    /** Bitrate of the Opus rendition made for WHEP viewers of an AAC stream, bits per second. */
+    opusBitrate: z.number().int().min(6000).max(510_000).default(96_000),
+    /** The ffmpeg that transcodes AAC to Opus. */
+    ffmpegPath: z.string().min(1).default('ffmpeg'),
+    /** A WHEP viewer of an RTMP stream waits this long for a departed publisher to come back. */
+    republishWaitMs: z.number().int().min(0).default(30_000),
+    /** Largest SDP body accepted; larger ones get 413. */
+    maxSdpBytes: z
+      .number()
+      .int()
+      .min(4096)
+      .default(64 * 1024),
+  })
+  .strict();
+
 export const LogConfig = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -154,6 +223,7 @@ export const Config = z
     gop: GopConfig.prefault({}),
     messaging: MessagingConfig.prefault({}),
     hls: HlsConfig.prefault({}),
+    webrtc: WebRtcConfig.prefault({}),
     log: LogConfig.prefault({}),
   })
   .strict();
@@ -165,6 +235,7 @@ export type AuthConfig = z.infer<typeof AuthConfig>;
 export type MseConfig = z.infer<typeof MseConfig>;
 export type MessagingConfig = z.infer<typeof MessagingConfig>;
 export type HlsConfig = z.infer<typeof HlsConfig>;
+export type WebRtcConfig = z.infer<typeof WebRtcConfig>;
 
 /** Recursively optional: what a config file, the environment, flags or a test may override. */
 export type ConfigInput = { [S in keyof Config]?: Partial<Config[S]> };

@@ -15,6 +15,7 @@ import type { DashServer } from '../protocols/dash/DashServer.ts';
 import type { HlsServer } from '../protocols/hls/HlsServer.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
+import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
 import { describeStream } from './describe.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -29,6 +30,8 @@ export interface HttpServerOptions {
   hls?: HlsServer | null;
   /** LL-DASH over the LL-HLS packager's segments, when enabled. */
   dash?: DashServer | null;
+  /** WHIP/WHEP endpoints, when webrtc.enabled. */
+  webrtc?: WebRtcServer | null;
   log: Logger;
   /** The folder holding index.html, play.html, style.css and dist/. */
   webRoot: string;
@@ -156,6 +159,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.post('/api/v1/channels/*', { bodyLimit: messaging.bodyLimit }, (request, reply) =>
     messaging.servePublish(request, reply),
   );
+  options.webrtc?.registerRoutes(app);
 
   // Pages
   app.get('/', (_request, reply) => sendFile(reply, 'index.html', 'no-cache'));
@@ -164,6 +168,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     return sendFile(reply, 'play.html', 'no-cache');
   });
   app.get('/chat/*', (_request, reply) => sendFile(reply, 'chat.html', 'no-cache'));
+  app.get('/publish/*', (request, reply) => {
+    streamPathParam(request);
+    return sendFile(reply, 'publish.html', 'no-cache');
+  });
   app.get('/static/:file', (request, reply) =>
     sendFile(reply, (request.params as { file: string }).file, 'no-cache'),
   );

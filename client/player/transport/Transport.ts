@@ -31,6 +31,16 @@ export interface TransportObserver {
   onError(message: string): void;
 }
 
+/** What a WebRTC receiver reports beyond the common stats (RTCInboundRtpStreamStats). */
+export interface WebRtcStats {
+  jitterBufferMs: number;
+  packetsLost: number;
+  nacks: number;
+  freezes: number;
+  rttMs: number;
+  framesPerSecond: number;
+}
+
 export interface TransportStats {
   bufferAhead: number;
   targetBuffer: number;
@@ -43,6 +53,7 @@ export interface TransportStats {
   stallRecoveries: number;
   liveSeeks: number;
   underruns: number;
+  webrtc?: WebRtcStats;
 }
 
 /** One delivery family. The player drives it; reconnection policy lives in the player, not here. */

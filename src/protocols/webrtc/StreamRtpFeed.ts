@@ -1,0 +1,271 @@
+import { randomInt } from 'node:crypto';
+import type { Frame, Track } from '../../core/Frame.ts';
+import type { Logger } from '../../core/log.ts';
+import type { FrameConsumer, Stream } from '../../core/Stream.ts';
+import { H264Packetizer } from '../../media/rtp/h264.ts';
+import { OpusPacketizer } from '../../media/rtp/opus.ts';
+import { writeRtpPacket } from '../../media/rtp/packet.ts';
+import type { RtpPayloads } from '../../media/rtp/payload.ts';
+import { OpusTranscoder } from './OpusTranscoder.ts';
+import { type FeedKind, RtpFeed } from './RtpFeed.ts';
+
+/*
+ * A stream whose publisher sends frames (RTMP, and anything else that is not WHIP) as RTP: each frame is
+ * packetized once for every WHEP viewer of the stream. H.264 goes out per RFC 6184 with SPS/PPS before every
+ * keyframe; Opus as it is (RFC 7587); AAC through an ffmpeg Opus transcoder that runs while viewers watch.
+ */
+
+/** Viewers rewrite the payload type to what they negotiated; this one only has to be a dynamic one. */
+const PLACEHOLDER_PT = 96;
+
+export const B_FRAMES_WARNING =
+  'the H.264 source has B-frames, which make WebRTC playback stutter: encode without them (x264 -bf 0 or ' +
+  '-tune zerolatency; OBS: profile baseline or "bframes=0" in x264 options)';
+
+export interface StreamRtpFeedOptions {
+  readonly opusBitrate: number;
+  readonly ffmpegPath: string;
+  /** How long viewers wait for a departed publisher to come back before they are closed. */
+  readonly republishWaitMs: number;
+  readonly log: Logger;
+}
+
+class OutgoingStream {
+  ssrc = randomInt(1, 0xffffffff);
+  sequence = randomInt(0, 0x10000);
+}
+
+const feeds = new WeakMap<Stream, StreamRtpFeed>();
+
+export class StreamRtpFeed extends RtpFeed implements FrameConsumer {
+  readonly stream: Stream;
+  readonly anchor: Record<FeedKind, { unixMs: number; rtp: number } | null> = { video: null, audio: null };
+  /** Why the stream's audio does not reach WHEP viewers, when it does not. */
+  audioProblem = '';
+  readonly #options: StreamRtpFeedOptions;
+  #videoTrack: Track | null = null;
+  #audioTrack: Track | null = null;
+  #h264: H264Packetizer | null = null;
+  readonly #opus = new OpusPacketizer();
+  #transcoder: OpusTranscoder | null = null;
+  readonly #out = { video: new OutgoingStream(), audio: new OutgoingStream() };
+  #detach: (() => void) | null = null;
+  #replaying = false;
+  #republishTimer: NodeJS.Timeout | null = null;
+
+  /** The stream's feed, created with its first WHEP viewer. */
+  static of(stream: Stream, options: StreamRtpFeedOptions): StreamRtpFeed {
+    let feed = feeds.get(stream);
+    if (!feed) {
+      feed = new StreamRtpFeed(stream, options);
+      feeds.set(stream, feed);
+    }
+    return feed;
+  }
+
+  private constructor(stream: Stream, options: StreamRtpFeedOptions) {
+    super(stream.path, 0);
+    this.stream = stream;
+    this.#options = options;
+    this.#describe(stream.tracks);
+  }
+
+  /** Whether the stream has anything a WebRTC viewer can receive. */
+  get playable(): boolean {
+    return this.video !== null || this.audio !== null;
+  }
+
+  onTracks(tracks: readonly Track[]): void {
+    if (this.#republishTimer) clearTimeout(this.#republishTimer);
+    this.#republishTimer = null;
+    const before = `${this.video?.codec}/${this.video?.fmtp}|${this.audio?.codec}`;
+    this.#describe(tracks);
+    // A new publish is a new RTP source: viewers re-base their sequence and timestamps on the new SSRC.
+    this.#out.video = new OutgoingStream();
+    this.#out.audio = new OutgoingStream();
+    if (this.#transcoder) {
+      this.#stopTranscoder();
+      this.#startTranscoder();
+    }
+    if (`${this.video?.codec}/${this.video?.fmtp}|${this.audio?.codec}` !== before) {
+      for (const listener of [...this.listeners]) listener.onTracksChanged();
+    }
+  }
+
+  onFrame(frame: Frame): void {
+    // The GOP cache the stream replays at attach is in the past for a real-time viewer: it starts at the next
+    // keyframe instead of playing seconds of old frames in a burst.
+    if (this.#replaying) return;
+    if (frame.trackId === this.#videoTrack?.id && this.#h264) {
+      if (frame.pts !== frame.dts && !this.stream.warnings.has(B_FRAMES_WARNING)) {
+        this.stream.warnings.add(B_FRAMES_WARNING);
+        this.#options.log.warn({ path: this.path }, B_FRAMES_WARNING);
+      }
+      let payloads: RtpPayloads;
+      try {
+        payloads = this.#h264.packetize(frame.data, frame.keyframe);
+      } catch (err) {
+        this.#options.log.debug(
+          { path: this.path, err: (err as Error).message },
+          'H.264 frame not packetized',
+        );
+        return;
+      }
+      const timestamp = Math.round((frame.pts * 90000) / this.#videoTrack.timescale) >>> 0;
+      this.anchor.video = { unixMs: Date.now(), rtp: timestamp };
+      this.#send('video', payloads, timestamp, frame.keyframe);
+    } else if (frame.trackId === this.#audioTrack?.id) {
+      if (this.#audioTrack.codec === 'opus') {
+        const timestamp = Math.round((frame.pts * 48000) / this.#audioTrack.timescale) >>> 0;
+        this.anchor.audio = { unixMs: Date.now(), rtp: timestamp };
+        this.#send('audio', this.#opus.packetize(frame.data), timestamp, true);
+      } else {
+        this.#transcoder?.push(frame.data);
+      }
+    }
+  }
+
+  onUnpublish(): void {
+    this.#stopTranscoder();
+    if (this.listeners.size === 0) return;
+    this.#republishTimer = setTimeout(() => {
+      this.#republishTimer = null;
+      if (!this.stream.live) this.end('the publisher left and did not come back');
+    }, this.#options.republishWaitMs);
+    this.#republishTimer.unref();
+  }
+
+  protected askSourceForKeyframe(): void {
+    // RTMP has no way to ask the encoder for a keyframe; viewers start at the next one.
+  }
+
+  protected override onListenersChanged(): void {
+    if (this.listeners.size > 0 && !this.#detach) {
+      this.#replaying = true;
+      try {
+        this.#detach = this.stream.addConsumer(this);
+      } finally {
+        this.#replaying = false;
+      }
+      if (this.stream.live) this.#startTranscoder();
+    } else if (this.listeners.size === 0 && this.#detach) {
+      this.#detach();
+      this.#detach = null;
+      this.#stopTranscoder();
+      if (this.#republishTimer) clearTimeout(this.#republishTimer);
+      this.#republishTimer = null;
+      feeds.delete(this.stream);
+    }
+  }
+
+  #describe(tracks: readonly Track[]): void {
+    const video = tracks.find((t) => t.kind === 'video');
+    const audio = tracks.find((t) => t.kind === 'audio');
+    this.#videoTrack = video?.codec === 'h264' ? video : null;
+    this.#h264 = null;
+    this.video = null;
+    if (this.#videoTrack) {
+      try {
+        this.#h264 = new H264Packetizer(this.#videoTrack.config);
+        const c = this.#videoTrack.config;
+        const plid = Buffer.from(c.subarray(1, 4)).toString('hex');
+        this.video = {
+          kind: 'video',
+          codec: 'H264',
+          clockRate: 90000,
+          fmtp: `level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${plid}`,
+        };
+      } catch (err) {
+        this.#options.log.warn(
+          { path: this.path, err: (err as Error).message },
+          'H.264 config unusable for WebRTC',
+        );
+      }
+    } else if (video) {
+      this.stream.warnings.add(
+        `${video.codec} video is not sent over WebRTC yet; WHEP viewers get audio only`,
+      );
+    }
+    this.#audioTrack = audio ?? null;
+    this.audio = null;
+    this.audioProblem = '';
+    if (audio?.codec === 'opus') {
+      this.audio = {
+        kind: 'audio',
+        codec: 'opus',
+        clockRate: 48000,
+        channels: 2,
+        fmtp: 'minptime=10;useinbandfec=1',
+      };
+    } else if (audio?.codec === 'aac') {
+      this.audio = {
+        kind: 'audio',
+        codec: 'opus',
+        clockRate: 48000,
+        channels: 2,
+        fmtp: 'minptime=10;useinbandfec=1',
+      };
+    }
+  }
+
+  #startTranscoder(): void {
+    const audio = this.#audioTrack;
+    if (audio?.codec !== 'aac' || this.#transcoder) return;
+    try {
+      this.#transcoder = new OpusTranscoder({
+        asc: audio.config,
+        bitrate: this.#options.opusBitrate,
+        ffmpegPath: this.#options.ffmpegPath,
+        log: this.#options.log.child({ path: this.path }),
+        onPacket: (packet) => this.#onTranscoded(packet),
+        onFailure: (reason) => this.#audioFailed(reason),
+      });
+      this.#transcoder.start();
+    } catch (err) {
+      this.#audioFailed((err as Error).message);
+    }
+  }
+
+  #stopTranscoder(): void {
+    this.#transcoder?.stop();
+    this.#transcoder = null;
+  }
+
+  #audioFailed(reason: string): void {
+    this.#transcoder = null;
+    this.audioProblem = `AAC audio cannot travel over WebRTC and the Opus transcoder failed (${reason}); WHEP viewers get video only`;
+    this.stream.warnings.add(this.audioProblem);
+  }
+
+  /** ffmpeg's RTP: the header is re-stamped with this feed's SSRC and sequence, the payload kept. */
+  #onTranscoded(packet: Buffer): void {
+    const headerSize = 12 + 4 * (packet[0] & 0x0f) + (packet[0] & 0x10 ? 4 + 4 * packet.readUInt16BE(14) : 0);
+    if (headerSize >= packet.length) return;
+    const timestamp = packet.readUInt32BE(4);
+    this.anchor.audio = { unixMs: Date.now(), rtp: timestamp };
+    const out = this.#out.audio;
+    out.sequence = (out.sequence + 1) & 0xffff;
+    packet.writeUInt16BE(out.sequence, 2);
+    packet.writeUInt32BE(out.ssrc, 8);
+    this.deliver('audio', packet, out.sequence, timestamp, out.ssrc, true);
+  }
+
+  #send(kind: FeedKind, payloads: RtpPayloads, timestamp: number, keyframe: boolean): void {
+    const out = this.#out[kind];
+    for (let i = 0; i < payloads.payloads.length; i++) {
+      out.sequence = (out.sequence + 1) & 0xffff;
+      const bytes = writeRtpPacket(
+        {
+          payloadType: PLACEHOLDER_PT,
+          sequenceNumber: out.sequence,
+          timestamp,
+          ssrc: out.ssrc,
+          marker: i === payloads.markerIndex,
+        },
+        payloads.payloads[i],
+      );
+      const packet = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      this.deliver(kind, packet, out.sequence, timestamp, out.ssrc, keyframe && i === 0);
+    }
+  }
+}

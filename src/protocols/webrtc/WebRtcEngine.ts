@@ -1,0 +1,102 @@
+import { createSocket } from 'node:dgram';
+import nodeDataChannel, { type PeerConnection } from 'node-datachannel';
+import type { WebRtcConfig } from '../../config/schema.ts';
+import type { Logger } from '../../core/log.ts';
+import { hostCandidate } from './sdp.ts';
+
+/*
+ * The thin layer over node-datachannel (libdatachannel): every peer on one UDP port through libjuice's ICE UDP
+ * mux, libdatachannel logs into pino, and the native threads stopped when the last engine closes so the
+ * process can exit.
+ */
+
+let liveEngines = 0;
+let loggerTarget: Logger | null = null;
+
+const LOG_LEVELS = {
+  Verbose: 'trace',
+  Debug: 'debug',
+  Info: 'debug',
+  Warning: 'warn',
+  Error: 'error',
+  Fatal: 'fatal',
+} as const;
+
+/** A free UDP port on `host`, for `webrtc.udpPort: 0` (tests). */
+function freeUdpPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    socket.once('error', reject);
+    socket.bind(0, host, () => {
+      const { port } = socket.address();
+      socket.close(() => resolve(port));
+    });
+  });
+}
+
+export class WebRtcEngine {
+  readonly udpPort: number;
+  readonly #config: WebRtcConfig;
+  #closed = false;
+
+  private constructor(config: WebRtcConfig, udpPort: number) {
+    this.#config = config;
+    this.udpPort = udpPort;
+  }
+
+  static async start(config: WebRtcConfig, log: Logger): Promise<WebRtcEngine> {
+    const bind = config.bindAddress === '0.0.0.0' ? '0.0.0.0' : config.bindAddress;
+    const port = config.udpPort === 0 ? await freeUdpPort(bind) : config.udpPort;
+    loggerTarget = log.child({ component: 'libdatachannel' });
+    if (liveEngines === 0) {
+      nodeDataChannel.initLogger('Warning', (level, message) => {
+        const method = LOG_LEVELS[level] ?? 'info';
+        loggerTarget?.[method](message);
+      });
+    }
+    liveEngines++;
+    return new WebRtcEngine(config, port);
+  }
+
+  /** A peer on the shared UDP port. Negotiation is driven by the WHIP/WHEP session, not automatic. */
+  createPeer(name: string): PeerConnection {
+    if (this.#closed) throw new Error('WebRTC engine is closed');
+    return new nodeDataChannel.PeerConnection(name, {
+      iceServers: [],
+      enableIceUdpMux: true,
+      portRangeBegin: this.udpPort,
+      portRangeEnd: this.udpPort,
+      bindAddress: this.#config.bindAddress === '0.0.0.0' ? undefined : this.#config.bindAddress,
+      disableAutoNegotiation: true,
+      // Room for SRTP and header overhead under a 1500-byte path; our packetizer stays below it.
+      mtu: 1280,
+    });
+  }
+
+  /**
+   * Host candidates libdatachannel cannot know: the configured public addresses (NAT, containers) and, for a
+   * client on this machine, loopback (libjuice skips loopback interfaces when gathering).
+   */
+  extraCandidates(clientIsLoopback: boolean): string[] {
+    const out: string[] = [];
+    let foundation = 100;
+    for (const address of this.#config.announcedAddresses) {
+      out.push(hostCandidate(foundation++, address, this.udpPort, 2130706431 - foundation));
+    }
+    if (clientIsLoopback && this.#config.loopbackCandidate) {
+      out.push(hostCandidate(foundation++, '127.0.0.1', this.udpPort, 2122260223));
+    }
+    return out;
+  }
+
+  /** Call after closing every peer. The last engine of the process stops libdatachannel's threads. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    liveEngines--;
+    if (liveEngines === 0) {
+      loggerTarget = null;
+      nodeDataChannel.cleanup();
+    }
+  }
+}

@@ -1,0 +1,358 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isLoopback, type PublishPolicy } from '../../auth/PublishPolicy.ts';
+import type { WebRtcConfig } from '../../config/schema.ts';
+import type { Logger } from '../../core/log.ts';
+import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
+import type { Stream } from '../../core/Stream.ts';
+import { StreamBusyError, type StreamRegistry } from '../../core/StreamRegistry.ts';
+import type { RtpFeed } from './RtpFeed.ts';
+import { StreamRtpFeed } from './StreamRtpFeed.ts';
+import { type ChosenCodec, type OfferedMedia, SdpError, summarizeOffer } from './sdp.ts';
+import type { WebRtcEngine } from './WebRtcEngine.ts';
+import type { WebRtcSession } from './WebRtcSession.ts';
+import { type FeedClock, WhepSession } from './WhepSession.ts';
+import { WhipSession } from './WhipSession.ts';
+
+const SDP = 'application/sdp';
+const TRICKLE = 'application/trickle-ice-sdpfrag';
+
+class WebRtcHttpError extends Error {
+  readonly statusCode: number;
+  constructor(statusCode: number, message: string) {
+    super(message);
+    this.statusCode = statusCode;
+  }
+}
+
+/** `<stun:…>; rel="ice-server"` per RFC 9725 §4.6, with TURN credentials as RFC 8489-style parameters. */
+function iceServerLinks(config: WebRtcConfig): string[] {
+  const links: string[] = [];
+  for (const server of config.iceServers) {
+    for (const url of Array.isArray(server.urls) ? server.urls : [server.urls]) {
+      let link = `<${url}>; rel="ice-server"`;
+      if (server.username !== undefined) link += `; username="${server.username}"`;
+      if (server.credential !== undefined)
+        link += `; credential="${server.credential}"; credential-type="password"`;
+      links.push(link);
+    }
+  }
+  return links;
+}
+
+function mediaType(request: FastifyRequest): string {
+  return (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+}
+
+/**
+ * WHIP ingest and WHEP playback over HTTP (RFC 9725 and its WHEP sibling): the session resources, their
+ * routes, and the feeds that join publishers to viewers.
+ */
+export class WebRtcServer {
+  readonly engine: WebRtcEngine;
+  readonly sessions = new Map<string, WebRtcSession>();
+  readonly #registry: StreamRegistry;
+  readonly #config: WebRtcConfig;
+  readonly #authorizePublish: PublishPolicy;
+  readonly #log: Logger;
+  readonly #links: string[];
+  #closed = false;
+
+  constructor(options: {
+    engine: WebRtcEngine;
+    registry: StreamRegistry;
+    config: WebRtcConfig;
+    authorizePublish: PublishPolicy;
+    log: Logger;
+  }) {
+    this.engine = options.engine;
+    this.#registry = options.registry;
+    this.#config = options.config;
+    this.#authorizePublish = options.authorizePublish;
+    this.#log = options.log.child({ component: 'webrtc' });
+    this.#links = iceServerLinks(this.#config);
+  }
+
+  /** WHIP sessions publishing now, by path. */
+  get publishers(): WhipSession[] {
+    return [...this.sessions.values()].filter((s): s is WhipSession => s instanceof WhipSession);
+  }
+
+  get viewers(): WhepSession[] {
+    return [...this.sessions.values()].filter((s): s is WhepSession => s instanceof WhepSession);
+  }
+
+  registerRoutes(app: FastifyInstance): void {
+    const limit = this.#config.maxSdpBytes;
+    app.register(async (scope) => {
+      scope.addContentTypeParser(
+        [SDP, TRICKLE],
+        { parseAs: 'string', bodyLimit: limit },
+        (_request, body, done) => done(null, body),
+      );
+      scope.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+        let status = error.statusCode ?? 500;
+        let message = error.message;
+        if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+          status = 413;
+          message = `SDP body is larger than ${limit} bytes (webrtc.maxSdpBytes)`;
+        } else if (error instanceof SdpError) status = error.status;
+        const internal = status >= 500 && status !== 501;
+        if (internal) request.log.error({ err: error, url: request.url }, 'WebRTC request failed');
+        this.#cors(reply);
+        reply.status(status).send({ error: internal ? 'internal server error' : message });
+      });
+      for (const kind of ['whip', 'whep'] as const) {
+        scope.options(`/${kind}/*`, async (_request, reply) => {
+          this.#cors(reply);
+          reply
+            .header('access-control-allow-methods', 'POST, PATCH, DELETE, OPTIONS')
+            .header('access-control-allow-headers', 'authorization, content-type, if-match')
+            .header('access-control-max-age', '600')
+            .header('accept-post', SDP);
+          for (const link of this.#links) reply.header('link', link);
+          return reply.status(204).send();
+        });
+        scope.patch(`/${kind}/resource/:id`, (request, reply) => this.#patch(kind, request, reply));
+        scope.delete(`/${kind}/resource/:id`, (request, reply) => this.#delete(kind, request, reply));
+      }
+      scope.post('/whip/*', (request, reply) => this.#publish(request, reply));
+      scope.post('/whep/*', (request, reply) => this.#play(request, reply));
+      scope.get('/api/v1/webrtc/sessions', async () => ({
+        sessions: [...this.sessions.values()].map((s) => s.describe()),
+      }));
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const session of [...this.sessions.values()]) session.close('server shutting down');
+    this.engine.close();
+  }
+
+  #cors(reply: FastifyReply): void {
+    reply.header('access-control-expose-headers', 'location, etag, link, accept-patch, accept-post');
+  }
+
+  #streamPath(request: FastifyRequest): string {
+    const raw = (request.params as Record<string, string>)['*'] ?? '';
+    try {
+      return parseStreamPath(decodeURIComponent(raw));
+    } catch (err) {
+      if (err instanceof InvalidPathError) throw new WebRtcHttpError(400, err.message);
+      throw new WebRtcHttpError(400, `invalid stream path encoding: ${raw.slice(0, 100)}`);
+    }
+  }
+
+  #offerBody(request: FastifyRequest): string {
+    const type = mediaType(request);
+    if (type !== SDP) {
+      throw new WebRtcHttpError(
+        415,
+        `the offer must be sent as Content-Type: ${SDP}, got ${JSON.stringify(type || '(none)')}`,
+      );
+    }
+    if (typeof request.body !== 'string' || request.body.length === 0)
+      throw new WebRtcHttpError(400, 'the SDP offer is empty');
+    return request.body;
+  }
+
+  #timeouts() {
+    return {
+      connectTimeoutMs: this.#config.connectTimeoutMs,
+      disconnectTimeoutMs: this.#config.disconnectTimeoutMs,
+      inactivityTimeoutMs: this.#config.inactivityTimeoutMs,
+    };
+  }
+
+  #created(reply: FastifyReply, session: WebRtcSession, answer: string) {
+    this.#cors(reply);
+    reply
+      .status(201)
+      .header('content-type', SDP)
+      .header('location', `/${session.kind}/resource/${session.id}`)
+      .header('etag', session.etag)
+      .header('accept-patch', TRICKLE);
+    for (const link of this.#links) reply.header('link', link);
+    return reply.send(answer);
+  }
+
+  #track(session: WebRtcSession): void {
+    this.sessions.set(session.id, session);
+    session.onClose(() => this.sessions.delete(session.id));
+  }
+
+  async #publish(request: FastifyRequest, reply: FastifyReply) {
+    const path = this.#streamPath(request);
+    const remoteAddress = request.socket.remoteAddress ?? '';
+    const auth = request.headers.authorization ?? '';
+    const token = /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '') : undefined;
+    const refusal = this.#authorizePublish({ protocol: 'whip', path, remoteAddress, key: token });
+    if (refusal) {
+      this.#log.info({ path, remote: remoteAddress }, refusal);
+      reply.header('www-authenticate', 'Bearer');
+      throw new WebRtcHttpError(token ? 403 : 401, refusal);
+    }
+    const offer = this.#offerBody(request);
+    if (this.#registry.get(path)?.publisher)
+      throw new WebRtcHttpError(409, new StreamBusyError(path).message);
+    const summary = summarizeOffer(offer, { video: this.#config.videoCodecs });
+    // Refused before any peer exists: a peer closed with tracks never negotiated upsets libdatachannel.
+    if (!summary.media.some((m) => m.codec && (m.direction === 'sendonly' || m.direction === 'sendrecv'))) {
+      throw new SdpError(406, noUsableMedia(summary.media, 'send', this.#config.videoCodecs));
+    }
+    const session = new WhipSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
+    try {
+      const taken = session.setup(summary, {
+        maxBitrate: this.#config.maxPublishBitrate,
+        minKeyframeIntervalMs: this.#config.keyframeIntervalMs,
+      });
+      if (taken.length === 0)
+        throw new SdpError(406, noUsableMedia(summary.media, 'send', this.#config.videoCodecs));
+      const answer = await session.answer(offer, isLoopback(remoteAddress));
+      let stream: Stream;
+      try {
+        stream = this.#registry.publish(path, session);
+      } catch (err) {
+        if (err instanceof StreamBusyError) throw new WebRtcHttpError(409, err.message);
+        throw err;
+      }
+      session.claimed(stream);
+      if (session.rids.length > 0) {
+        stream.warnings.add(
+          `simulcast offered (rid ${session.rids.join(', ')}); a single layer is forwarded`,
+        );
+      }
+      session.onClose(() => this.#registry.unpublish(stream, session));
+      this.#track(session);
+      this.#log.info(
+        { path, session: session.id, remote: remoteAddress, codecs: taken.map((m) => m.codec?.name) },
+        'WHIP publisher offered',
+      );
+      return this.#created(reply, session, answer);
+    } catch (err) {
+      session.close(`setup failed: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  async #play(request: FastifyRequest, reply: FastifyReply) {
+    const path = this.#streamPath(request);
+    const remoteAddress = request.socket.remoteAddress ?? '';
+    const offer = this.#offerBody(request);
+    const stream = this.#registry.get(path);
+    if (!stream?.live) throw new WebRtcHttpError(404, `stream "${path}" is not live`);
+    const feed = this.#feedOf(stream);
+    if (!feed) {
+      const codecs = stream.tracks.map((t) => t.codec).join(', ') || 'no tracks yet';
+      throw new WebRtcHttpError(409, `stream "${path}" has nothing WebRTC can carry (${codecs})`);
+    }
+    // The viewer must take the codec the stream has: that is the only one in the preference.
+    const plid = /profile-level-id=([0-9a-f]{2})/i.exec(feed.video?.fmtp ?? '')?.[1];
+    const summary = summarizeOffer(offer, {
+      video: feed.video ? [feed.video.codec.toLowerCase()] : [],
+      h264ProfileIdc: plid ? Number.parseInt(plid, 16) : undefined,
+    });
+    const receives = (m: OfferedMedia) => m.direction === 'recvonly' || m.direction === 'sendrecv';
+    if (!summary.media.some((m) => receives(m) && pickForFeed(m, feed))) {
+      throw new SdpError(406, noMatchingMedia(summary.media, feed));
+    }
+    const session = new WhepSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
+    try {
+      const taken = session.setup(summary, feed, (media) => pickForFeed(media, feed));
+      if (taken.length === 0) throw new SdpError(406, noMatchingMedia(summary.media, feed));
+      const answer = await session.answer(offer, isLoopback(remoteAddress));
+      const uncount = stream.addViewer('whep');
+      session.onClose(() => {
+        uncount();
+        this.#registry.release(stream);
+      });
+      this.#track(session);
+      this.#log.info({ path, session: session.id, remote: remoteAddress }, 'WHEP viewer offered');
+      return this.#created(reply, session, answer);
+    } catch (err) {
+      session.close(`setup failed: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  #feedOf(stream: Stream): (RtpFeed & FeedClock) | null {
+    const publisher = stream.publisher;
+    if (publisher instanceof WhipSession) return publisher.feed;
+    if (!stream.ready) return null;
+    const feed = StreamRtpFeed.of(stream, {
+      opusBitrate: this.#config.opusBitrate,
+      ffmpegPath: this.#config.ffmpegPath,
+      republishWaitMs: this.#config.republishWaitMs,
+      log: this.#log,
+    });
+    return feed.playable ? feed : null;
+  }
+
+  #session(kind: 'whip' | 'whep', request: FastifyRequest): WebRtcSession {
+    const { id } = request.params as { id: string };
+    const session = this.sessions.get(id);
+    if (!session || session.kind !== kind)
+      throw new WebRtcHttpError(404, `no ${kind.toUpperCase()} session ${JSON.stringify(id.slice(0, 64))}`);
+    return session;
+  }
+
+  async #patch(kind: 'whip' | 'whep', request: FastifyRequest, reply: FastifyReply) {
+    const session = this.#session(kind, request);
+    const type = mediaType(request);
+    if (type !== TRICKLE) {
+      throw new WebRtcHttpError(
+        415,
+        `PATCH takes Content-Type: ${TRICKLE}, got ${JSON.stringify(type || '(none)')}`,
+      );
+    }
+    const ifMatch = request.headers['if-match'];
+    if (ifMatch !== undefined && ifMatch !== '*' && ifMatch !== session.etag) {
+      throw new WebRtcHttpError(412, `If-Match ${ifMatch} does not match the session's ETag ${session.etag}`);
+    }
+    const remoteUfrag =
+      session instanceof WhipSession || session instanceof WhepSession ? session.remoteUfrag : '';
+    const body = typeof request.body === 'string' ? request.body : '';
+    if (!session.trickle(body, remoteUfrag)) {
+      throw new WebRtcHttpError(
+        501,
+        'ICE restart is not supported; DELETE this session and POST a new offer',
+      );
+    }
+    this.#cors(reply);
+    return reply.status(204).send();
+  }
+
+  async #delete(kind: 'whip' | 'whep', request: FastifyRequest, reply: FastifyReply) {
+    const session = this.#session(kind, request);
+    session.close('DELETE by the client');
+    this.#cors(reply);
+    return reply.status(200).send();
+  }
+}
+
+function noUsableMedia(media: readonly OfferedMedia[], verb: string, video: readonly string[]): string {
+  const parts = media.map(
+    (m) => `${m.kind} mid ${m.mid} (${m.direction}): ${m.offered.join(', ') || 'no codec'}`,
+  );
+  return `the offer has nothing this server can receive: it needs an m-section that can ${verb} Opus audio or ${video.join('/')} video (H.264 with packetization-mode=1); offered ${parts.join('; ') || 'no audio or video'}`;
+}
+
+function noMatchingMedia(media: readonly OfferedMedia[], feed: RtpFeed): string {
+  const has = [feed.video && `video ${feed.video.codec}`, feed.audio && `audio ${feed.audio.codec}`]
+    .filter(Boolean)
+    .join(' and ');
+  const parts = media.map(
+    (m) => `${m.kind} mid ${m.mid} (${m.direction}): ${m.offered.join(', ') || 'no codec'}`,
+  );
+  return `the offer cannot receive this stream (${has || 'no tracks'}): offered ${parts.join('; ')}`;
+}
+
+/** The viewer's format for the feed's codec of that kind (H.264: packetization-mode 1, matching profile). */
+function pickForFeed(media: OfferedMedia, feed: RtpFeed): ChosenCodec | null {
+  const track = feed[media.kind];
+  if (!track) return null;
+  const offerCodec = media.codec;
+  if (offerCodec && offerCodec.name === track.codec) return offerCodec;
+  return null;
+}

@@ -1,0 +1,299 @@
+import { randomInt } from 'node:crypto';
+import nodeDataChannel, { type Track } from 'node-datachannel';
+import type { Publisher, Stream } from '../../core/Stream.ts';
+import { isRtcpPacket } from '../../media/rtp/packet.ts';
+import {
+  ntpToUnixMs,
+  parseRtcp,
+  type RtcpRecord,
+  type RtcpReportBlock,
+  writePli,
+  writeReceiverReport,
+  writeRemb,
+} from '../../media/rtp/rtcp.ts';
+import { RtpReceiveStatistics } from '../../media/rtp/stats.ts';
+import { startsKeyframe } from './keyframe.ts';
+import { type FeedKind, RtpFeed } from './RtpFeed.ts';
+import type { ChosenCodec, OfferedMedia, OfferSummary } from './sdp.ts';
+import { WebRtcSession } from './WebRtcSession.ts';
+import { WhipFrames } from './WhipFrames.ts';
+
+const REPORT_INTERVAL_MS = 1000;
+
+/** The feed of a WHIP publisher: its packets exactly as they arrived. */
+export class WhipFeed extends RtpFeed {
+  readonly #session: WhipSession;
+  /** Per kind: the last NTP↔RTP mapping, from the publisher's SR, else from packet arrival. */
+  readonly anchor: Record<FeedKind, { unixMs: number; rtp: number; fromSr: boolean } | null> = {
+    video: null,
+    audio: null,
+  };
+
+  constructor(session: WhipSession, minKeyframeIntervalMs: number) {
+    super(session.path, minKeyframeIntervalMs);
+    this.#session = session;
+  }
+
+  push(
+    kind: FeedKind,
+    packet: Buffer,
+    sequence: number,
+    timestamp: number,
+    ssrc: number,
+    keyframeStart: boolean,
+  ): void {
+    this.deliver(kind, packet, sequence, timestamp, ssrc, keyframeStart);
+  }
+
+  finish(reason: string): void {
+    this.end(reason);
+  }
+
+  protected askSourceForKeyframe(): void {
+    this.#session.sendPli();
+  }
+}
+
+/** One incoming track: its codec, and the statistics of its current SSRC for receiver reports. */
+class IncomingTrack {
+  readonly kind: FeedKind;
+  readonly codec: ChosenCodec;
+  readonly track: Track;
+  ssrc = 0;
+  bytes = 0;
+  stats: RtpReceiveStatistics | null = null;
+
+  constructor(kind: FeedKind, codec: ChosenCodec, track: Track) {
+    this.kind = kind;
+    this.codec = codec;
+    this.track = track;
+  }
+
+  get received(): number {
+    return this.stats?.packetsReceived ?? 0;
+  }
+
+  count(sequence: number, timestamp: number, ssrc: number, size: number, nowMs: number): void {
+    if (ssrc !== this.ssrc || !this.stats) {
+      this.ssrc = ssrc;
+      this.stats = new RtpReceiveStatistics(ssrc, this.codec.clockRate);
+    }
+    this.bytes += size;
+    this.stats.onPacket(sequence, timestamp, nowMs);
+  }
+}
+
+export interface WhipOptions {
+  /** The bitrate announced to the publisher in REMB, bits per second. */
+  readonly maxBitrate: number;
+  readonly minKeyframeIntervalMs: number;
+}
+
+/** A WHIP publisher (RFC 9725): its peer, the stream it claimed, and the feed WHEP viewers forward from. */
+export class WhipSession extends WebRtcSession implements Publisher {
+  readonly kind = 'whip' as const;
+  readonly protocol = 'whip';
+  feed!: WhipFeed;
+  stream: Stream | null = null;
+  /** RFC 8853 RIDs offered for simulcast; a single layer is received for now. */
+  rids: readonly string[] = [];
+  remoteUfrag = '';
+  readonly incoming: Partial<Record<FeedKind, IncomingTrack>> = {};
+  readonly #ssrc = randomInt(1, 0xffffffff);
+  #options!: WhipOptions;
+  #reports: NodeJS.Timeout | null = null;
+  /** Frames for the stream's frame consumers (WS+MSE…), set once the stream is claimed. */
+  frames: WhipFrames | null = null;
+
+  /** Adds the receiving tracks the offer asks for; returns the m-sections we take (the rest go inactive). */
+  setup(summary: OfferSummary, options: WhipOptions): OfferedMedia[] {
+    this.#options = options;
+    this.feed = new WhipFeed(this, options.minKeyframeIntervalMs);
+    this.remoteUfrag = summary.iceUfrag;
+    const taken: OfferedMedia[] = [];
+    for (const media of summary.media) {
+      const sends = media.direction === 'sendonly' || media.direction === 'sendrecv';
+      const codec = media.codec;
+      if (!codec || !sends || this.incoming[media.kind]) {
+        addInactive(this, media);
+        continue;
+      }
+      const description =
+        media.kind === 'video'
+          ? new nodeDataChannel.Video(media.mid, 'RecvOnly')
+          : new nodeDataChannel.Audio(media.mid, 'RecvOnly');
+      addCodec(description, codec);
+      const track = this.pc.addTrack(description);
+      const incoming = new IncomingTrack(media.kind, codec, track);
+      this.incoming[media.kind] = incoming;
+      this.feed[media.kind] = {
+        kind: media.kind,
+        codec: codec.name,
+        clockRate: codec.clockRate,
+        channels: codec.channels,
+        fmtp: codec.fmtp,
+      };
+      if (media.rids.length > 0) this.rids = media.rids;
+      track.onMessage((message) => this.#onMessage(incoming, message));
+      taken.push(media);
+    }
+    this.pc.onDataChannel((channel) => {
+      this.log.debug({ path: this.path, label: channel.getLabel() }, 'WHIP data channel opened');
+    });
+    return taken;
+  }
+
+  override describe() {
+    const tracks = Object.values(this.incoming).map((incoming) => ({
+      kind: incoming.kind,
+      codec: incoming.codec.name,
+      ssrc: incoming.ssrc,
+      packetsReceived: incoming.received,
+      bytesReceived: incoming.bytes,
+      packetsLost: incoming.stats?.cumulativeLost ?? 0,
+      jitter: incoming.stats?.jitter ?? 0,
+    }));
+    return {
+      ...super.describe(),
+      keyframeRequests: this.feed.keyframeRequests,
+      viewers: this.feed.listeners.size,
+      rids: this.rids,
+      tracks,
+    };
+  }
+
+  /** Starts assembling frames for `stream`'s frame consumers (they attach and leave as they like). */
+  claimed(stream: Stream): void {
+    this.stream = stream;
+    this.frames = new WhipFrames(
+      stream,
+      this.incoming.video?.codec ?? null,
+      this.incoming.audio?.codec ?? null,
+      () => this.feed.requestKeyframe(),
+      this.log,
+    );
+  }
+
+  sendPli(): void {
+    const video = this.incoming.video;
+    if (!video?.ssrc || !video.track.isOpen()) return;
+    video.track.sendMessageBinary(Buffer.from(writePli(this.#ssrc, video.ssrc)));
+  }
+
+  protected override onConnected(): void {
+    this.#reports = setInterval(() => this.#sendReports(), REPORT_INTERVAL_MS);
+    this.#reports.unref();
+  }
+
+  protected onClosing(): void {
+    if (this.#reports) clearInterval(this.#reports);
+    this.#reports = null;
+    this.feed?.finish(`the WHIP publisher left: ${this.closedReason}`);
+  }
+
+  #onMessage(incoming: IncomingTrack, message: Buffer): void {
+    this.lastHeard = performance.now();
+    if (message.length < 12) return;
+    if (isRtcpPacket(message)) {
+      for (const record of readRtcp(message)) {
+        if (record.type !== 'sr' || record.ssrc !== incoming.ssrc) continue;
+        incoming.stats?.onSenderReport(record, Date.now());
+        const unixMs = ntpToUnixMs(record.ntpSeconds, record.ntpFraction);
+        this.feed.anchor[incoming.kind] = { unixMs, rtp: record.rtpTimestamp, fromSr: true };
+      }
+      return;
+    }
+    const csrcs = message[0] & 0x0f;
+    let headerSize = 12 + 4 * csrcs;
+    if (message[0] & 0x10) {
+      if (headerSize + 4 > message.length) return;
+      headerSize += 4 + 4 * message.readUInt16BE(headerSize + 2);
+    }
+    if (headerSize > message.length) return;
+    const sequence = message.readUInt16BE(2);
+    const timestamp = message.readUInt32BE(4);
+    const ssrc = message.readUInt32BE(8);
+    const now = Date.now();
+    incoming.count(sequence, timestamp, ssrc, message.length, now);
+    const anchor = this.feed.anchor[incoming.kind];
+    if (!anchor?.fromSr) this.feed.anchor[incoming.kind] = { unixMs: now, rtp: timestamp, fromSr: false };
+    const keyframeStart =
+      incoming.kind === 'video' && startsKeyframe(incoming.codec.name, message.subarray(headerSize));
+    // Before the feed: WHEP viewers rewrite the header of the shared packet as they send it.
+    this.frames?.push(incoming.kind, message);
+    this.feed.push(incoming.kind, message, sequence, timestamp, ssrc, keyframeStart);
+  }
+
+  #sendReports(): void {
+    const now = Date.now();
+    const blocks: RtcpReportBlock[] = [];
+    const ssrcs: number[] = [];
+    for (const incoming of Object.values(this.incoming)) {
+      const block = incoming.stats?.reportBlock(now);
+      if (block) blocks.push(block);
+      if (incoming.kind === 'video' && incoming.ssrc) ssrcs.push(incoming.ssrc);
+    }
+    const carrier = this.incoming.video ?? this.incoming.audio;
+    if (!carrier?.track.isOpen() || blocks.length === 0) return;
+    const rr = writeReceiverReport({ ssrc: this.#ssrc, reports: blocks });
+    const parts = ssrcs.length ? [rr, writeRemb(this.#ssrc, this.#options.maxBitrate, ssrcs)] : [rr];
+    const packet = Buffer.concat(parts);
+    try {
+      carrier.track.sendMessageBinary(packet);
+    } catch (err) {
+      this.log.debug({ path: this.path, err: (err as Error).message }, 'receiver report not sent');
+    }
+  }
+}
+
+type Description = InstanceType<typeof nodeDataChannel.Video> | InstanceType<typeof nodeDataChannel.Audio>;
+
+export function addCodec(description: Description, codec: ChosenCodec): void {
+  if (description instanceof nodeDataChannel.Audio) {
+    description.addOpusCodec(codec.payloadType, codec.fmtp || undefined);
+    return;
+  }
+  const video = description as InstanceType<typeof nodeDataChannel.Video>;
+  switch (codec.name) {
+    case 'H264':
+      video.addH264Codec(codec.payloadType, codec.fmtp);
+      break;
+    case 'VP8':
+      video.addVP8Codec(codec.payloadType);
+      break;
+    case 'VP9':
+      video.addVP9Codec(codec.payloadType);
+      break;
+    case 'AV1':
+      video.addAV1Codec(codec.payloadType);
+      break;
+    default:
+      throw new Error(`${codec.name} is not a video codec`);
+  }
+}
+
+/** An m-section we do not take: answered inactive with one of its own formats, as RFC 8829 §5.3.1 allows. */
+export function addInactive(session: WebRtcSession, media: OfferedMedia): void {
+  const description =
+    media.kind === 'video'
+      ? new nodeDataChannel.Video(media.mid, 'Inactive')
+      : new nodeDataChannel.Audio(media.mid, 'Inactive');
+  const format = media.firstFormat;
+  if (format) {
+    if (description instanceof nodeDataChannel.Video)
+      description.addVideoCodec(format.payloadType, format.name);
+    else description.addAudioCodec(format.payloadType, format.name);
+  }
+  session.pc.addTrack(description);
+}
+
+const NO_RECORDS: RtcpRecord[] = [];
+
+/** A compound RTCP packet's records; a malformed one is ignored (RTCP is advisory, the media keeps flowing). */
+export function readRtcp(message: Uint8Array): RtcpRecord[] {
+  try {
+    return parseRtcp(message);
+  } catch {
+    return NO_RECORDS;
+  }
+}
