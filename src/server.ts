@@ -91,6 +91,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     messaging,
     hls,
     dash,
+    webrtc,
     log,
     webRoot: WEB_ROOT,
     startedAt,

@@ -27,6 +27,9 @@ before(async () => {
     http: { host: '127.0.0.1', port: 0 },
     rtmp: { host: '127.0.0.1', port: 0 },
     webrtc: { udpPort: 0, inactivityTimeoutMs: 2000 },
+    // LL-HLS packages every stream from its publish on (a frame consumer from the start), which would hide
+    // whether WHIP RTP is depacketized only on demand; these tests need no HLS.
+    hls: { enabled: false },
     log: { level: 'warn' },
   });
   browser = await launchChromium();
