@@ -6,7 +6,7 @@
  * peers (node-media-server, nginx-rtmp; bench/latency/peers.ts) and each is played by its usual web player in
  * the same browser. Prints a table with progress while it runs and writes the results as JSON and an SVG chart.
  *
- *   npm run bench:latency -- [--transports mse,…] [--peers nms,nginx] [--floors webrtc,mse]
+ *   npm run bench:latency -- [--transports webrtc,mse,hls,dash] [--sources rtmp,whip] [--peers nms,nginx] [--floors webrtc,mse]
  *                            [--seconds 20] [--warmup 2] [--size 1280x720] [--fps 30]
  *                            [--bitrate 2500k] [--no-audio] [--server http://host:8080 --rtmp rtmp://host:1935]
  *                            [--out FILE.json] [--svg FILE.svg]
@@ -31,7 +31,11 @@ import { StampedSource } from './StampedSource.ts';
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const STREAM = 'bench/latency';
 /** What the player page offers today (`?transport=`); each is measured unless --transports narrows it. */
-const TRANSPORTS = ['mse'];
+const TRANSPORTS = ['webrtc', 'mse', 'hls', 'dash'];
+/** The stamped sources: ffmpeg over RTMP (every transport) and a browser canvas over WHIP (WebRTC and MSE). */
+const SOURCES = ['rtmp', 'whip'];
+const WHIP_TRANSPORTS = ['webrtc', 'mse'];
+const WHIP_STREAM = 'bench/whip';
 /** Peers fed by the same source in the same run (`--peers ''` for none). */
 const PEERS = ['nms', 'nginx'];
 /** The browser's own floors, measured in the same run (`--floors ''` for none). */
@@ -42,6 +46,7 @@ function parseOptions(argv: string[]) {
     args: argv,
     options: {
       transports: { type: 'string', default: TRANSPORTS.join(',') },
+      sources: { type: 'string', default: SOURCES.join(',') },
       peers: { type: 'string', default: PEERS.join(',') },
       floors: { type: 'string', default: FLOORS.join(',') },
       seconds: { type: 'string', default: '20' },
@@ -67,6 +72,10 @@ function parseOptions(argv: string[]) {
   const peers = values.peers.split(',').filter(Boolean);
   const unknownPeer = peers.find((p) => !PEERS.includes(p));
   if (unknownPeer !== undefined) throw new Error(`--peers takes ${PEERS.join(', ')}, not "${unknownPeer}"`);
+  const sources = values.sources.split(',').filter(Boolean);
+  const unknownSource = sources.find((x) => !SOURCES.includes(x));
+  if (unknownSource !== undefined)
+    throw new Error(`--sources takes ${SOURCES.join(', ')}, not "${unknownSource}"`);
   const floors = values.floors.split(',').filter(Boolean);
   const unknownFloor = floors.find((f) => !FLOORS.includes(f));
   if (unknownFloor !== undefined)
@@ -85,6 +94,7 @@ function parseOptions(argv: string[]) {
   const date = new Date().toISOString().slice(0, 10);
   return {
     transports,
+    sources,
     peers,
     floors,
     seconds: number('seconds', values.seconds, 3, 600),
@@ -93,6 +103,7 @@ function parseOptions(argv: string[]) {
     height: Number(size[2]),
     fps: number('fps', values.fps, 1, 60),
     bitrate: values.bitrate,
+    bitrateBps: Number.parseInt(values.bitrate, 10) * (values.bitrate.endsWith('k') ? 1000 : 1),
     audio: !values['no-audio'],
     server: values.server?.replace(/\/$/, ''),
     rtmp: values.rtmp?.replace(/\/$/, ''),
@@ -138,10 +149,11 @@ async function startSubsecond(children: Children): Promise<{ http: string; rtmp:
   throw new Error(`the server did not answer /healthz within 10 s:\n${child.tail}`);
 }
 
-async function waitLive(http: string, path: string, source: StampedSource): Promise<void> {
+/** Waits until `path` is live on the server; `failed` says why the source is gone, if it is. */
+async function waitLive(http: string, path: string, failed: () => string | null = () => null): Promise<void> {
   for (let i = 0; i < 150; i++) {
-    if (source.ffmpeg.exitCode !== null)
-      throw new Error(`the stamped source's ffmpeg exited:\n${source.stderrText}`);
+    const reason = failed();
+    if (reason) throw new Error(reason);
     const res = await fetch(`${http}/api/v1/streams/${path}`).catch(() => null);
     if (res?.ok) return;
     await sleep(100);
@@ -174,21 +186,36 @@ async function main(): Promise<void> {
       options.server && options.rtmp
         ? { http: options.server, rtmp: options.rtmp }
         : await startSubsecond(children);
-    const measurements: Measurement[] = options.transports.map((transport) => ({
-      server: 'Subsecond',
-      transport,
-      source: 'rtmp',
-      url: playerPageUrl(server.http, STREAM, transport),
-    }));
-    if (options.peers.length > 0 || options.floors.length > 0) pages = await BenchPages.start();
+    const measurements: Measurement[] = [];
+    if (options.sources.includes('rtmp')) {
+      for (const transport of options.transports) {
+        measurements.push({
+          server: 'Subsecond',
+          transport,
+          source: 'rtmp',
+          url: playerPageUrl(server.http, STREAM, transport),
+        });
+      }
+    }
+    const whip = options.sources.includes('whip');
+    if (whip) {
+      for (const transport of options.transports.filter((t) => WHIP_TRANSPORTS.includes(t))) {
+        measurements.push({
+          server: 'Subsecond',
+          transport,
+          source: 'whip',
+          url: playerPageUrl(server.http, WHIP_STREAM, transport),
+        });
+      }
+    }
+    if (whip || options.peers.length > 0 || options.floors.length > 0) pages = await BenchPages.start();
     // The browser alone: what encode, decode and render cost with no server, so each figure can be split.
-    const bitrateBps = Number.parseInt(options.bitrate, 10) * (options.bitrate.endsWith('k') ? 1000 : 1);
     for (const floor of options.floors) {
       measurements.push({
         server: 'browser floor',
         transport: floor === 'webrtc' ? 'local peer connection (H.264)' : 'WebCodecs H.264 → fMP4 → MSE',
         source: 'canvas',
-        url: `${pages!.url}/source?mode=floor-${floor}&width=${options.width}&height=${options.height}&fps=${options.fps}&bitrate=${bitrateBps}`,
+        url: `${pages!.url}/source?mode=floor-${floor}&width=${options.width}&height=${options.height}&fps=${options.fps}&bitrate=${options.bitrateBps}`,
       });
     }
     if (options.peers.length > 0 && pages) {
@@ -235,10 +262,27 @@ async function main(): Promise<void> {
       audio: options.audio,
       seconds: perMeasurement * measurements.length + 60,
     }).start();
-    await waitLive(server.http, STREAM, source);
+    const rtmpSource = source;
+    await waitLive(server.http, STREAM, () =>
+      rtmpSource.ffmpeg.exitCode !== null
+        ? `the stamped source's ffmpeg exited:\n${rtmpSource.stderrText}`
+        : null,
+    );
     // Classic HLS needs a few segments before a player can start.
     if (peers.length > 0) await sleep(6000);
     browser = await launchChromium();
+    if (whip && pages) {
+      // The browser publisher stays open for every WHIP-sourced measurement.
+      const publisher = await browser.newPage();
+      await publisher.goto(
+        `${pages.url}/source?mode=whip&url=${encodeURIComponent(`${server.http}/whip/${WHIP_STREAM}`)}&width=${options.width}&height=${options.height}&fps=${options.fps}&bitrate=${options.bitrateBps}`,
+      );
+      for (let i = 0; i < 100 && !(await publisher.evaluate(() => window.sourceState)); i++) await sleep(100);
+      const state = await publisher.evaluate(() => window.sourceState);
+      if (state !== 'running')
+        throw new Error(`the WHIP publisher page did not start: ${state ?? 'no answer in 10 s'}`);
+      await waitLive(server.http, WHIP_STREAM);
+    }
     for (const m of measurements) {
       const label = `${m.server} ${m.transport}`;
       const result = await measureTransport({

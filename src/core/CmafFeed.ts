@@ -13,6 +13,12 @@ export interface CmafInit {
   readonly tracks: readonly Track[];
   /** Increments on every new track set (republish, codec change). */
   readonly generation: number;
+  /**
+   * The same publish changed its decoder configuration (new parameter sets: a WebRTC encoder adapting, a new
+   * sequence header) with the same tracks: timestamps continue, so a player may append this init to what it
+   * has instead of starting over. False for a first publish and a republish.
+   */
+  readonly continues: boolean;
 }
 
 export interface CmafFragment {
@@ -60,6 +66,14 @@ export class CmafFeed extends SharedFeed<CmafInit, CmafFragment> {
   }
 
   onTracks(tracks: readonly Track[]): void {
+    // An init still held means no unpublish came between (SharedFeed.onUnpublish drops it).
+    const previous = this.init?.tracks;
+    const continues =
+      previous !== undefined &&
+      previous.length === tracks.length &&
+      previous.every(
+        (t, i) => t.id === tracks[i].id && t.kind === tracks[i].kind && t.codec === tracks[i].codec,
+      );
     this.#tracks = new Map(tracks.map((t) => [t.id, t]));
     this.#lastDts.clear();
     this.#lastInterval.clear();
@@ -69,6 +83,7 @@ export class CmafFeed extends SharedFeed<CmafInit, CmafFragment> {
       codecs: tracks.map((t) => t.codecString).join(','),
       tracks,
       generation: ++this.#generation,
+      continues,
     });
   }
 

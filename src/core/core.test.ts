@@ -191,3 +191,49 @@ test('a consumer that throws is detached; the publisher and other consumers carr
   assert.deepEqual(got, [0, 3000]);
   assert.equal(stream.consumers.size, 1);
 });
+
+test('CMAF init: a new decoder configuration within one publish continues; a republish or new tracks do not', async () => {
+  const { CmafFeed } = await import('./CmafFeed.ts');
+  // Real AudioSpecificConfigs: AAC-LC stereo at 48 kHz, then at 44.1 kHz; Opus is a different track set.
+  const aac48: Track = {
+    ...audio,
+    id: 1,
+    config: new Uint8Array([0x11, 0x90]),
+    channels: 2,
+    sampleRate: 48000,
+  };
+  const aac44: Track = {
+    ...aac48,
+    config: new Uint8Array([0x12, 0x10]),
+    timescale: 44100,
+    sampleRate: 44100,
+  };
+  const opus: Track = {
+    ...aac48,
+    codec: 'opus',
+    codecString: 'opus',
+    config: new Uint8Array([...Buffer.from('OpusHead'), 1, 2, 0x38, 1, 0x80, 0xbb, 0, 0, 0, 0, 0]),
+  };
+  const registry = new StreamRegistry();
+  const p1 = publisher('p1');
+  const stream = registry.publish('live/cmaf', p1);
+  const inits: { generation: number; continues: boolean }[] = [];
+  const remove = CmafFeed.of(stream).addListener({
+    onInit: (init) => inits.push({ generation: init.generation, continues: init.continues }),
+    onItem: () => {},
+    onUnpublish: () => {},
+  });
+  stream.setTracks([aac48]);
+  stream.setTracks([aac44]);
+  stream.setTracks([opus]);
+  registry.unpublish(stream, p1);
+  assert.equal(registry.publish('live/cmaf', publisher('p2')), stream);
+  stream.setTracks([opus]);
+  assert.deepEqual(inits, [
+    { generation: 1, continues: false },
+    { generation: 2, continues: true },
+    { generation: 3, continues: false },
+    { generation: 4, continues: false },
+  ]);
+  remove();
+});

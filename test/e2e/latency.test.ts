@@ -1,7 +1,7 @@
 /**
  * Glass-to-glass measurement in the real browser: the time-stamp barcode survives a canvas, scaling and blur in
- * Chromium and rejects a corrupted code; a short measurement over each transport the player offers (ffmpeg
- * publishing the stamped source over RTMP) collects sane samples. The targets live in the benchmark
+ * Chromium and rejects a corrupted code; a short measurement over each transport the player offers collects
+ * sane samples, from ffmpeg publishing the stamped source over RTMP and from the stamped canvas over WHIP. The targets live in the benchmark
  * (`npm run bench:latency`), not here.
  */
 import assert from 'node:assert/strict';
@@ -9,6 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as esbuild from 'esbuild';
+import type { Page } from 'playwright-core';
+import { BenchPages } from '../../bench/latency/BenchPages.ts';
 import { measureTransport, playerPageUrl } from '../../bench/latency/measure.ts';
 import { StampedSource } from '../../bench/latency/StampedSource.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
@@ -17,16 +19,20 @@ import { killAll, waitFor } from '../helpers/processes.ts';
 
 const root = join(import.meta.dirname, '../..');
 const STREAM = 'live/latency';
+const WHIP_STREAM = 'live/latency-whip';
 
 let server: RunningServer | undefined;
 let browser: ChromiumSession | undefined;
 let source: StampedSource | undefined;
+let pages: BenchPages | undefined;
+let whipPublisher: Page | undefined;
 
 before(async () => {
   execFileSync(process.execPath, [join(root, 'scripts/build-client.ts')], { stdio: 'inherit' });
   server = await startServer({
     http: { host: '127.0.0.1', port: 0 },
     rtmp: { host: '127.0.0.1', port: 0 },
+    webrtc: { udpPort: 0 },
     log: { level: 'warn' },
   });
   browser = await launchChromium();
@@ -35,6 +41,7 @@ before(async () => {
 after(async () => {
   await source?.kill();
   await browser?.close();
+  await pages?.close();
   killAll();
   await server?.close();
 });
@@ -118,29 +125,52 @@ test('the barcode round-trips on a canvas in Chromium, through scaling and blur,
   }
 });
 
-test('a short measurement over WebSocket + MSE collects sane glass-to-glass samples', async () => {
+/** Starts the stamped RTMP source once, for every RTMP-sourced measurement. */
+async function rtmpSource(): Promise<void> {
+  if (source) return;
   source = new StampedSource({
     url: `${server!.rtmpUrl}/${STREAM}`,
     width: 854,
     height: 480,
     bitrate: '1500k',
-    seconds: 60,
+    seconds: 120,
   }).start();
   await waitFor(`${STREAM} to be ready`, () => server!.registry.get(STREAM)?.ready, 15_000);
+}
+
+/** Opens the browser WHIP publisher (the stamped canvas) once, for every WHIP-sourced measurement. */
+async function whipSource(): Promise<void> {
+  if (whipPublisher) return;
+  pages = await BenchPages.start();
+  whipPublisher = await browser!.newPage();
+  await whipPublisher.goto(
+    `${pages.url}/source?mode=whip&url=${encodeURIComponent(`${server!.httpUrl}/whip/${WHIP_STREAM}`)}&width=854&height=480&bitrate=1500000`,
+  );
+  await waitFor('the WHIP publisher page', () => whipPublisher!.evaluate(() => window.sourceState), 10_000);
+  assert.equal(await whipPublisher.evaluate(() => window.sourceState), 'running');
+  await waitFor(`${WHIP_STREAM} to be ready`, () => server!.registry.get(WHIP_STREAM)?.ready, 15_000);
+}
+
+/** Sanity only: samples collected, each positive and below 10 s; the targets live in the benchmark. */
+async function sane(transport: string, path: string, sourceName: string): Promise<void> {
+  const seconds = 6;
   const result = await measureTransport({
     browser: browser!,
-    url: playerPageUrl(server!.httpUrl, STREAM, 'mse'),
-    transport: 'mse',
-    source: 'rtmp',
+    url: playerPageUrl(server!.httpUrl, path, transport),
+    transport,
+    source: sourceName,
     warmupSeconds: 2,
-    seconds: 8,
+    seconds,
   });
   console.log(
-    `mse: p50 ${result.p50?.toFixed(0)} ms, p99 ${result.p99?.toFixed(0)} ms, ${result.samples.length} samples, ${result.failed} failed, first frame ${result.firstFrameMs?.toFixed(0)} ms`,
+    `${transport} from ${sourceName}: p50 ${result.p50?.toFixed(0)} ms, p99 ${result.p99?.toFixed(0)} ms, ${result.samples.length} samples, ${result.failed} failed, first frame ${result.firstFrameMs?.toFixed(0)} ms`,
   );
   assert.equal(result.error, undefined);
-  assert.equal(result.playedOver, 'mse');
-  assert.ok(result.samples.length >= 8 * 20, `${result.samples.length} samples in 8 s at 30 fps`);
+  assert.equal(result.playedOver, transport);
+  assert.ok(
+    result.samples.length >= seconds * 20,
+    `${result.samples.length} samples in ${seconds} s at 30 fps`,
+  );
   assert.ok(
     result.samples.every((ms) => ms > 0 && ms < 10_000),
     `every sample positive and below 10 s: min ${result.min}, max ${result.max}`,
@@ -149,4 +179,18 @@ test('a short measurement over WebSocket + MSE collects sane glass-to-glass samp
     result.failed <= result.frames * 0.1,
     `${result.failed} of ${result.frames} stamps failed their check`,
   );
-});
+}
+
+for (const transport of ['mse', 'webrtc', 'hls', 'dash']) {
+  test(`a short measurement over ${transport} from the RTMP source collects sane glass-to-glass samples`, async () => {
+    await rtmpSource();
+    await sane(transport, STREAM, 'rtmp');
+  });
+}
+
+for (const transport of ['webrtc', 'mse']) {
+  test(`a short measurement over ${transport} from the browser WHIP source collects sane samples`, async () => {
+    await whipSource();
+    await sane(transport, WHIP_STREAM, 'whip');
+  });
+}

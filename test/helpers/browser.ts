@@ -22,6 +22,11 @@ export const CHROMIUM_ARGS = [
   '--disable-features=WebRtcHideLocalIpsWithMdns',
   '--allow-loopback-in-peer-connection',
   '--use-fake-ui-for-media-stream',
+  // A publisher page keeps producing frames while another tab is in front (Chromium otherwise slows the timers
+  // of background tabs to once a second).
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
 ];
 
 export interface ChromiumSession {

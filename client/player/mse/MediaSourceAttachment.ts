@@ -13,7 +13,7 @@ export function mediaSourceClass(): typeof MediaSource | null {
  * offsets when a publisher restarts its clock.
  */
 export class MediaSourceAttachment {
-  readonly mimeType: string;
+  mimeType: string;
   readonly mediaSource: MediaSource;
   readonly #video: HTMLVideoElement;
   readonly #hooks: SourceBufferQueueHooks;
@@ -66,6 +66,20 @@ export class MediaSourceAttachment {
 
   remove(start: number, end: number): void {
     if (this.#queue && !this.#queue.removing) this.#queue.remove(start, end);
+  }
+
+  /**
+   * Takes a new init segment for the same tracks whose timeline continues (new parameter sets mid-stream),
+   * without a new MediaSource: what is buffered stays and playback does not restart. A different codecs string
+   * goes through changeType. Returns false when that cannot be done here and the caller must rebuild.
+   */
+  continueWith(mimeType: string, initSegment: ArrayBuffer): boolean {
+    if (this.#detached || !this.#queue) return false;
+    if (typeof this.#queue.sourceBuffer.changeType !== 'function') return false;
+    this.#queue.changeType(mimeType);
+    this.mimeType = mimeType;
+    this.#queue.append(initSegment);
+    return true;
   }
 
   /** Buffered media (the intersection of all tracks), or nothing before the SourceBuffer exists. */

@@ -172,6 +172,14 @@ export class MseTransport implements Transport {
       this.#observer.onClosed({ reason: `this browser cannot play ${mimeType} over MSE`, unavailable: true });
       return;
     }
+    const sameTracks =
+      init.tracks.length === this.#tracks.length &&
+      init.tracks.every((t, i) => t.id === this.#tracks[i].id && t.kind === this.#tracks[i].kind);
+    if (init.continues && sameTracks && this.#attachment?.continueWith(mimeType, initSegment)) {
+      this.#codecs = init.codecs;
+      this.#tracks = init.tracks;
+      return;
+    }
     // The old attachment's last frame stays on screen until the new MediaSource takes the element over.
     this.#attachment?.detach(false);
     this.#codecs = init.codecs;

@@ -1,4 +1,7 @@
-type Operation = { kind: 'append'; data: ArrayBuffer } | { kind: 'remove'; start: number; end: number };
+type Operation =
+  | { kind: 'append'; data: ArrayBuffer }
+  | { kind: 'remove'; start: number; end: number }
+  | { kind: 'changeType'; mimeType: string };
 
 export interface SourceBufferQueueHooks {
   /** The queue cannot go on (append rejected, decode error, overflow); it is disposed already. */
@@ -53,6 +56,13 @@ export class SourceBufferQueue {
     this.#pump();
   }
 
+  /** Switches the SourceBuffer to another codec configuration (MSE §3.2 changeType) before what follows. */
+  changeType(mimeType: string): void {
+    if (this.#disposed) return;
+    this.#operations.push({ kind: 'changeType', mimeType });
+    this.#pump();
+  }
+
   remove(start: number, end: number): void {
     if (this.#disposed || !(end > start)) return;
     this.#operations.push({ kind: 'remove', start, end });
@@ -73,7 +83,8 @@ export class SourceBufferQueue {
     if (!op) return;
     try {
       if (op.kind === 'append') this.sourceBuffer.appendBuffer(op.data);
-      else this.sourceBuffer.remove(op.start, op.end);
+      else if (op.kind === 'remove') this.sourceBuffer.remove(op.start, op.end);
+      else this.sourceBuffer.changeType(op.mimeType);
     } catch (error) {
       if (op.kind === 'append' && error instanceof DOMException && error.name === 'QuotaExceededError') {
         const range = this.#quotaRetries < MAX_QUOTA_RETRIES ? this.#hooks.onQuotaExceeded() : null;
@@ -84,7 +95,7 @@ export class SourceBufferQueue {
           return;
         }
       }
-      this.#fail(`${op.kind === 'append' ? 'appendBuffer' : 'remove'} failed: ${describe(error)}`);
+      this.#fail(`${op.kind === 'append' ? 'appendBuffer' : op.kind} failed: ${describe(error)}`);
       return;
     }
     this.#operations.shift();
@@ -92,6 +103,8 @@ export class SourceBufferQueue {
       this.#queuedBytes -= op.data.byteLength;
       this.#quotaRetries = 0;
     }
+    // changeType is synchronous and fires no updateend: go on to what follows it.
+    if (op.kind === 'changeType') this.#pump();
   };
 
   #onError = (): void => {

@@ -16,6 +16,8 @@ export interface InitMessage {
   type: 'init';
   codecs: string;
   tracks: TrackInfo[];
+  /** Same publish, same tracks, new decoder configuration: the timeline continues. */
+  continues: boolean;
 }
 
 export type ServerMessage =
@@ -68,6 +70,7 @@ export function parseServerMessage(text: string): ServerMessage | null {
         type: 'init',
         codecs: value.codecs,
         tracks: tracks.filter((track): track is TrackInfo => track !== null),
+        continues: value.continues === true,
       };
     }
     case 'unpublished':

@@ -102,7 +102,12 @@ export class MseSession implements CmafListener, Sink<CmafFragment> {
     this.#clearWait();
     this.subscriber.restartAtRap();
     this.ws.send(
-      JSON.stringify({ type: 'init', codecs: init.codecs, tracks: init.tracks.map(describeTrack) }),
+      JSON.stringify({
+        type: 'init',
+        codecs: init.codecs,
+        tracks: init.tracks.map(describeTrack),
+        ...(init.continues ? { continues: true } : {}),
+      }),
     );
     this.ws.send(init.bytes, BINARY);
   }
