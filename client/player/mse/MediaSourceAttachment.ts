@@ -70,8 +70,9 @@ export class MediaSourceAttachment {
 
   /**
    * Takes a new init segment for the same tracks whose timeline continues (new parameter sets mid-stream),
-   * without a new MediaSource: what is buffered stays and playback does not restart. A different codecs string
-   * goes through changeType. Returns false when that cannot be done here and the caller must rebuild.
+   * without a new MediaSource: what is buffered stays and playback does not restart. It goes through changeType
+   * (MSE §3.2) even for the same codecs string, so the parser expects a new configuration either way. Returns
+   * false when that cannot be done here and the caller must rebuild.
    */
   continueWith(mimeType: string, initSegment: ArrayBuffer): boolean {
     if (this.#detached || !this.#queue) return false;
