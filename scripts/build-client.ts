@@ -15,11 +15,12 @@ const options: esbuild.BuildOptions = {
     player: 'client/play-page.ts',
     dashboard: 'client/dashboard.ts',
     subsecond: 'client/player/index.ts',
+    // Player libraries on their own, fixed names beside the SDK, loaded only by the transport that needs them.
+    hlsjs: 'client/player/hls/hlsjs.ts',
+    dashjs: 'client/player/dash/dashjs.ts',
   },
   outdir,
   bundle: true,
-  // Code only some pages need (hls.js) becomes a chunk loaded by dynamic import().
-  splitting: true,
   format: 'esm',
   platform: 'browser',
   target: 'es2022',
