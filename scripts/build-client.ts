@@ -17,11 +17,12 @@ const options: esbuild.BuildOptions = {
     chat: 'client/chat-page.ts',
     publish: 'client/publish-page.ts',
     subsecond: 'client/player/index.ts',
+    // Player libraries on their own, fixed names beside the SDK, loaded only by the transport that needs them.
+    hlsjs: 'client/player/hls/hlsjs.ts',
+    dashjs: 'client/player/dash/dashjs.ts',
   },
   outdir,
   bundle: true,
-  // Code only some pages need (hls.js) becomes a chunk loaded by dynamic import().
-  splitting: true,
   format: 'esm',
   platform: 'browser',
   target: 'es2022',

@@ -7,7 +7,7 @@
  * Beside it, nginx with Debian's RTMP module (libnginx-mod-rtmp) serving classic HLS from the same source
  * (1 s fragments, 4 s playlist; it has no LL-HLS) to plain live-HLS clients.
  *
- *   node bench/hls/run.ts [--clients 100,500,1000] [--seconds 15] [--server subsecond|nginx|both]
+ *   node bench/hls/run.ts [--clients 100,500,1000] [--seconds 15] [--server subsecond|nginx|both] [--out FILE]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '100,500,1000' },
     seconds: { type: 'string', default: '15' },
     server: { type: 'string', default: 'both' },
+    out: { type: 'string', default: '' },
   },
 });
 const servers = values.server === 'both' ? ['subsecond', 'nginx'] : [values.server];
@@ -236,7 +237,7 @@ for (const r of rows) {
 }
 const dir = join(REPO, 'bench/results');
 mkdirSync(dir, { recursive: true });
-const file = join(dir, `hls-${new Date().toISOString().slice(0, 10)}.json`);
+const file = values.out || join(dir, `hls-${new Date().toISOString().slice(0, 10)}.json`);
 writeFileSync(file, `${JSON.stringify({ cores: availableParallelism(), seconds, rows }, null, 2)}\n`);
 console.log(`\nwritten to ${file}`);
 process.exit(0);

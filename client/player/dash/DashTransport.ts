@@ -15,11 +15,15 @@ export function dashUrl(server: string, path: string): string {
 /** How often the manifest is checked for the publisher leaving or the timeline restarting. */
 const LIVENESS_POLL_MS = 1000;
 
-type DashModule = typeof import('dashjs');
+type DashModule = Pick<typeof import('dashjs'), 'MediaPlayer'>;
 let dashModule: Promise<DashModule> | null = null;
-/** dash.js is large; it is loaded (a separate chunk of the bundle) only when this transport is used. */
+/**
+ * dash.js is large: it is its own bundle beside this one (web/dist/dashjs.js, a fixed name), loaded only when
+ * this transport is used.
+ */
 function loadDash(): Promise<DashModule> {
-  dashModule ??= import('dashjs');
+  const url = new URL('./dashjs.js', import.meta.url).href;
+  dashModule ??= import(url) as Promise<DashModule>;
   return dashModule;
 }
 

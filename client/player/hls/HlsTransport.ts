@@ -32,9 +32,13 @@ const HLS_CONFIG: Partial<HlsConfig> = {
 
 type HlsClass = typeof Hls;
 let hlsModule: Promise<HlsClass> | null = null;
-/** hls.js is large; it is loaded (a separate chunk of the bundle) only when this transport is used. */
+/**
+ * hls.js is large: it is its own bundle beside this one (web/dist/hlsjs.js, a fixed name), loaded only when
+ * this transport is used.
+ */
 function loadHls(): Promise<HlsClass> {
-  hlsModule ??= import('hls.js').then((m) => m.default);
+  const url = new URL('./hlsjs.js', import.meta.url).href;
+  hlsModule ??= (import(url) as Promise<{ default: HlsClass }>).then((m) => m.default);
   return hlsModule;
 }
 

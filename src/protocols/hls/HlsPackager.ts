@@ -119,7 +119,7 @@ interface Waiter {
   /** -1: the whole segment `msn` must be complete; -2: it must have begun. */
   readonly part: number;
   readonly resolve: () => void;
-  readonly reject: (err: Error) => void;
+  readonly reject: (err: HlsRequestError) => void;
   timer: NodeJS.Timeout | null;
 }
 
@@ -171,6 +171,8 @@ export class HlsPackager implements CmafListener {
     delta: null,
   };
   #detachFeed: (() => void) | null = null;
+  /** Something changed that held requests may be waiting for; answered at the end of the current input. */
+  #dirty = false;
   /** Where the current continuous timeline began (a new one after every discontinuity), for LL-DASH. */
   timeline: HlsTimeline | null = null;
 
@@ -274,6 +276,7 @@ export class HlsPackager implements CmafListener {
       this.ended = false;
       this.#changed();
     }
+    this.#flush();
   }
 
   onItem(fragment: CmafFragment): void {
@@ -291,6 +294,7 @@ export class HlsPackager implements CmafListener {
       // A stream without keyframes cannot grow memory without bound: end the segment, wait for a keyframe.
       this.#abandonSegment();
     }
+    this.#flush();
   }
 
   onUnpublish(): void {
@@ -298,6 +302,7 @@ export class HlsPackager implements CmafListener {
     this.ended = true;
     this.#discontinuity = true;
     this.#changed();
+    this.#flush();
   }
 
   #onTimingFragment(fragment: CmafFragment, timing: Track): void {
@@ -352,7 +357,7 @@ export class HlsPackager implements CmafListener {
     this.#discontinuity = false;
     segment.parts.push(new HlsPart(segment.msn, 0, true, dts));
     this.current = segment;
-    this.#notify();
+    this.#dirty = true;
   }
 
   #closePart(part: HlsPart, endDts: number): void {
@@ -409,10 +414,16 @@ export class HlsPackager implements CmafListener {
 
   #changed(): void {
     this.version++;
-    this.#notify();
+    this.#dirty = true;
   }
 
-  #notify(): void {
+  /**
+   * Answers the requests the changes of this call satisfy, once the state is whole again: a closed part's
+   * successor exists, so the playlist they get names it in EXT-X-PRELOAD-HINT.
+   */
+  #flush(): void {
+    if (!this.#dirty) return;
+    this.#dirty = false;
     for (const w of this.#waiters) {
       if (this.ended || this.#satisfies(w.msn, w.part)) this.#release(w);
     }
@@ -444,18 +455,44 @@ export class HlsPackager implements CmafListener {
   /**
    * Resolves once the playlist holds segment `msn` (with `part`: that part, or a later one), per RFC 8216bis
    * §6.2.5.2. Throws 400 for requests too far ahead, 503 when the wait outlasts the block timeout.
-   * `onCancel` receives the function that abandons the wait (the client went away).
+   * `onCancel` receives the function that abandons the wait (the client went away); abandoning resolves it.
    */
   async waitFor(msn: number | undefined, part: number | undefined, onCancel?: (cancel: () => void) => void) {
+    const target = this.#target(msn, part);
+    if (!target) return;
+    return new Promise<void>((resolve, reject) => {
+      const cancel = this.#hold(target.msn, target.part, resolve, reject);
+      onCancel?.(() => {
+        cancel();
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * The same as waitFor, without a promise: `ready` is called synchronously the moment the part is complete
+   * (so every held request is answered in that same turn, with no queued continuation in between), or
+   * `fail` with a 503. Returns null when nothing needs waiting for (answer now), else the function that
+   * abandons the hold. `ready` and `fail` must not throw: they run on the publisher's input path.
+   */
+  holdFor(
+    msn: number | undefined,
+    part: number | undefined,
+    ready: () => void,
+    fail: (err: HlsRequestError) => void,
+  ): (() => void) | null {
+    const target = this.#target(msn, part);
+    return target ? this.#hold(target.msn, target.part, ready, fail) : null;
+  }
+
+  /** What a request with these directives waits for, or null when the playlist already satisfies it. */
+  #target(msn: number | undefined, part: number | undefined): { msn: number; part: number } | null {
     if (part !== undefined && msn === undefined) {
       throw new HlsRequestError(400, `_HLS_part=${part} needs _HLS_msn as well (RFC 8216bis §6.2.5.2)`);
     }
-    if (this.ended) return;
-    if (msn === undefined) {
-      // A plain request: anything with at least one part will do.
-      if (this.lastPart) return;
-      return this.#wait(0, 0, onCancel);
-    }
+    if (this.ended) return null;
+    // A plain request: anything with at least one part will do.
+    if (msn === undefined) return this.lastPart ? null : { msn: 0, part: 0 };
     const lastMsn = this.current?.msn ?? this.segments.at(-1)?.msn ?? 0;
     if (msn > lastMsn + 2) {
       throw new HlsRequestError(
@@ -475,8 +512,7 @@ export class HlsPackager implements CmafListener {
       }
     }
     const p = part ?? -1;
-    if (this.#satisfies(msn, p)) return;
-    return this.#wait(msn, p, onCancel);
+    return this.#satisfies(msn, p) ? null : { msn, part: p };
   }
 
   /**
@@ -487,26 +523,28 @@ export class HlsPackager implements CmafListener {
     if (this.#satisfies(msn, -2) || this.ended) return;
     const next = (this.current?.msn ?? this.segments.at(-1)?.msn ?? -1) + 1;
     if (msn > next) throw new HlsRequestError(404, `segment ${msn} of "${this.path}" does not exist yet`);
-    return this.#wait(msn, -2, onCancel);
-  }
-
-  #wait(msn: number, part: number, onCancel?: (cancel: () => void) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const timeout = this.blockTimeoutMs;
-      const waiter: Waiter = { msn, part, resolve, reject, timer: null };
-      waiter.timer = setTimeout(() => {
-        this.#waiters.delete(waiter);
-        const what = part < 0 ? `segment ${msn}` : `part ${part} of segment ${msn}`;
-        reject(new HlsRequestError(503, `${what} of "${this.path}" did not appear within ${timeout} ms`));
-      }, timeout);
-      this.#waiters.add(waiter);
-      // Abandoning a wait settles it, so whoever awaits it finishes instead of hanging on.
+      const cancel = this.#hold(msn, -2, resolve, reject);
       onCancel?.(() => {
-        if (waiter.timer) clearTimeout(waiter.timer);
-        this.#waiters.delete(waiter);
+        cancel();
         resolve();
       });
     });
+  }
+
+  #hold(msn: number, part: number, ready: () => void, fail: (err: HlsRequestError) => void): () => void {
+    const timeout = this.blockTimeoutMs;
+    const waiter: Waiter = { msn, part, resolve: ready, reject: fail, timer: null };
+    waiter.timer = setTimeout(() => {
+      this.#waiters.delete(waiter);
+      const what = part < 0 ? `segment ${msn}` : `part ${part} of segment ${msn}`;
+      fail(new HlsRequestError(503, `${what} of "${this.path}" did not appear within ${timeout} ms`));
+    }, timeout);
+    this.#waiters.add(waiter);
+    return () => {
+      if (waiter.timer) clearTimeout(waiter.timer);
+      this.#waiters.delete(waiter);
+    };
   }
 
   get waiting(): number {

@@ -78,6 +78,21 @@ const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 /** A plain playlist is stale after one part or two; a CDN may still collapse concurrent requests. */
 const PLAYLIST_CACHE = 'public, max-age=1';
 
+/** A JSON error on a response the framework no longer handles (hijacked to hold it). */
+function sendError(reply: FastifyReply, err: HlsRequestError, cors: string): void {
+  const res = reply.raw;
+  if (res.destroyed || res.headersSent) return;
+  const body = JSON.stringify({ error: err.message });
+  res.writeHead(err.statusCode, {
+    'access-control-allow-origin': cors,
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'retry-after': '1',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
 export interface HlsCounters {
   playlists: number;
   blockedPlaylists: number;
@@ -226,21 +241,15 @@ export class HlsServer {
       }
       case 'media': {
         const query = parseBlockingQuery(request.query as Record<string, unknown>);
-        const waited = await this.#wait(packager, reply, query.msn, query.part);
-        if (reply.sent) return reply;
-        const blocking = query.msn !== undefined;
-        this.counters.playlists++;
-        if (blocking) this.counters.blockedPlaylists++;
-        const body = packager.mediaPlaylist(query.skip);
-        if (waited) {
-          const part = packager.lastPart;
-          if (part) this.responseDelay.record(performance.now() - part.body.completedAt);
-        }
-        // A blocking response answers exactly its query, so caches may share it for a target duration.
-        return reply
-          .header('content-type', PLAYLIST_TYPE)
-          .header('cache-control', blocking ? `public, max-age=${packager.targetDuration}` : PLAYLIST_CACHE)
-          .send(body);
+        const cors = String(reply.getHeader('access-control-allow-origin') ?? '*');
+        const answer = (waited: boolean) => this.#sendMediaPlaylist(reply, packager, query, cors, waited);
+        const fail = (err: HlsRequestError) => sendError(reply, err, cors);
+        const cancel = packager.holdFor(query.msn, query.part, () => answer(true), fail);
+        // Written straight to the socket, here or from holdFor the moment the part completes.
+        reply.hijack();
+        if (cancel) reply.raw.once('close', cancel);
+        else answer(false);
+        return reply;
       }
       case 'init': {
         const init = resource.epoch === packager.epoch ? packager.initFor(resource.generation) : undefined;
@@ -267,6 +276,42 @@ export class HlsServer {
         if (!found.body.complete) this.counters.streamedResponses++;
         return reply;
       }
+    }
+  }
+
+  /**
+   * Answers a media playlist request. Runs synchronously inside the part's completion for held requests, so
+   * the last of a thousand leaves right after the first; it must not throw.
+   */
+  #sendMediaPlaylist(
+    reply: FastifyReply,
+    packager: HlsPackager,
+    query: BlockingQuery,
+    cors: string,
+    waited: boolean,
+  ): void {
+    const res = reply.raw;
+    if (res.destroyed || res.headersSent) return;
+    try {
+      const blocking = query.msn !== undefined;
+      const body = packager.mediaPlaylist(query.skip);
+      res.writeHead(200, {
+        'access-control-allow-origin': cors,
+        'content-type': PLAYLIST_TYPE,
+        // A blocking response answers exactly its query, so caches may share it for a target duration.
+        'cache-control': blocking ? `public, max-age=${packager.targetDuration}` : PLAYLIST_CACHE,
+        'content-length': body.length,
+      });
+      res.end(body);
+      this.counters.playlists++;
+      if (blocking) this.counters.blockedPlaylists++;
+      if (waited) {
+        const part = packager.lastPart;
+        if (part) this.responseDelay.record(performance.now() - part.body.completedAt);
+      }
+    } catch (err) {
+      this.#log.error({ err, path: packager.path }, 'media playlist response failed');
+      res.destroy();
     }
   }
 
