@@ -45,6 +45,8 @@ export class CmafFeed extends SharedFeed<CmafInit, CmafFragment> {
   /** Per track: the last frame's dts and the last measured frame interval, for estimating durations. */
   #lastDts = new Map<number, number>();
   #lastInterval = new Map<number, number>();
+  /** Per track: the duration written into the last fragment, which the next frame's gap is measured against. */
+  #lastWritten = new Map<number, number>();
   #generation = 0;
 
   /** The feed of `stream`, created on first use. */
@@ -77,6 +79,7 @@ export class CmafFeed extends SharedFeed<CmafInit, CmafFragment> {
     this.#tracks = new Map(tracks.map((t) => [t.id, t]));
     this.#lastDts.clear();
     this.#lastInterval.clear();
+    this.#lastWritten.clear();
     this.#writer = new FragmentWriter();
     this.publishInit({
       bytes: writeInitSegment(tracks),
@@ -90,8 +93,17 @@ export class CmafFeed extends SharedFeed<CmafInit, CmafFragment> {
   onFrame(frame: Frame): void {
     const track = this.#tracks.get(frame.trackId);
     if (!track || !this.init) return;
+    const previous = this.#lastDts.get(track.id);
     const duration = this.#estimateDuration(frame, track);
     const rap = this.stream.isRandomAccess(frame);
+    // MSE §3.5.8 (coded frame processing, step 6): a decode time more than twice the last frame's duration past
+    // the last one is a discontinuity, after which the browser drops every frame until the next random access
+    // point. A source that skipped frames (a WebRTC encoder under load) sends keyframes only when asked.
+    const written = this.#lastWritten.get(track.id);
+    if (track.kind === 'video' && !rap && previous !== undefined && written !== undefined) {
+      if (frame.dts - previous > 2 * written) this.stream.publisher?.requestKeyframe?.();
+    }
+    this.#lastWritten.set(track.id, duration);
     const fragment: CmafFragment = {
       bytes: this.#writer.fragment(track, frame, duration),
       rap,

@@ -9,6 +9,11 @@ export interface Publisher {
   readonly remoteAddress: string;
   readonly id: string;
   close(reason: string): void;
+  /**
+   * A consumer needs a random access point soon (a gap in the media broke decoding for its viewers). A
+   * publisher that can ask its source does (WebRTC: PLI, rate-limited); others ignore it (RTMP has a GOP).
+   */
+  requestKeyframe?(): void;
 }
 
 /**

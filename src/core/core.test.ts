@@ -237,3 +237,47 @@ test('CMAF init: a new decoder configuration within one publish continues; a rep
   ]);
   remove();
 });
+
+test('CMAF feed asks the publisher for a keyframe after a video gap MSE would treat as a discontinuity', async () => {
+  const { CmafFeed } = await import('./CmafFeed.ts');
+  const { encodeH264 } = await import('../media/testing/ffmpeg.ts');
+  const { splitAnnexB } = await import('../media/nalu.ts');
+  const { buildAvcDecoderConfig, h264TrackInfo } = await import('../media/h264/avcC.ts');
+  const nalus = splitAnnexB(encodeH264({ width: 320, height: 240 }));
+  const avcC = buildAvcDecoderConfig(
+    nalus.filter((n) => (n[0] & 0x1f) === 7),
+    nalus.filter((n) => (n[0] & 0x1f) === 8),
+  );
+  const h264: Track = {
+    ...video,
+    config: avcC,
+    codecString: h264TrackInfo(avcC).codecString,
+    width: 320,
+    height: 240,
+  };
+  const registry = new StreamRegistry();
+  let asked = 0;
+  const stream = registry.publish('live/gap', { ...publisher(), requestKeyframe: () => asked++ });
+  const remove = CmafFeed.of(stream).addListener({
+    onInit: () => {},
+    onItem: () => {},
+    onUnpublish: () => {},
+  });
+  stream.setTracks([h264]);
+  let dts = 0;
+  const push = (gap: number, key = false) => {
+    dts += gap;
+    stream.pushFrame(frame(1, dts, key));
+  };
+  push(0, true);
+  for (let i = 0; i < 10; i++) push(3000);
+  assert.equal(asked, 0, 'a steady 30 fps stream needs nothing');
+  push(5000);
+  assert.equal(asked, 0, 'a late frame within twice the last duration is no discontinuity');
+  push(3000);
+  push(15_000);
+  assert.equal(asked, 1, 'a 166 ms gap after 33 ms frames is');
+  push(15_000, true);
+  assert.equal(asked, 1, 'a keyframe after a gap is its own random access point');
+  remove();
+});

@@ -174,6 +174,11 @@ export class WhipSession extends WebRtcSession implements Publisher {
     );
   }
 
+  /** Publisher.requestKeyframe: a frame consumer saw a gap (MSE drops everything after one until a keyframe). */
+  requestKeyframe(): void {
+    this.feed.requestKeyframe();
+  }
+
   sendPli(): void {
     const video = this.incoming.video;
     if (!video?.ssrc || !video.track.isOpen()) return;
