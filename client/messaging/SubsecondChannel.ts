@@ -23,6 +23,9 @@ export const CHANNEL_TRANSPORTS: readonly ChannelTransportFactory[] = [
 
 const CHANNEL_NAME = /^[A-Za-z0-9_.:/-]{1,256}$/;
 
+/** Identity tokens per server, shared by a page's channels so they all speak as one identity. */
+const identityTokens = new Map<string, string>();
+
 /** Failures before a transport that never opened is given up for the next one. */
 const ATTEMPTS_BEFORE_FALLBACK = 2;
 
@@ -64,6 +67,7 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
     this.#options = options;
     this.#server = (options.server ?? globalThis.location?.origin ?? '').replace(/\/+$/, '');
     this.#lastId = options.since;
+    if (options.identity) identityTokens.set(this.#server, options.identity);
     const wanted = options.transport ?? 'auto';
     this.#factories = CHANNEL_TRANSPORTS.filter(
       (f) => (wanted === 'auto' || f.kind === wanted) && f.available(),
@@ -91,6 +95,17 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
   /** The latest presence the server published for this channel, or null before the first. */
   get presence(): ChannelPresence | null {
     return this.#presence;
+  }
+
+  /** The token that keeps this client's identity across connections (store it to keep it across visits). */
+  get identityToken(): string | undefined {
+    return identityTokens.get(this.#server);
+  }
+
+  /** This client's identity as the server names it (the `from` of what it publishes), once known. */
+  get identity(): string | undefined {
+    const token = this.identityToken;
+    return token ? token.slice(0, token.lastIndexOf('.')) : undefined;
   }
 
   get reconnects(): number {
@@ -138,6 +153,7 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
         channel: this.name,
         heartbeatMs: this.#options.heartbeatMs ?? 15_000,
         pollTimeoutMs: this.#options.pollTimeoutMs,
+        identity: () => identityTokens.get(this.#server),
       },
       {
         onSubscribed: (position) => {
@@ -146,6 +162,9 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
           this.#failures = 0;
           this.#backoff.reset();
           this.#setState('open');
+        },
+        onIdentity: (token) => {
+          identityTokens.set(this.#server, token);
         },
         onMessage: (message) => {
           if (!live()) return;

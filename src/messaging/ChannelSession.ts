@@ -90,6 +90,11 @@ export class ChannelSession {
     this.remoteAddress = remoteAddress;
     const { publishRatePerSecond, publishBurst } = messaging.config;
     this.#bucket = new TokenBucket(publishRatePerSecond, publishBurst);
+    sink.event({
+      event: 'hello',
+      identity: identity.id,
+      ...(identity.token === undefined ? {} : { token: identity.token }),
+    });
   }
 
   get channels(): string[] {

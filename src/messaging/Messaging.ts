@@ -4,7 +4,7 @@ import type { Logger } from '../core/log.ts';
 import { ChannelHub } from './ChannelHub.ts';
 import { InvalidChannelError, parseChannelName } from './ChannelName.ts';
 import {
-  anonymousIdentities,
+  AnonymousIdentities,
   type ChannelAction,
   type ChannelPolicy,
   type Identity,
@@ -58,7 +58,7 @@ export class Messaging {
         maxChannels: config.maxChannels,
       });
     this.policy = options.policy ?? new PatternChannelPolicy(config);
-    this.identities = options.identities ?? anonymousIdentities;
+    this.identities = options.identities ?? new AnonymousIdentities(config.identitySecret);
     const viewersOf = options.viewersOf;
     this.hub = new ChannelHub({
       bus: this.bus,

@@ -43,6 +43,7 @@ interface ChatView {
   transport: string | null | undefined;
   ids: number[];
   texts: string[];
+  froms: string[];
   notices: string[];
   reconnects: number;
   duplicates: number;
@@ -56,6 +57,7 @@ function view(page: Page): Promise<ChatView> {
       transport: window.subsecondChat?.transport,
       ids: items.map((li) => Number(li.dataset.id)),
       texts: items.map((li) => li.querySelector('.text')?.textContent ?? ''),
+      froms: items.map((li) => li.dataset.from ?? ''),
       notices: [...document.querySelectorAll('#messages li.notice')].map((li) => li.textContent ?? ''),
       reconnects: window.subsecondChat?.reconnects ?? 0,
       duplicates: window.subsecondChat?.duplicatesDropped ?? 0,
@@ -125,6 +127,17 @@ test('two pages chat; one page`s socket is dropped by the server and it resumes 
   assert.equal(a.reconnects, 2);
   assert.equal(a.duplicates, 0, 'the server resumed exactly: the client had nothing to drop');
   assert.deepEqual(a.notices, []);
+  // Identities held across the drops: Alice still speaks as who she was, Bob's HTTP publishes share one id.
+  assert.equal(new Set(b.froms.slice(1)).size, 1, 'every POST from bob carried the same identity');
+  assert.notEqual(b.froms[0], b.froms[1]);
+  await alice.fill('#text', 'alice again');
+  await alice.click('#send');
+  const last = (await waitFor('bob to see alice again', async () => {
+    const v = await view(bob);
+    return v.ids.length === 81 ? v : null;
+  }))!;
+  assert.equal(last.texts[80], 'alice again');
+  assert.equal(last.froms[80], last.froms[0], 'alice is the same sender after two reconnects');
   assert.deepEqual(browser.problems, []);
   await alice.close();
   await bob.close();

@@ -79,6 +79,7 @@ test('SSE: headers, retry, an id and event name on every event, heartbeat commen
   assert.deepEqual(
     sse.events.filter((e) => e.event !== 'presence').map((e) => [e.event, e.id]),
     [
+      ['hello', '1'],
       ['subscribed', '1'],
       ['message', '2'],
       ['message', '3'],

@@ -88,6 +88,10 @@ export class PollChannelEndpoint {
       if (timeout !== undefined) timeoutMs = Math.min(timeout, timeoutMs);
       const identity = messaging.identities.identify({ headers: request.headers, remoteAddress, query });
       if ('refused' in identity) return reply.status(401).send({ error: identity.refused });
+      if (identity.token) {
+        reply.header('x-subsecond-identity', identity.token);
+        reply.header('access-control-expose-headers', 'x-subsecond-identity');
+      }
       messaging.authorize(identity, channel, 'subscribe');
     } catch (err) {
       if (err instanceof InvalidChannelError) return reply.status(400).send({ error: err.message });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ChannelHistory } from './ChannelHistory.ts';
 import { InvalidChannelError, parseChannelName, streamPathOf } from './ChannelName.ts';
-import { compilePattern, PatternChannelPolicy } from './ChannelPolicy.ts';
+import { AnonymousIdentities, compilePattern, PatternChannelPolicy } from './ChannelPolicy.ts';
 import { StoredMessage } from './Message.ts';
 import { parseClientFrame } from './protocol.ts';
 import { TokenBucket } from './TokenBucket.ts';
@@ -153,4 +153,23 @@ test('client frames: each op parsed, bad ones refused with what was wrong', () =
     /non-negative integer/,
   );
   assert.throws(() => parseClientFrame('{"op":"publish","channel":"c"}'), /needs "type"/);
+});
+
+test('anonymous identities: a signed token proves its id; forged or foreign tokens get a fresh one', () => {
+  const identities = new AnonymousIdentities('secret-a');
+  const request = (identity?: string) => ({
+    headers: {},
+    remoteAddress: '127.0.0.1',
+    query: new URLSearchParams(identity ? { identity } : {}),
+  });
+  const first = identities.identify(request());
+  assert.match(first.id, /^anon-[A-Za-z0-9_-]{8}$/);
+  assert.equal(identities.identify(request(first.token)).id, first.id);
+  assert.equal(identities.verify(first.token!), first.id);
+  assert.equal(identities.verify(`${first.id}.x${first.token!.slice(first.id.length + 2)}`), null);
+  assert.equal(identities.verify('anon-abcdefgh'), null);
+  assert.equal(new AnonymousIdentities('secret-b').verify(first.token!), null);
+  assert.notEqual(identities.identify(request('admin.xyz')).id, 'admin');
+  const viaHeader = identities.identify({ ...request(), headers: { 'x-subsecond-identity': first.token } });
+  assert.equal(viaHeader.id, first.id);
 });
