@@ -1,6 +1,7 @@
 import type { Logger } from '../core/log.ts';
 import { PresenceFrame, type StoredMessage } from './Message.ts';
-import type { MessageBus, TransportCounts, Unsubscribe } from './MessageBus.ts';
+import { ChannelLimitError, type MessageBus, type TransportCounts, type Unsubscribe } from './MessageBus.ts';
+import { MessagingError } from './protocol.ts';
 
 /** One connection's subscription to one channel, as the hub sees it. */
 export interface HubSubscriber {
@@ -62,16 +63,27 @@ export class ChannelHub {
     return this.#channels;
   }
 
+  /** Throws MessagingError `unavailable` when the bus cannot open the channel. */
   add(subscriber: HubSubscriber): void {
     let local = this.#channels.get(subscriber.channel);
     if (!local) {
       const created = new LocalChannel(subscriber.channel);
+      try {
+        created.unsubscribe.push(
+          this.#bus.subscribe(created.name, (message) => this.#deliver(created, message)),
+        );
+        created.unsubscribe.push(
+          this.#bus.subscribePresence(created.name, (totals) => this.#presence(created, totals)),
+        );
+      } catch (err) {
+        for (const unsubscribe of created.unsubscribe) unsubscribe();
+        if (err instanceof ChannelLimitError) {
+          throw new MessagingError('unavailable', err.message, { channel: created.name });
+        }
+        throw err;
+      }
       local = created;
       this.#channels.set(created.name, created);
-      created.unsubscribe.push(
-        this.#bus.subscribe(created.name, (message) => this.#deliver(created, message)),
-        this.#bus.subscribePresence(created.name, (totals) => this.#presence(created, totals)),
-      );
     }
     local.subscribers.add(subscriber);
     local.counts.set(subscriber.transport, (local.counts.get(subscriber.transport) ?? 0) + 1);

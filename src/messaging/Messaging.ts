@@ -11,9 +11,9 @@ import {
   type IdentityResolver,
   PatternChannelPolicy,
 } from './ChannelPolicy.ts';
-import { ChannelLimitError, InMemoryBus } from './InMemoryBus.ts';
+import { InMemoryBus } from './InMemoryBus.ts';
 import type { MessageDraft, StoredMessage } from './Message.ts';
-import type { MessageBus } from './MessageBus.ts';
+import { ChannelLimitError, type MessageBus } from './MessageBus.ts';
 import { MessagingError } from './protocol.ts';
 import { TokenBucket } from './TokenBucket.ts';
 

@@ -363,3 +363,22 @@ test('an anonymous identity survives reconnects with the token the server signed
   assert.notEqual((await other.waitForFrame('hello', (f) => f.event === 'hello')).identity, hello.identity);
   other.close();
 });
+
+test('a flood of control frames is rate-limited like publishes, and the socket survives it', async () => {
+  const c = await openWs(`${strictWs}/ws/channels/flood:x`);
+  await c.waitForFrame('subscribed', (f) => f.event === 'subscribed');
+  for (let i = 0; i < 80; i++) c.send({ op: 'ping', ref: `p${i}` });
+  await waitFor('80 answers', () => c.events('pong').length + c.events('error').length >= 80);
+  const limited = c.events('error').filter((e) => e.code === 'rate_limited');
+  assert.ok(limited.length >= 25 && c.events('pong').length >= 50, `${limited.length} of 80 refused`);
+  assert.match(String(limited[0].message), /subscribe, unsubscribe, ping or invalid frames/);
+  assert.equal(c.events('pong').length + limited.length, 80, 'each ping answered once');
+  assert.ok(
+    limited.every((e) => String(e.ref).startsWith('p')),
+    'a refusal names the ping it refuses',
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  c.send({ op: 'ping', ref: 'after' });
+  assert.ok(await c.waitForFrame('pong after the flood', (f) => f.event === 'pong' && f.ref === 'after'));
+  c.close();
+});

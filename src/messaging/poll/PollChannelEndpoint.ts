@@ -101,7 +101,12 @@ export class PollChannelEndpoint {
 
     // Listen before looking at the history so that nothing published in between is missed.
     const waiter = new PollWaiter(channel);
-    messaging.hub.add(waiter);
+    try {
+      messaging.hub.add(waiter);
+    } catch (err) {
+      if (err instanceof MessagingError) return reply.status(err.status).send({ error: err.message });
+      throw err;
+    }
     let release: (() => void) | null = null;
     try {
       const replay = await messaging.bus.replay(channel, since);
