@@ -35,6 +35,7 @@ before(async () => {
       publishRatePerSecond: 2,
       publishBurst: 3,
       maxConnectionsPerIp: 2,
+      anonymousRead: 'open/**',
       anonymousWrite: 'open/*',
     },
   });
@@ -281,4 +282,23 @@ test('per-IP connection limit on SSE and held polls is a 429; the server keeps s
   assert.equal((await again.response).statusCode, 200);
   again.close();
   b.close();
+});
+
+test('reading a channel the policy closes to anonymous clients: 403 on SSE and poll, an error event on WS', async () => {
+  const s = strict.httpUrl;
+  for (const path of ['sse', 'poll']) {
+    const res = await fetch(`${s}/${path}/channels/closed/x`);
+    assert.equal(res.status, 403, path);
+    assert.match(
+      ((await res.json()) as { error: string }).error,
+      /anonymous clients may not read channel "closed\/x" \(messaging\.anonymousRead\)/,
+    );
+  }
+  const ws = await openWs(`${s.replace('http', 'ws')}/ws/channels/closed/x`);
+  const refusal = await ws.waitForFrame('refusal', (f) => f.event === 'error');
+  assert.equal(refusal.code, 'forbidden');
+  assert.equal(refusal.channel, 'closed/x');
+  ws.send({ op: 'subscribe', channel: 'open/fine' });
+  await ws.waitForFrame('a permitted channel on the same socket', (f) => f.event === 'subscribed');
+  ws.close();
 });
