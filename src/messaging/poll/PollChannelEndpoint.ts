@@ -50,7 +50,10 @@ class PollWaiter implements HubSubscriber {
     this.received.push(message);
     if (this.#scheduled || !this.onMessage) return;
     this.#scheduled = true;
-    setImmediate(() => this.onMessage?.());
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.onMessage?.();
+    });
   }
 
   offerPresence(_presence: PresenceFrame): void {}
@@ -128,15 +131,16 @@ export class PollChannelEndpoint {
           clearTimeout(timer);
           this.#held.delete(cancel);
           waiter.onMessage = null;
-          request.raw.off('close', onClose);
+          reply.raw.off('close', onClose);
           resolve(value);
         };
         const cancel = () => finish(answerBody(channel, position, null, []));
         const onClose = () => finish(null);
         const timer = setTimeout(cancel, timeoutMs);
         this.#held.add(cancel);
-        // The client gave up (or the socket died): stop holding, nothing to answer.
-        request.raw.on('close', onClose);
+        // The client gave up (or the socket died): stop holding, nothing to answer. The response's close, not
+        // the request's: a request stream may close as soon as its (empty) body is read.
+        reply.raw.on('close', onClose);
         waiter.onMessage = () => {
           const messages = waiter.received.filter((m) => m.id > position);
           if (messages.length === 0) return;
