@@ -48,6 +48,8 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
   readonly #backoff: Backoff;
   #index = 0;
   #failures = 0;
+  /** Transports that have carried this channel at least once. */
+  readonly #worked = new Set<ChannelTransportKind>();
   #transport: ChannelTransport | null = null;
   #state: ChannelState = 'connecting';
   #lastId: number | undefined;
@@ -146,6 +148,9 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
   #connect(): void {
     const factory = this.#factories[this.#index];
     let current: ChannelTransport | null = null;
+    // A transport has worked once the server confirmed the subscription: a proxy that accepts a WebSocket
+    // upgrade and then cuts it is a failure to connect, not a connection lost.
+    let subscribed = false;
     const live = () => current !== null && this.#transport === current;
     current = factory.create(
       {
@@ -158,6 +163,8 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
       {
         onSubscribed: (position) => {
           if (!live()) return;
+          subscribed = true;
+          this.#worked.add(factory.kind);
           this.#lastId ??= position;
           this.#failures = 0;
           this.#backoff.reset();
@@ -183,7 +190,7 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
         onError: (code, message) => {
           if (live()) this.emit(ChannelEvent.Error, { code, message, fatal: false });
         },
-        onClosed: (reason, opened, fatal) => {
+        onClosed: (reason, _opened, fatal) => {
           if (!live()) return;
           this.#transport = null;
           if (fatal) {
@@ -192,7 +199,9 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
             return;
           }
           if (
-            !opened &&
+            !subscribed &&
+            // One that worked before is retried (the server may be restarting), not given up.
+            !this.#worked.has(factory.kind) &&
             ++this.#failures >= ATTEMPTS_BEFORE_FALLBACK &&
             this.#index < this.#factories.length - 1
           ) {

@@ -19,8 +19,6 @@ class LocalChannel {
   readonly unsubscribe: Unsubscribe[] = [];
   lastReportAt = Number.NEGATIVE_INFINITY;
   reportTimer: NodeJS.Timeout | null = null;
-  /** Totals last heard from the bus, to re-publish when only the stream's viewer count moved. */
-  totals: TransportCounts = {};
 
   constructor(name: string) {
     this.name = name;
@@ -154,7 +152,6 @@ export class ChannelHub {
   }
 
   #presence(local: LocalChannel, totals: TransportCounts): void {
-    local.totals = totals;
     let connections = 0;
     for (const n of Object.values(totals)) connections += n;
     const viewers = this.#viewersOf(local.name);

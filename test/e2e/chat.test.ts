@@ -190,3 +190,27 @@ test('every transport forced in turn receives the same messages; a late joiner i
     [],
   );
 });
+
+test('auto transport: where WebSockets are cut after the upgrade, the client falls back to SSE and chats', async () => {
+  const channel = 'live/cam3:chat';
+  const page = await browser.newPage();
+  // A proxy that accepts the upgrade and then drops the socket, before the server could say anything.
+  await page.routeWebSocket(/\/ws\/channels\//, (ws) => ws.close({ code: 1011, reason: 'proxy cut' }));
+  await page.goto(`${server.httpUrl}/chat/${channel}`);
+  await waitFor('the page to connect over SSE', async () => {
+    const v = await view(page);
+    return v.state === 'open' && v.transport === 'sse';
+  });
+  const r = await httpPublish(server.httpUrl, channel, { type: 'chat', data: { text: 'over sse' } });
+  assert.equal(r.status, 201);
+  const v = (await waitFor('the message', async () => {
+    const got = await view(page);
+    return got.ids.length === 1 ? got : null;
+  }))!;
+  assert.deepEqual(v.texts, ['over sse']);
+  assert.ok(v.reconnects >= 2, `two WebSocket attempts before SSE (${v.reconnects} reconnects)`);
+  await page.fill('.compose input', 'sent over HTTP');
+  await page.click('.compose button');
+  await waitFor('its own message back', async () => (await view(page)).ids.length === 2);
+  await page.close();
+});
