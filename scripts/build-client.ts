@@ -15,6 +15,7 @@ const options: esbuild.BuildOptions = {
     player: 'client/play-page.ts',
     dashboard: 'client/dashboard.ts',
     chat: 'client/chat-page.ts',
+    auction: 'client/auction-page.ts',
     subsecond: 'client/player/index.ts',
   },
   outdir,

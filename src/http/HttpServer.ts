@@ -147,6 +147,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     return sendFile(reply, 'play.html', 'no-cache');
   });
   app.get('/chat/*', (_request, reply) => sendFile(reply, 'chat.html', 'no-cache'));
+  app.get('/auction/*', (request, reply) => {
+    streamPathParam(request);
+    return sendFile(reply, 'auction.html', 'no-cache');
+  });
   app.get('/static/:file', (request, reply) =>
     sendFile(reply, (request.params as { file: string }).file, 'no-cache'),
   );

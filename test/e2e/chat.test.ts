@@ -214,3 +214,53 @@ test('auto transport: where WebSockets are cut after the upgrade, the client fal
   await waitFor('its own message back', async () => (await view(page)).ids.length === 2);
   await page.close();
 });
+
+test('live auction: two viewers bid at once; both see the server`s order and the same winner', async () => {
+  const path = 'live/auction1';
+  const pages = await Promise.all(
+    [0, 1].map(async () => {
+      const page = await browser.newPage();
+      await page.goto(`${server.httpUrl}/auction/${path}`);
+      await waitFor('the auction channel', () =>
+        page.evaluate(() => window.subsecondAuction?.channel.state === 'open'),
+      );
+      return page;
+    }),
+  );
+  const [ann, bob] = pages;
+  await ann.fill('#lot', 'signed <b>poster</b>');
+  await ann.fill('#seconds', '3');
+  await ann.click('#open button');
+  await waitFor('bob sees the lot', async () => (await bob.textContent('#item')) === 'signed <b>poster</b>');
+  // Both bid as fast as they can; each bid is one more than what that page last saw.
+  const bidding = (page: Page) =>
+    page.evaluate(async () => {
+      const a = window.subsecondAuction!;
+      for (let i = 0; i < 15; i++) {
+        await a.channel.publish('bid', { amount: a.state().price + 1 }).catch(() => {});
+        await new Promise((r) => setTimeout(r, 20 + Math.random() * 30));
+      }
+    });
+  await Promise.all([bidding(ann), bidding(bob)]);
+  await waitFor('the end', async () => (await ann.textContent('#countdown')) === 'ended', 10_000);
+  // A bid after the end does not count, on any screen.
+  await bob.evaluate(() => window.subsecondAuction!.channel.publish('bid', { amount: 1_000_000 }));
+  await new Promise((r) => setTimeout(r, 300));
+  const seen = await Promise.all(
+    pages.map((page) =>
+      page.evaluate(() => ({
+        winner: window.subsecondAuction!.winner(),
+        price: window.subsecondAuction!.state().price,
+        bids: window.subsecondAuction!.state().bids.map((b) => `${b.id}:${b.accepted}`),
+        line: document.getElementById('winner')?.textContent,
+      })),
+    ),
+  );
+  assert.deepEqual(seen[0], seen[1], 'both screens agree on every bid, the price and the winner');
+  assert.ok(seen[0].winner, 'someone won');
+  assert.ok(seen[0].price >= 11);
+  assert.ok(seen[0].bids.at(-1)?.endsWith(':false'), 'the bid after the end was refused');
+  assert.match(seen[0].line ?? '', new RegExp(`Sold to ${seen[0].winner} for ${seen[0].price}`));
+  assert.equal(await ann.locator('#item b').count(), 0, 'the lot name is text, not markup');
+  for (const page of pages) await page.close();
+});
