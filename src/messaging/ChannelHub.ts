@@ -7,6 +7,8 @@ import { MessagingError } from './protocol.ts';
 export interface HubSubscriber {
   readonly channel: string;
   readonly transport: string;
+  /** False for a listener that is not a client (a held long-poll): not counted in presence. */
+  readonly counted?: boolean;
   /** Every live message of the channel, in id order, once. */
   offer(message: StoredMessage): void;
   offerPresence(presence: PresenceFrame): void;
@@ -84,6 +86,7 @@ export class ChannelHub {
       this.#channels.set(created.name, created);
     }
     local.subscribers.add(subscriber);
+    if (subscriber.counted === false) return;
     local.counts.set(subscriber.transport, (local.counts.get(subscriber.transport) ?? 0) + 1);
     this.#scheduleReport(local);
   }
@@ -91,11 +94,13 @@ export class ChannelHub {
   remove(subscriber: HubSubscriber): void {
     const local = this.#channels.get(subscriber.channel);
     if (!local?.subscribers.delete(subscriber)) return;
-    const n = (local.counts.get(subscriber.transport) ?? 1) - 1;
-    if (n > 0) local.counts.set(subscriber.transport, n);
-    else local.counts.delete(subscriber.transport);
+    if (subscriber.counted !== false) {
+      const n = (local.counts.get(subscriber.transport) ?? 1) - 1;
+      if (n > 0) local.counts.set(subscriber.transport, n);
+      else local.counts.delete(subscriber.transport);
+    }
     if (local.subscribers.size > 0) {
-      this.#scheduleReport(local);
+      if (subscriber.counted !== false) this.#scheduleReport(local);
       return;
     }
     // Last one gone: tell the bus at once (nobody here is left to rate-limit for) and let go of the channel.
