@@ -1,4 +1,5 @@
 /** The player page (`/play/{path}`): one stream, its state, and live stats. */
+import { mountChat } from './chat-panel.ts';
 import { byId, element } from './dom.ts';
 import { formatBitrate, formatBytes } from './format.ts';
 import { LatencyMeter } from './latency/LatencyMeter.ts';
@@ -168,6 +169,8 @@ function main(): void {
   setInterval(() => showStats(player, meter), 500);
   player.start();
   showStats(player, meter);
+  // The stream's chat and reactions, beside the video (messaging: docs/protocols/messaging.md).
+  mountChat(byId('chat', HTMLElement), `${path}:chat`, { since: 0 });
 }
 
 main();

@@ -16,6 +16,7 @@ const options: esbuild.BuildOptions = {
     dashboard: 'client/dashboard.ts',
     chat: 'client/chat-page.ts',
     publish: 'client/publish-page.ts',
+    auction: 'client/auction-page.ts',
     subsecond: 'client/player/index.ts',
     // Player libraries on their own, fixed names beside the SDK, loaded only by the transport that needs them.
     hlsjs: 'client/player/hls/hlsjs.ts',

@@ -44,6 +44,11 @@ export interface ChannelOptions {
   heartbeatMs?: number;
   /** Long-poll hold the client asks for, ms (the server caps it). Default: the server's. */
   pollTimeoutMs?: number;
+  /**
+   * An identity token from an earlier visit (`channel.identityToken`), to keep the same anonymous id. By
+   * default every channel of a page to one server shares the token the server handed out first.
+   */
+  identity?: string;
 }
 
 export type ChannelState = 'connecting' | 'open' | 'reconnecting' | 'closed';

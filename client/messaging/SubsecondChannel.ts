@@ -23,6 +23,9 @@ export const CHANNEL_TRANSPORTS: readonly ChannelTransportFactory[] = [
 
 const CHANNEL_NAME = /^[A-Za-z0-9_.:/-]{1,256}$/;
 
+/** Identity tokens per server, shared by a page's channels so they all speak as one identity. */
+const identityTokens = new Map<string, string>();
+
 /** Failures before a transport that never opened is given up for the next one. */
 const ATTEMPTS_BEFORE_FALLBACK = 2;
 
@@ -45,6 +48,8 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
   readonly #backoff: Backoff;
   #index = 0;
   #failures = 0;
+  /** Transports that have carried this channel at least once. */
+  readonly #worked = new Set<ChannelTransportKind>();
   #transport: ChannelTransport | null = null;
   #state: ChannelState = 'connecting';
   #lastId: number | undefined;
@@ -64,6 +69,7 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
     this.#options = options;
     this.#server = (options.server ?? globalThis.location?.origin ?? '').replace(/\/+$/, '');
     this.#lastId = options.since;
+    if (options.identity) identityTokens.set(this.#server, options.identity);
     const wanted = options.transport ?? 'auto';
     this.#factories = CHANNEL_TRANSPORTS.filter(
       (f) => (wanted === 'auto' || f.kind === wanted) && f.available(),
@@ -91,6 +97,17 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
   /** The latest presence the server published for this channel, or null before the first. */
   get presence(): ChannelPresence | null {
     return this.#presence;
+  }
+
+  /** The token that keeps this client's identity across connections (store it to keep it across visits). */
+  get identityToken(): string | undefined {
+    return identityTokens.get(this.#server);
+  }
+
+  /** This client's identity as the server names it (the `from` of what it publishes), once known. */
+  get identity(): string | undefined {
+    const token = this.identityToken;
+    return token ? token.slice(0, token.lastIndexOf('.')) : undefined;
   }
 
   get reconnects(): number {
@@ -131,6 +148,9 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
   #connect(): void {
     const factory = this.#factories[this.#index];
     let current: ChannelTransport | null = null;
+    // A transport has worked once the server confirmed the subscription: a proxy that accepts a WebSocket
+    // upgrade and then cuts it is a failure to connect, not a connection lost.
+    let subscribed = false;
     const live = () => current !== null && this.#transport === current;
     current = factory.create(
       {
@@ -138,14 +158,20 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
         channel: this.name,
         heartbeatMs: this.#options.heartbeatMs ?? 15_000,
         pollTimeoutMs: this.#options.pollTimeoutMs,
+        identity: () => identityTokens.get(this.#server),
       },
       {
         onSubscribed: (position) => {
           if (!live()) return;
+          subscribed = true;
+          this.#worked.add(factory.kind);
           this.#lastId ??= position;
           this.#failures = 0;
           this.#backoff.reset();
           this.#setState('open');
+        },
+        onIdentity: (token) => {
+          identityTokens.set(this.#server, token);
         },
         onMessage: (message) => {
           if (!live()) return;
@@ -164,7 +190,7 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
         onError: (code, message) => {
           if (live()) this.emit(ChannelEvent.Error, { code, message, fatal: false });
         },
-        onClosed: (reason, opened, fatal) => {
+        onClosed: (reason, _opened, fatal) => {
           if (!live()) return;
           this.#transport = null;
           if (fatal) {
@@ -173,7 +199,9 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
             return;
           }
           if (
-            !opened &&
+            !subscribed &&
+            // One that worked before is retried (the server may be restarting), not given up.
+            !this.#worked.has(factory.kind) &&
             ++this.#failures >= ATTEMPTS_BEFORE_FALLBACK &&
             this.#index < this.#factories.length - 1
           ) {

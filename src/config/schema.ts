@@ -109,6 +109,11 @@ export const MessagingConfig = z
     /** Comma-separated channel patterns anonymous clients may subscribe to / publish on (`*` one segment). */
     anonymousRead: z.string().default('**'),
     anonymousWrite: z.string().default('**'),
+    /**
+     * Signs the tokens that keep an anonymous client's id across reconnects. Empty: random per process (ids
+     * survive reconnects, not restarts). Give every node of a cluster the same value.
+     */
+    identitySecret: z.string().default(''),
   })
   .strict();
 

@@ -172,6 +172,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     streamPathParam(request);
     return sendFile(reply, 'publish.html', 'no-cache');
   });
+  app.get('/auction/*', (request, reply) => {
+    streamPathParam(request);
+    return sendFile(reply, 'auction.html', 'no-cache');
+  });
   app.get('/static/:file', (request, reply) =>
     sendFile(reply, (request.params as { file: string }).file, 'no-cache'),
   );

@@ -1,11 +1,14 @@
 import type { Logger } from '../core/log.ts';
 import { PresenceFrame, type StoredMessage } from './Message.ts';
-import type { MessageBus, TransportCounts, Unsubscribe } from './MessageBus.ts';
+import { ChannelLimitError, type MessageBus, type TransportCounts, type Unsubscribe } from './MessageBus.ts';
+import { MessagingError } from './protocol.ts';
 
 /** One connection's subscription to one channel, as the hub sees it. */
 export interface HubSubscriber {
   readonly channel: string;
   readonly transport: string;
+  /** False for a listener that is not a client (a held long-poll): not counted in presence. */
+  readonly counted?: boolean;
   /** Every live message of the channel, in id order, once. */
   offer(message: StoredMessage): void;
   offerPresence(presence: PresenceFrame): void;
@@ -18,8 +21,6 @@ class LocalChannel {
   readonly unsubscribe: Unsubscribe[] = [];
   lastReportAt = Number.NEGATIVE_INFINITY;
   reportTimer: NodeJS.Timeout | null = null;
-  /** Totals last heard from the bus, to re-publish when only the stream's viewer count moved. */
-  totals: TransportCounts = {};
 
   constructor(name: string) {
     this.name = name;
@@ -62,18 +63,30 @@ export class ChannelHub {
     return this.#channels;
   }
 
+  /** Throws MessagingError `unavailable` when the bus cannot open the channel. */
   add(subscriber: HubSubscriber): void {
     let local = this.#channels.get(subscriber.channel);
     if (!local) {
       const created = new LocalChannel(subscriber.channel);
+      try {
+        created.unsubscribe.push(
+          this.#bus.subscribe(created.name, (message) => this.#deliver(created, message)),
+        );
+        created.unsubscribe.push(
+          this.#bus.subscribePresence(created.name, (totals) => this.#presence(created, totals)),
+        );
+      } catch (err) {
+        for (const unsubscribe of created.unsubscribe) unsubscribe();
+        if (err instanceof ChannelLimitError) {
+          throw new MessagingError('unavailable', err.message, { channel: created.name });
+        }
+        throw err;
+      }
       local = created;
       this.#channels.set(created.name, created);
-      created.unsubscribe.push(
-        this.#bus.subscribe(created.name, (message) => this.#deliver(created, message)),
-        this.#bus.subscribePresence(created.name, (totals) => this.#presence(created, totals)),
-      );
     }
     local.subscribers.add(subscriber);
+    if (subscriber.counted === false) return;
     local.counts.set(subscriber.transport, (local.counts.get(subscriber.transport) ?? 0) + 1);
     this.#scheduleReport(local);
   }
@@ -81,11 +94,13 @@ export class ChannelHub {
   remove(subscriber: HubSubscriber): void {
     const local = this.#channels.get(subscriber.channel);
     if (!local?.subscribers.delete(subscriber)) return;
-    const n = (local.counts.get(subscriber.transport) ?? 1) - 1;
-    if (n > 0) local.counts.set(subscriber.transport, n);
-    else local.counts.delete(subscriber.transport);
+    if (subscriber.counted !== false) {
+      const n = (local.counts.get(subscriber.transport) ?? 1) - 1;
+      if (n > 0) local.counts.set(subscriber.transport, n);
+      else local.counts.delete(subscriber.transport);
+    }
     if (local.subscribers.size > 0) {
-      this.#scheduleReport(local);
+      if (subscriber.counted !== false) this.#scheduleReport(local);
       return;
     }
     // Last one gone: tell the bus at once (nobody here is left to rate-limit for) and let go of the channel.
@@ -142,7 +157,6 @@ export class ChannelHub {
   }
 
   #presence(local: LocalChannel, totals: TransportCounts): void {
-    local.totals = totals;
     let connections = 0;
     for (const n of Object.values(totals)) connections += n;
     const viewers = this.#viewersOf(local.name);

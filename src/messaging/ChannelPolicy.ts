@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** Who is on the other end of a connection or request. */
@@ -8,6 +8,11 @@ export interface Identity {
   readonly anonymous: boolean;
   /** What a token grants: channel patterns and the actions allowed on them. Unused for anonymous users. */
   readonly grants?: readonly ChannelGrant[];
+  /**
+   * For anonymous identities: the token that proves this id on the client's next connection (sent back as
+   * `?identity=` or the `x-subsecond-identity` header), so reconnecting does not make it someone else.
+   */
+  readonly token?: string;
 }
 
 export type ChannelAction = 'subscribe' | 'publish';
@@ -31,10 +36,41 @@ export interface IdentityResolver {
   identify(request: IdentityRequest): Identity | { refused: string };
 }
 
-/** Every client is anonymous, with an unguessable server-assigned id per connection. */
-export const anonymousIdentities: IdentityResolver = {
-  identify: () => ({ id: `anon-${randomBytes(6).toString('base64url')}`, anonymous: true }),
-};
+/**
+ * Every client is anonymous with a server-assigned id, kept across reconnects by a token the server signs:
+ * `anon-<id>.<HMAC-SHA256(secret, id), 128 bits>`. A missing or forged token gets a fresh id, never the claimed
+ * one. The secret is `messaging.identitySecret` (shared by a cluster's nodes) or random per process.
+ */
+export class AnonymousIdentities implements IdentityResolver {
+  readonly #secret: Buffer;
+
+  constructor(secret: string) {
+    this.#secret = secret === '' ? randomBytes(32) : Buffer.from(secret);
+  }
+
+  #sign(id: string): string {
+    return createHmac('sha256', this.#secret).update(id).digest().subarray(0, 16).toString('base64url');
+  }
+
+  /** The id a token proves, or null when it is not one this server signed. */
+  verify(token: string): string | null {
+    const dot = token.lastIndexOf('.');
+    if (dot <= 0 || token.length > 100) return null;
+    const id = token.slice(0, dot);
+    if (!/^anon-[A-Za-z0-9_-]{8,16}$/.test(id)) return null;
+    const given = Buffer.from(token.slice(dot + 1));
+    const expected = Buffer.from(this.#sign(id));
+    return given.length === expected.length && timingSafeEqual(given, expected) ? id : null;
+  }
+
+  identify(request: IdentityRequest): Identity {
+    const header = request.headers['x-subsecond-identity'];
+    const presented = request.query.get('identity') ?? (typeof header === 'string' ? header : null);
+    const proven = presented ? this.verify(presented) : null;
+    const id = proven ?? `anon-${randomBytes(6).toString('base64url')}`;
+    return { id, anonymous: true, token: `${id}.${this.#sign(id)}` };
+  }
+}
 
 /** Decides whether an identity may subscribe to or publish on a channel: null when allowed, else why not. */
 export interface ChannelPolicy {

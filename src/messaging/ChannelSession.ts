@@ -5,6 +5,10 @@ import type { Messaging } from './Messaging.ts';
 import { type ClientFrame, MessagingError, parseClientFrame, type ServerEvent } from './protocol.ts';
 import { TokenBucket } from './TokenBucket.ts';
 
+/** Control frames (everything but publish) per connection: sustained per second, and burst. */
+const CONTROL_RATE = 20;
+const CONTROL_BURST = 50;
+
 /** The transports a connection can arrive over. */
 export type TransportKind = 'ws' | 'sse' | 'poll' | 'datachannel';
 
@@ -79,6 +83,7 @@ export class ChannelSession {
   readonly #messaging: Messaging;
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #bucket: TokenBucket;
+  readonly #controlBucket = new TokenBucket(CONTROL_RATE, CONTROL_BURST);
   #closed = false;
   /** The previous publish, so the next waits for it (#publishNow never rejects). */
   #publishing: Promise<unknown> = Promise.resolve();
@@ -90,6 +95,11 @@ export class ChannelSession {
     this.remoteAddress = remoteAddress;
     const { publishRatePerSecond, publishBurst } = messaging.config;
     this.#bucket = new TokenBucket(publishRatePerSecond, publishBurst);
+    sink.event({
+      event: 'hello',
+      identity: identity.id,
+      ...(identity.token === undefined ? {} : { token: identity.token }),
+    });
   }
 
   get channels(): string[] {
@@ -107,8 +117,25 @@ export class ChannelSession {
     try {
       frame = parseClientFrame(text);
     } catch (err) {
-      this.#refuse(err);
+      try {
+        this.#takeControlToken();
+        this.#refuse(err);
+      } catch (limited) {
+        this.#refuse(limited);
+      }
       return;
+    }
+    if (frame.op !== 'publish') {
+      try {
+        this.#takeControlToken();
+      } catch (limited) {
+        this.#refuse(
+          limited,
+          frame.op === 'ping' ? frame.ref : undefined,
+          'channel' in frame ? frame.channel : undefined,
+        );
+        return;
+      }
     }
     switch (frame.op) {
       case 'subscribe':
@@ -150,9 +177,9 @@ export class ChannelSession {
     }
     const subscription = new Subscription(channel, this.sink);
     this.#subscriptions.set(channel, subscription);
-    // Subscribe before asking for the replay, so nothing published in between is lost; ids drop duplicates.
-    this.#messaging.hub.add(subscription);
     try {
+      // Subscribe before asking for the replay, so nothing published in between is lost; ids drop duplicates.
+      this.#messaging.hub.add(subscription);
       const replay = await this.#messaging.bus.replay(channel, since);
       if (subscription.closed) return false;
       const position = replay.gap ? replay.gap.resumeFrom : (since ?? replay.lastId);
@@ -216,6 +243,21 @@ export class ChannelSession {
     } catch (err) {
       this.#refuse(err, ref);
       return null;
+    }
+  }
+
+  /**
+   * Subscribes, unsubscribes, pings and malformed frames share one bucket: each subscribe may replay a whole
+   * history, so a client must not be able to ask for that without bound.
+   */
+  #takeControlToken(): void {
+    const retryAfterMs = this.#controlBucket.take();
+    if (retryAfterMs > 0) {
+      throw new MessagingError(
+        'rate_limited',
+        `more than ${CONTROL_RATE}/s (burst ${CONTROL_BURST}) subscribe, unsubscribe, ping or invalid frames; retry in ${retryAfterMs} ms`,
+        { retryAfterMs },
+      );
     }
   }
 

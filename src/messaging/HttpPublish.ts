@@ -18,6 +18,10 @@ export async function publishOverHttp(
   try {
     const identity = messaging.identities.identify({ headers: request.headers, remoteAddress, query });
     if ('refused' in identity) return reply.status(401).send({ error: identity.refused });
+    if (identity.token) {
+      reply.header('x-subsecond-identity', identity.token);
+      reply.header('access-control-expose-headers', 'x-subsecond-identity');
+    }
     const body = request.body;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new MessagingError(

@@ -1,8 +1,6 @@
 import { ChannelHistory, type HistoryLimits, type Replay } from './ChannelHistory.ts';
 import { type MessageDraft, StoredMessage } from './Message.ts';
-import type { MessageBus, TransportCounts, Unsubscribe } from './MessageBus.ts';
-
-export class ChannelLimitError extends Error {}
+import { ChannelLimitError, type MessageBus, type TransportCounts, type Unsubscribe } from './MessageBus.ts';
 
 interface ChannelState {
   readonly history: ChannelHistory;

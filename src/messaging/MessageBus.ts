@@ -6,6 +6,9 @@ export type TransportCounts = Readonly<Record<string, number>>;
 
 export type Unsubscribe = () => void;
 
+/** Thrown by a bus that cannot open another channel (messaging.maxChannels, all of them in use). */
+export class ChannelLimitError extends Error {}
+
 /**
  * Between channels and nodes. The bus owns what must be one truth across a cluster: id assignment, the
  * history, live delivery and presence totals. The in-memory bus serves one process; a Redis bus (the cluster

@@ -4,16 +4,16 @@ import type { Logger } from '../core/log.ts';
 import { ChannelHub } from './ChannelHub.ts';
 import { InvalidChannelError, parseChannelName } from './ChannelName.ts';
 import {
-  anonymousIdentities,
+  AnonymousIdentities,
   type ChannelAction,
   type ChannelPolicy,
   type Identity,
   type IdentityResolver,
   PatternChannelPolicy,
 } from './ChannelPolicy.ts';
-import { ChannelLimitError, InMemoryBus } from './InMemoryBus.ts';
+import { InMemoryBus } from './InMemoryBus.ts';
 import type { MessageDraft, StoredMessage } from './Message.ts';
-import type { MessageBus } from './MessageBus.ts';
+import { ChannelLimitError, type MessageBus } from './MessageBus.ts';
 import { MessagingError } from './protocol.ts';
 import { TokenBucket } from './TokenBucket.ts';
 
@@ -58,7 +58,7 @@ export class Messaging {
         maxChannels: config.maxChannels,
       });
     this.policy = options.policy ?? new PatternChannelPolicy(config);
-    this.identities = options.identities ?? anonymousIdentities;
+    this.identities = options.identities ?? new AnonymousIdentities(config.identitySecret);
     const viewersOf = options.viewersOf;
     this.hub = new ChannelHub({
       bus: this.bus,

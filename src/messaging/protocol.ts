@@ -55,6 +55,13 @@ export interface ChannelErrorEvent {
 
 export type ServerEvent =
   | {
+      /** First on every socket and event stream: who the server takes this client to be. */
+      readonly event: 'hello';
+      readonly identity: string;
+      /** Present this (`?identity=` or `x-subsecond-identity`) to stay the same anonymous identity. */
+      readonly token?: string;
+    }
+  | {
       readonly event: 'subscribed';
       readonly channel: string;
       /** The id after which this subscription continues: messages with greater ids follow. */

@@ -165,8 +165,9 @@ export async function httpPublish(
   base: string,
   channel: string,
   body: unknown,
+  query = '',
 ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-  const res = await fetch(`${base}/api/v1/channels/${channel}/messages`, {
+  const res = await fetch(`${base}/api/v1/channels/${channel}/messages${query}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: typeof body === 'string' ? body : JSON.stringify(body),

@@ -35,6 +35,7 @@ before(async () => {
       publishRatePerSecond: 2,
       publishBurst: 3,
       maxConnectionsPerIp: 2,
+      anonymousRead: 'open/**',
       anonymousWrite: 'open/*',
     },
   });
@@ -79,6 +80,7 @@ test('SSE: headers, retry, an id and event name on every event, heartbeat commen
   assert.deepEqual(
     sse.events.filter((e) => e.event !== 'presence').map((e) => [e.event, e.id]),
     [
+      ['hello', '1'],
       ['subscribed', '1'],
       ['message', '2'],
       ['message', '3'],
@@ -280,4 +282,57 @@ test('per-IP connection limit on SSE and held polls is a 429; the server keeps s
   assert.equal((await again.response).statusCode, 200);
   again.close();
   b.close();
+});
+
+test('reading a channel the policy closes to anonymous clients: 403 on SSE and poll, an error event on WS', async () => {
+  const s = strict.httpUrl;
+  for (const path of ['sse', 'poll']) {
+    const res = await fetch(`${s}/${path}/channels/closed/x`);
+    assert.equal(res.status, 403, path);
+    assert.match(
+      ((await res.json()) as { error: string }).error,
+      /anonymous clients may not read channel "closed\/x" \(messaging\.anonymousRead\)/,
+    );
+  }
+  const ws = await openWs(`${s.replace('http', 'ws')}/ws/channels/closed/x`);
+  const refusal = await ws.waitForFrame('refusal', (f) => f.event === 'error');
+  assert.equal(refusal.code, 'forbidden');
+  assert.equal(refusal.channel, 'closed/x');
+  ws.send({ op: 'subscribe', channel: 'open/fine' });
+  await ws.waitForFrame('a permitted channel on the same socket', (f) => f.event === 'subscribed');
+  ws.close();
+});
+
+test('presence counts a long-polling client once while it keeps polling, not once per request', async () => {
+  const channel = 'poll/presence:chat';
+  const observer = await openWs(`${base.replace('http', 'ws')}/ws/channels/${channel}`);
+  await observer.waitForFrame('subscribed', (f) => f.event === 'subscribed');
+  const first = await fetch(`${base}/poll/channels/${channel}?timeout=0`);
+  const token = first.headers.get('x-subsecond-identity') ?? '';
+  assert.match(token, /^anon-/, 'the poll answer carries the identity token');
+  await first.json();
+  for (let i = 0; i < 3; i++) {
+    const r: Response = await fetch(
+      `${base}/poll/channels/${channel}?timeout=100&identity=${encodeURIComponent(token)}`,
+    );
+    assert.equal(r.headers.get('x-subsecond-identity'), token, 'the same identity on every poll');
+    await r.json();
+  }
+  const presence = await observer.waitForFrame(
+    'presence with the poller',
+    (f) =>
+      f.event === 'presence' && (f.presence as { transports: Record<string, number> }).transports.poll === 1,
+  );
+  assert.deepEqual((presence.presence as { transports: unknown }).transports, { ws: 1, poll: 1 });
+  // Between polls (none is held now) the client is still present: no flap to 0 after each answer.
+  await new Promise((r) => setTimeout(r, 1300));
+  const polls = observer
+    .events('presence')
+    .map((f) => (f.presence as { transports: Record<string, number> }).transports.poll ?? 0);
+  assert.ok(
+    polls.every((n) => n <= 1),
+    `four polls by one client never counted as more than one: ${polls}`,
+  );
+  assert.equal(polls.at(-1), 1, `the poller is still present between polls: ${polls}`);
+  observer.close();
 });

@@ -148,7 +148,11 @@ test('a client further behind than the history gets a gap counting what it misse
   });
   assert.deepEqual(await client.waitForIds(channel, 50), range(31, 80));
   const order = client.frames.map((f) => f.event);
-  assert.deepEqual(order.slice(0, 3), ['subscribed', 'gap', 'message'], 'the gap comes before the messages');
+  assert.deepEqual(
+    order.slice(0, 4),
+    ['hello', 'subscribed', 'gap', 'message'],
+    'the gap comes before the messages',
+  );
   client.close();
 });
 
@@ -312,4 +316,69 @@ test('presence on a stream`s channel counts the stream`s media viewers across pr
     await stop(publisher);
     await media.close();
   }
+});
+
+test('an anonymous identity survives reconnects with the token the server signed, and cannot be forged', async () => {
+  const first = await openWs(`${ws}/ws/channels/identity:chat`);
+  const hello = await first.waitForFrame('hello', (f) => f.event === 'hello');
+  assert.match(String(hello.identity), /^anon-[A-Za-z0-9_-]{8}$/);
+  const token = String(hello.token);
+  assert.ok(token.startsWith(`${hello.identity}.`));
+  first.publish('identity:chat', 'chat', 'before');
+  await first.waitForIds('identity:chat', 1);
+  first.close();
+
+  const again = await openWs(`${ws}/ws/channels/identity:chat?since=0&identity=${encodeURIComponent(token)}`);
+  assert.equal((await again.waitForFrame('hello', (f) => f.event === 'hello')).identity, hello.identity);
+  again.publish('identity:chat', 'chat', 'after');
+  await again.waitForIds('identity:chat', 2);
+  assert.deepEqual(
+    again.messages('identity:chat').map((m) => m.from),
+    [hello.identity, hello.identity],
+    'the same sender before and after the reconnect',
+  );
+  // Over HTTP too.
+  const viaHttp = await httpPublish(
+    server.httpUrl,
+    'identity:chat',
+    { type: 'chat', data: 'http' },
+    `?identity=${encodeURIComponent(token)}`,
+  );
+  assert.equal(viaHttp.body.from, hello.identity);
+  again.close();
+
+  // A claimed id with a wrong signature, or another server's token, gets a fresh identity.
+  for (const forged of [
+    `${hello.identity}.AAAAAAAAAAAAAAAAAAAAAA`,
+    `anon-someone1.${token.split('.')[1]}`,
+    'admin',
+  ]) {
+    const c = await openWs(`${ws}/ws/channels/identity:chat?identity=${encodeURIComponent(forged)}`);
+    const h = await c.waitForFrame('hello', (f) => f.event === 'hello');
+    assert.notEqual(h.identity, hello.identity);
+    assert.match(String(h.identity), /^anon-/);
+    c.close();
+  }
+  const other = await openWs(`${strictWs}/ws/channels/identity:chat?identity=${encodeURIComponent(token)}`);
+  assert.notEqual((await other.waitForFrame('hello', (f) => f.event === 'hello')).identity, hello.identity);
+  other.close();
+});
+
+test('a flood of control frames is rate-limited like publishes, and the socket survives it', async () => {
+  const c = await openWs(`${strictWs}/ws/channels/flood:x`);
+  await c.waitForFrame('subscribed', (f) => f.event === 'subscribed');
+  for (let i = 0; i < 80; i++) c.send({ op: 'ping', ref: `p${i}` });
+  await waitFor('80 answers', () => c.events('pong').length + c.events('error').length >= 80);
+  const limited = c.events('error').filter((e) => e.code === 'rate_limited');
+  assert.ok(limited.length >= 25 && c.events('pong').length >= 50, `${limited.length} of 80 refused`);
+  assert.match(String(limited[0].message), /subscribe, unsubscribe, ping or invalid frames/);
+  assert.equal(c.events('pong').length + limited.length, 80, 'each ping answered once');
+  assert.ok(
+    limited.every((e) => String(e.ref).startsWith('p')),
+    'a refusal names the ping it refuses',
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  c.send({ op: 'ping', ref: 'after' });
+  assert.ok(await c.waitForFrame('pong after the flood', (f) => f.event === 'pong' && f.ref === 'after'));
+  c.close();
 });

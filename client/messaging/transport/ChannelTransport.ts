@@ -7,12 +7,26 @@ export interface ChannelTransportContext {
   readonly channel: string;
   readonly heartbeatMs: number;
   readonly pollTimeoutMs?: number;
+  /** The identity token the server gave this client, if any: presented on every request. */
+  identity(): string | undefined;
+}
+
+/** `?since=…&identity=…` (either may be absent), with the leading `?` when not empty. */
+export function channelQuery(context: ChannelTransportContext, since: number | undefined): string {
+  const query = new URLSearchParams();
+  if (since !== undefined) query.set('since', String(since));
+  const identity = context.identity();
+  if (identity) query.set('identity', identity);
+  const text = query.toString();
+  return text ? `?${text}` : '';
 }
 
 /** How a transport reports to its channel. Calls after `close()` are ignored by the channel. */
 export interface ChannelTransportObserver {
   /** The server accepted the subscription; messages with ids above `position` follow. */
   onSubscribed(position: number): void;
+  /** The server named this client; `token` keeps that identity on the next connection. */
+  onIdentity(token: string): void;
   onMessage(message: ChannelMessage): void;
   onGap(gap: ChannelGap): void;
   onPresence(presence: ChannelPresence): void;

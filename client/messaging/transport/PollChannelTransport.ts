@@ -36,6 +36,8 @@ class PollChannelTransport implements ChannelTransport {
     while (!this.#closed) {
       const query = new URLSearchParams();
       if (position !== undefined) query.set('since', String(position));
+      const identity = this.#context.identity();
+      if (identity) query.set('identity', identity);
       // The first poll is answered at once, so the channel knows it is connected without waiting for a message.
       if (!opened) query.set('timeout', '0');
       else if (this.#context.pollTimeoutMs !== undefined)
@@ -55,6 +57,8 @@ class PollChannelTransport implements ChannelTransport {
           this.#end(body.error ?? `poll answered HTTP ${response.status}`, opened, fatal);
           return;
         }
+        const token = response.headers.get('x-subsecond-identity');
+        if (token) this.#observer.onIdentity(token);
         answer = (await response.json()) as PollAnswer;
       } catch (error) {
         this.#end(`poll failed: ${(error as Error).message}`, opened, false);
@@ -82,7 +86,10 @@ class PollChannelTransport implements ChannelTransport {
   }
 
   publish(type: string, data: unknown): Promise<{ id: number; channel: string }> {
-    return httpPublish(this.#context.server, this.#context.channel, type, data);
+    return httpPublish(this.#context.server, this.#context.channel, type, data, {
+      token: this.#context.identity(),
+      learn: (token) => this.#observer.onIdentity(token),
+    });
   }
 
   close(): void {

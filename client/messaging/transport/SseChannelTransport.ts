@@ -1,9 +1,10 @@
 import type { ChannelGap, ChannelMessage, ChannelPresence } from '../ChannelTypes.ts';
-import type {
-  ChannelTransport,
-  ChannelTransportContext,
-  ChannelTransportFactory,
-  ChannelTransportObserver,
+import {
+  type ChannelTransport,
+  type ChannelTransportContext,
+  type ChannelTransportFactory,
+  type ChannelTransportObserver,
+  channelQuery,
 } from './ChannelTransport.ts';
 import { httpPublish } from './httpPublish.ts';
 
@@ -26,14 +27,19 @@ class SseChannelTransport implements ChannelTransport {
   }
 
   open(since: number | undefined): void {
-    const query = since === undefined ? '' : `?since=${since}`;
-    const source = new EventSource(`${this.#context.server}/sse/channels/${this.#context.channel}${query}`);
+    const source = new EventSource(
+      `${this.#context.server}/sse/channels/${this.#context.channel}${channelQuery(this.#context, since)}`,
+    );
     this.#source = source;
     const data = (event: Event) =>
       JSON.parse((event as MessageEvent<string>).data) as Record<string, unknown>;
     source.onopen = () => {
       this.#opened = true;
     };
+    source.addEventListener('hello', (e) => {
+      const token = data(e).token;
+      if (typeof token === 'string') this.#observer.onIdentity(token);
+    });
     source.addEventListener('subscribed', (e) => this.#observer.onSubscribed(data(e).position as number));
     source.addEventListener('message', (e) => this.#observer.onMessage(data(e) as unknown as ChannelMessage));
     source.addEventListener('gap', (e) => this.#observer.onGap(data(e) as unknown as ChannelGap));
@@ -55,7 +61,10 @@ class SseChannelTransport implements ChannelTransport {
   }
 
   publish(type: string, data: unknown): Promise<{ id: number; channel: string }> {
-    return httpPublish(this.#context.server, this.#context.channel, type, data);
+    return httpPublish(this.#context.server, this.#context.channel, type, data, {
+      token: this.#context.identity(),
+      learn: (token) => this.#observer.onIdentity(token),
+    });
   }
 
   close(): void {

@@ -1,9 +1,10 @@
 import { type ChannelGap, type ChannelMessage, type ChannelPresence, PublishError } from '../ChannelTypes.ts';
-import type {
-  ChannelTransport,
-  ChannelTransportContext,
-  ChannelTransportFactory,
-  ChannelTransportObserver,
+import {
+  type ChannelTransport,
+  type ChannelTransportContext,
+  type ChannelTransportFactory,
+  type ChannelTransportObserver,
+  channelQuery,
 } from './ChannelTransport.ts';
 import { httpPublish } from './httpPublish.ts';
 
@@ -37,8 +38,9 @@ class WsChannelTransport implements ChannelTransport {
 
   open(since: number | undefined): void {
     const base = this.#context.server.replace(/^http/, 'ws');
-    const query = since === undefined ? '' : `?since=${since}`;
-    const ws = new WebSocket(`${base}/ws/channels/${this.#context.channel}${query}`);
+    const ws = new WebSocket(
+      `${base}/ws/channels/${this.#context.channel}${channelQuery(this.#context, since)}`,
+    );
     this.#ws = ws;
     ws.onopen = () => {
       this.#opened = true;
@@ -65,6 +67,9 @@ class WsChannelTransport implements ChannelTransport {
 
   #frame(frame: ServerFrame): void {
     switch (frame.event) {
+      case 'hello':
+        if (typeof frame.token === 'string') this.#observer.onIdentity(frame.token);
+        return;
       case 'message':
         this.#observer.onMessage(frame.message as ChannelMessage);
         return;
@@ -121,7 +126,10 @@ class WsChannelTransport implements ChannelTransport {
   publish(type: string, data: unknown): Promise<{ id: number; channel: string }> {
     const ws = this.#ws;
     if (!ws || ws.readyState !== WebSocket.OPEN)
-      return httpPublish(this.#context.server, this.#context.channel, type, data);
+      return httpPublish(this.#context.server, this.#context.channel, type, data, {
+        token: this.#context.identity(),
+        learn: (token) => this.#observer.onIdentity(token),
+      });
     const ref = `p${++this.#ref}`;
     return new Promise((resolve, reject) => {
       this.#pending.set(ref, { resolve, reject });

@@ -6,10 +6,12 @@ export async function httpPublish(
   channel: string,
   type: string,
   data: unknown,
+  identity?: { token: string | undefined; learn(token: string): void },
 ): Promise<ChannelMessage> {
   let response: Response;
+  const query = identity?.token ? `?identity=${encodeURIComponent(identity.token)}` : '';
   try {
-    response = await fetch(`${server}/api/v1/channels/${channel}/messages`, {
+    response = await fetch(`${server}/api/v1/channels/${channel}/messages${query}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ type, data }),
@@ -17,6 +19,8 @@ export async function httpPublish(
   } catch (error) {
     throw new PublishError('transport', `publish to "${channel}" failed: ${(error as Error).message}`);
   }
+  const token = response.headers.get('x-subsecond-identity');
+  if (token) identity?.learn(token);
   const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
   if (response.status === 201) return body as unknown as ChannelMessage;
   const retryAfter = Number(response.headers.get('retry-after'));

@@ -37,6 +37,8 @@ function singleAnswer(message: StoredMessage): string {
 class PollWaiter implements HubSubscriber {
   readonly channel: string;
   readonly transport = 'poll';
+  /** Presence counts the polling client (PollChannelEndpoint.#markPresent), not each of its requests. */
+  readonly counted = false;
   readonly received: StoredMessage[] = [];
   /** Called once, on the turn after the first message (so a burst goes out in one answer). */
   onMessage: (() => void) | null = null;
@@ -50,7 +52,10 @@ class PollWaiter implements HubSubscriber {
     this.received.push(message);
     if (this.#scheduled || !this.onMessage) return;
     this.#scheduled = true;
-    setImmediate(() => this.onMessage?.());
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.onMessage?.();
+    });
   }
 
   offerPresence(_presence: PresenceFrame): void {}
@@ -61,9 +66,19 @@ class PollWaiter implements HubSubscriber {
  * else holds the request up to messaging.pollTimeoutMs and answers with the next messages or an empty list.
  * Without `since` it waits for the next message. For clients where nothing else gets through.
  */
+/** A long-polling client as presence sees it: present while it keeps polling. */
+interface PollPresence {
+  readonly member: HubSubscriber;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** Bounds the presence bookkeeping whatever clients do (e.g. poll without their identity token). */
+const MAX_PRESENT_POLLERS = 10_000;
+
 export class PollChannelEndpoint {
   readonly #messaging: Messaging;
   readonly #held = new Set<() => void>();
+  readonly #present = new Map<string, PollPresence>();
 
   constructor(messaging: Messaging) {
     this.#messaging = messaging;
@@ -88,7 +103,12 @@ export class PollChannelEndpoint {
       if (timeout !== undefined) timeoutMs = Math.min(timeout, timeoutMs);
       const identity = messaging.identities.identify({ headers: request.headers, remoteAddress, query });
       if ('refused' in identity) return reply.status(401).send({ error: identity.refused });
+      if (identity.token) {
+        reply.header('x-subsecond-identity', identity.token);
+        reply.header('access-control-expose-headers', 'x-subsecond-identity');
+      }
       messaging.authorize(identity, channel, 'subscribe');
+      this.#markPresent(channel, identity.id);
     } catch (err) {
       if (err instanceof InvalidChannelError) return reply.status(400).send({ error: err.message });
       if (err instanceof MessagingError) return reply.status(err.status).send({ error: err.message });
@@ -97,7 +117,12 @@ export class PollChannelEndpoint {
 
     // Listen before looking at the history so that nothing published in between is missed.
     const waiter = new PollWaiter(channel);
-    messaging.hub.add(waiter);
+    try {
+      messaging.hub.add(waiter);
+    } catch (err) {
+      if (err instanceof MessagingError) return reply.status(err.status).send({ error: err.message });
+      throw err;
+    }
     let release: (() => void) | null = null;
     try {
       const replay = await messaging.bus.replay(channel, since);
@@ -119,15 +144,16 @@ export class PollChannelEndpoint {
           clearTimeout(timer);
           this.#held.delete(cancel);
           waiter.onMessage = null;
-          request.raw.off('close', onClose);
+          reply.raw.off('close', onClose);
           resolve(value);
         };
         const cancel = () => finish(answerBody(channel, position, null, []));
         const onClose = () => finish(null);
         const timer = setTimeout(cancel, timeoutMs);
         this.#held.add(cancel);
-        // The client gave up (or the socket died): stop holding, nothing to answer.
-        request.raw.on('close', onClose);
+        // The client gave up (or the socket died): stop holding, nothing to answer. The response's close, not
+        // the request's: a request stream may close as soon as its (empty) body is read.
+        reply.raw.on('close', onClose);
         waiter.onMessage = () => {
           const messages = waiter.received.filter((m) => m.id > position);
           if (messages.length === 0) return;
@@ -146,8 +172,36 @@ export class PollChannelEndpoint {
     }
   }
 
+  /**
+   * Counts the client in the channel's presence until it has not polled for a whole hold time and then
+   * some, so presence does not flap between one poll and the next.
+   */
+  #markPresent(channel: string, identity: string): void {
+    const key = `${channel}\n${identity}`;
+    const known = this.#present.get(key);
+    if (known) {
+      known.timer.refresh();
+      return;
+    }
+    if (this.#present.size >= MAX_PRESENT_POLLERS) return;
+    const hub = this.#messaging.hub;
+    const member: HubSubscriber = { channel, transport: 'poll', offer() {}, offerPresence() {} };
+    hub.add(member);
+    const timer = setTimeout(() => {
+      this.#present.delete(key);
+      hub.remove(member);
+    }, this.#messaging.config.pollTimeoutMs + 5000);
+    timer.unref();
+    this.#present.set(key, { member, timer });
+  }
+
   /** Answers every held poll with an empty list (server shutdown). */
   close(): void {
     for (const cancel of [...this.#held]) cancel();
+    for (const { member, timer } of this.#present.values()) {
+      clearTimeout(timer);
+      this.#messaging.hub.remove(member);
+    }
+    this.#present.clear();
   }
 }

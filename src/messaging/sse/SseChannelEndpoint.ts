@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { channelFromUrlPath, InvalidChannelError } from '../ChannelName.ts';
+import type { Identity } from '../ChannelPolicy.ts';
 import { ChannelSession, type ConnectionSink } from '../ChannelSession.ts';
 import type { PresenceFrame, StoredMessage } from '../Message.ts';
 import type { Messaging } from '../Messaging.ts';
@@ -9,15 +10,17 @@ import { MessagingError, parseSince, type ServerEvent } from '../protocol.ts';
 const HEARTBEAT = Buffer.from(': heartbeat\n\n');
 
 /** Control events as SSE blocks; each carries the id the client holds after it, so Last-Event-ID is right. */
-function sseControl(event: ServerEvent): string | null {
+function sseControl(event: ServerEvent, idLine: string): string | null {
   switch (event.event) {
     case 'subscribed':
       return `id: ${event.position}\nevent: subscribed\ndata: ${JSON.stringify(event)}\n\n`;
     case 'gap':
       return `id: ${event.resumeFrom}\nevent: gap\ndata: ${JSON.stringify(event)}\n\n`;
+    case 'hello':
+      return `${idLine}event: hello\ndata: ${JSON.stringify(event)}\n\n`;
     case 'error':
       // Not "error": EventSource fires that name for its own connection failures.
-      return `event: refused\ndata: ${JSON.stringify(event)}\n\n`;
+      return `${idLine}event: refused\ndata: ${JSON.stringify(event)}\n\n`;
     default:
       return null;
   }
@@ -28,11 +31,17 @@ class SseSink implements ConnectionSink {
   readonly #res: ServerResponse;
   readonly #maxBacklogBytes: number;
   /** The id this client holds (what its Last-Event-ID would be), for events that carry no id of their own. */
-  #at = 0;
+  #at: number | undefined;
 
-  constructor(res: ServerResponse, maxBacklogBytes: number) {
+  constructor(res: ServerResponse, maxBacklogBytes: number, since: number | undefined) {
     this.#res = res;
     this.#maxBacklogBytes = maxBacklogBytes;
+    this.#at = since;
+  }
+
+  /** `id: N` for an event without its own id; nothing before the client holds any position. */
+  #idLine(): string {
+    return this.#at === undefined ? '' : `id: ${this.#at}\n`;
   }
 
   #write(chunk: Buffer | string): void {
@@ -52,14 +61,14 @@ class SseSink implements ConnectionSink {
   }
 
   presence(presence: PresenceFrame): void {
-    this.#write(`id: ${this.#at}\n`);
+    this.#write(this.#idLine());
     this.#write(presence.sseEventBody);
   }
 
   event(event: ServerEvent): void {
     if (event.event === 'subscribed') this.#at = event.position;
     else if (event.event === 'gap') this.#at = event.resumeFrom;
-    const text = sseControl(event);
+    const text = sseControl(event, this.#idLine());
     if (text) this.#write(text);
   }
 
@@ -102,8 +111,7 @@ export class SseChannelEndpoint {
     let channel: string;
     let since: number | undefined;
     let release: () => void;
-    let session: ChannelSession;
-    let sink: SseSink;
+    let identity: Identity;
     try {
       channel = channelFromUrlPath(rawName);
       const lastEventId = request.headers['last-event-id'];
@@ -112,15 +120,14 @@ export class SseChannelEndpoint {
         lastEventId !== undefined && lastEventId !== ''
           ? parseSince(String(lastEventId).trim(), 'Last-Event-ID')
           : parseSince(query.get('since') ?? undefined, '?since=');
-      const identity = messaging.identities.identify({ headers: request.headers, remoteAddress, query });
-      if ('refused' in identity) {
-        reply.status(401).send({ error: identity.refused });
+      const identified = messaging.identities.identify({ headers: request.headers, remoteAddress, query });
+      if ('refused' in identified) {
+        reply.status(401).send({ error: identified.refused });
         return;
       }
+      identity = identified;
       messaging.authorize(identity, channel, 'subscribe');
       release = messaging.admit(remoteAddress);
-      sink = new SseSink(reply.raw, messaging.config.maxBacklogBytes);
-      session = new ChannelSession(messaging, sink, identity, remoteAddress);
     } catch (err) {
       if (err instanceof InvalidChannelError) {
         reply.status(400).send({ error: err.message });
@@ -144,6 +151,8 @@ export class SseChannelEndpoint {
       'access-control-allow-origin': this.#corsOrigin,
     });
     res.write(`retry: ${messaging.config.sseRetryMs}\n\n`);
+    const sink = new SseSink(res, messaging.config.maxBacklogBytes, since);
+    const session = new ChannelSession(messaging, sink, identity, remoteAddress);
     this.#sinks.add(sink);
     this.#open.add(res);
     request.raw.socket.setNoDelay(true);

@@ -178,7 +178,7 @@ export class WsChannelServer {
         );
         return;
       }
-      void session.handleFrame(data.toString('utf8'));
+      session.handleFrame(data.toString('utf8')).catch((err) => this.#failed(err, ws));
     });
     ws.on('error', (err) => this.#messaging.log.debug({ err: err.message }, 'messaging socket error'));
     ws.on('close', () => {
@@ -186,7 +186,13 @@ export class WsChannelServer {
       this.#sinks.delete(sink);
       release();
     });
-    if (channel !== null) void session.subscribe(channel, since);
+    if (channel !== null) session.subscribe(channel, since).catch((err) => this.#failed(err, ws));
+  }
+
+  /** A bug, not a client's fault: log it and close this socket (1011), never the process. */
+  #failed(err: unknown, ws: WebSocket): void {
+    this.#messaging.log.error({ err }, 'messaging session failed; closing its socket');
+    ws.close(1011, 'internal error');
   }
 
   close(): void {

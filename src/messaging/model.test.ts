@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { log } from '../core/log.ts';
 import { ChannelHistory } from './ChannelHistory.ts';
+import { ChannelHub } from './ChannelHub.ts';
 import { InvalidChannelError, parseChannelName, streamPathOf } from './ChannelName.ts';
-import { compilePattern, PatternChannelPolicy } from './ChannelPolicy.ts';
+import { AnonymousIdentities, compilePattern, PatternChannelPolicy } from './ChannelPolicy.ts';
+import { InMemoryBus } from './InMemoryBus.ts';
 import { StoredMessage } from './Message.ts';
-import { parseClientFrame } from './protocol.ts';
+import { ChannelLimitError } from './MessageBus.ts';
+import { MessagingError, parseClientFrame } from './protocol.ts';
 import { TokenBucket } from './TokenBucket.ts';
 
 function message(id: number, time = 1000): StoredMessage {
@@ -153,4 +157,49 @@ test('client frames: each op parsed, bad ones refused with what was wrong', () =
     /non-negative integer/,
   );
   assert.throws(() => parseClientFrame('{"op":"publish","channel":"c"}'), /needs "type"/);
+});
+
+test('anonymous identities: a signed token proves its id; forged or foreign tokens get a fresh one', () => {
+  const identities = new AnonymousIdentities('secret-a');
+  const request = (identity?: string) => ({
+    headers: {},
+    remoteAddress: '127.0.0.1',
+    query: new URLSearchParams(identity ? { identity } : {}),
+  });
+  const first = identities.identify(request());
+  assert.match(first.id, /^anon-[A-Za-z0-9_-]{8}$/);
+  assert.equal(identities.identify(request(first.token)).id, first.id);
+  assert.equal(identities.verify(first.token!), first.id);
+  assert.equal(identities.verify(`${first.id}.x${first.token!.slice(first.id.length + 2)}`), null);
+  assert.equal(identities.verify('anon-abcdefgh'), null);
+  assert.equal(new AnonymousIdentities('secret-b').verify(first.token!), null);
+  assert.notEqual(identities.identify(request('admin.xyz')).id, 'admin');
+  const viaHeader = identities.identify({ ...request(), headers: { 'x-subsecond-identity': first.token } });
+  assert.equal(viaHeader.id, first.id);
+});
+
+test('bus: past maxChannels the longest-idle channel without listeners is forgotten; with none, a clear refusal', async () => {
+  const bus = new InMemoryBus({ maxMessages: 10, maxAgeMs: 60_000, maxChannels: 2 });
+  await bus.publish('a', 'u', { type: 'chat', data: 1 });
+  const stop = bus.subscribe('b', () => {});
+  await bus.publish('c', 'u', { type: 'chat', data: 1 });
+  assert.equal(bus.channelCount, 2);
+  // "a" was forgotten: a client resuming on it learns the ids restarted instead of silently missing them.
+  const replay = await bus.replay('a', 1);
+  assert.equal(replay.gap?.reason, 'reset');
+  stop();
+  const listen = bus.subscribe('a', () => {});
+  const listen2 = bus.subscribe('b', () => {});
+  await assert.rejects(
+    bus.publish('d', 'u', { type: 'chat', data: 1 }),
+    (err: Error) => err instanceof ChannelLimitError && /already has 2 channels in use/.test(err.message),
+  );
+  const hub = new ChannelHub({ bus, node: 'n', presenceIntervalMs: 1000, log });
+  assert.throws(
+    () => hub.add({ channel: 'e', transport: 'ws', offer() {}, offerPresence() {} }),
+    (err: Error) => err instanceof MessagingError && err.code === 'unavailable',
+  );
+  assert.equal(hub.subscriberCount('e'), 0);
+  listen();
+  listen2();
 });
