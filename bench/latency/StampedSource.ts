@@ -128,7 +128,7 @@ export class StampedSource {
     // Stamped last, just before the frame enters the encoder's input.
     const now = performance.now();
     if (this.#options.recordStamps) this.stamps.push(now);
-    this.#paintBand(performance.timeOrigin + now);
+    this.#paintBand(Date.now());
     this.ffmpeg.stdin?.write(this.#frame);
     if (this.#audio.length > 0) {
       const samples = this.#audio.length / 2;

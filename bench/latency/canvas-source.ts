@@ -56,7 +56,8 @@ function draw(): void {
   const box = Math.round(height / 5);
   ctx.fillStyle = '#ebebeb';
   ctx.fillRect(Math.abs(((n * 12) % (2 * (width - box))) - (width - box)), top + box, box, box);
-  const cells = encodeCells(performance.timeOrigin + performance.now());
+  // The wall clock, as the viewer reads it (LatencyMeter): pages' timeOrigins can disagree.
+  const cells = encodeCells(Date.now());
   for (let cell = 0; cell < CELLS; cell++) {
     ctx.fillStyle = cells[cell] ? '#ebebeb' : '#101010';
     ctx.fillRect(cellLeft(width, cell), 0, cellLeft(width, cell + 1) - cellLeft(width, cell), top);

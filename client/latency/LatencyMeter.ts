@@ -90,7 +90,9 @@ export class LatencyMeter {
 
   #onFrame = (_now: number, meta: { expectedDisplayTime: number }): void => {
     if (this.#stopped) return;
-    const shownAt = performance.timeOrigin + meta.expectedDisplayTime;
+    // On the wall clock, read now: each page's timeOrigin is fixed when it loads, so pages loaded at different
+    // times (the publisher's and the viewer's) can disagree by several milliseconds; Date.now() agrees.
+    const shownAt = Date.now() + (meta.expectedDisplayTime - performance.now());
     this.#read(shownAt);
     const r = this.report;
     if (r.decoded === 0 && r.noBand >= this.#giveUpAfter) return;
