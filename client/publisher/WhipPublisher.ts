@@ -55,6 +55,7 @@ export class WhipPublisher extends Emitter<PublisherEvents> {
   #state: PublisherState = 'idle';
   #lastBytes = 0;
   #lastAt = 0;
+  #bitrate = 0;
 
   constructor(options: PublisherOptions) {
     super();
@@ -147,10 +148,15 @@ export class WhipPublisher extends Emitter<PublisherEvents> {
       }
     }
     out.videoCodec = codecs.get(videoCodecId) ?? '';
+    // Measured over at least half a second, however often stats() is called (page timer, tests, console).
     const now = performance.now();
-    if (this.#lastAt) out.bitrate = Math.round(((bytes - this.#lastBytes) * 8 * 1000) / (now - this.#lastAt));
-    this.#lastBytes = bytes;
-    this.#lastAt = now;
+    if (!this.#lastAt || now - this.#lastAt >= 500) {
+      if (this.#lastAt)
+        this.#bitrate = Math.round(((bytes - this.#lastBytes) * 8 * 1000) / (now - this.#lastAt));
+      this.#lastBytes = bytes;
+      this.#lastAt = now;
+    }
+    out.bitrate = this.#bitrate;
     return out;
   }
 

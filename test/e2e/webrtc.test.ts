@@ -204,6 +204,14 @@ test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE free
   console.log(`WHEP offer to first rendered frame (WHIP source): ${Math.round(offerToFirstFrameMs)} ms`);
   await assertPlays(viewer, 640);
 
+  // A second viewer joins the same stream: both play (each with its own rewrite of the shared packets).
+  const second = await browser.newPage();
+  await second.goto(`${server.httpUrl}/healthz`);
+  await playWhep(second, `${server.httpUrl}/whep/${STREAM}`);
+  await Promise.all([assertPlays(viewer, 640), assertPlays(second, 640)]);
+  await second.close();
+  await waitFor('the second viewer to be freed', () => server.webrtc?.viewers.length === 1, 15_000);
+
   const viewers = async () =>
     (
       (await (await fetch(`${server.httpUrl}/api/v1/streams/${STREAM}`)).json()) as {

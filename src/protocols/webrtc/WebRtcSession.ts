@@ -81,7 +81,12 @@ export abstract class WebRtcSession {
    * candidate gathered, plus the ones only we know (announced addresses, loopback).
    */
   async answer(offer: string, clientIsLoopback: boolean): Promise<string> {
-    const { sdp, candidates } = takeCandidates(offer);
+    const taken = takeCandidates(offer);
+    const candidates = taken.candidates;
+    // RFC 8842 §5.3: to an actpass offer we answer passive, so the client starts DTLS once it has our answer
+    // and its own ICE is up; our media can then never reach a client whose DTLS is not finished. libdatachannel
+    // answers active to actpass, so it is told the client is active.
+    const sdp = taken.sdp.replace(/^a=setup:actpass$/gm, 'a=setup:active');
     try {
       this.pc.setRemoteDescription(sdp, 'offer');
     } catch (err) {
