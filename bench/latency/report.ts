@@ -61,12 +61,12 @@ const escapeXml = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0
  */
 export function latencySvg(results: readonly LabelledResult[], caption: string): string {
   const rows = results.filter((r) => r.samples.length > 0);
-  const left = 340;
+  const left = 380;
   const right = 40;
-  const width = 1000;
+  const width = 1100;
   const rowHeight = 34;
   const top = 46;
-  const height = top + rows.length * rowHeight + 56;
+  const height = top + rows.length * rowHeight + 84;
   const all = rows.flatMap((r) => [r.min ?? 1, r.max ?? 1]);
   const lo = Math.max(1, 10 ** Math.floor(Math.log10(Math.max(1, Math.min(...all, 1000)))));
   const hi = 10 ** Math.ceil(Math.log10(Math.max(...all, 100)));
@@ -107,7 +107,12 @@ export function latencySvg(results: readonly LabelledResult[], caption: string):
     );
     out.push(`<text x="${x(q(0.99)) + 6}" y="${y + 17}" fill="#333">${q(0.5).toFixed(0)} ms</text>`);
   });
-  out.push(`<text x="${left}" y="${height - 10}" fill="#555">${escapeXml(caption)}</text>`);
+  // The caption on two lines at its last ' · ' before the middle, so it fits the width.
+  const cut = caption.lastIndexOf(' · ', Math.ceil(caption.length / 2));
+  const lines = cut > 0 ? [caption.slice(0, cut), caption.slice(cut + 3)] : [caption];
+  lines.forEach((line, i) => {
+    out.push(`<text x="${left}" y="${height - 26 + i * 16}" fill="#555">${escapeXml(line)}</text>`);
+  });
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
