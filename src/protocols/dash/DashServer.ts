@@ -135,7 +135,7 @@ export class DashServer {
 
   #mpd(packager: HlsPackager, request: FastifyRequest): string | null {
     const timeUrl = `${request.protocol}://${request.host}/dash/time`;
-    const key = `${packager.timeline?.id}:${packager.segments.at(-1)?.msn}:${timeUrl}`;
+    const key = `${packager.timeline?.id}:${packager.timeline?.wallMs}:${packager.anchorSettling}:${packager.segments.at(-1)?.msn}:${timeUrl}`;
     const cached = this.#cache.get(packager);
     if (cached?.key === key) return cached.text;
     const text = renderMpd(packager, { timeUrl, targetLatency: this.#targetLatency });

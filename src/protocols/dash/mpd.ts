@@ -44,7 +44,9 @@ export function renderMpd(p: HlsPackager, options: MpdOptions): string | null {
     '  profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"',
     `  availabilityStartTime="${new Date(Math.round(timeline.wallMs)).toISOString()}"`,
     `  publishTime="${new Date().toISOString()}"`,
-    `  minimumUpdatePeriod="${isoDuration(segment * 5)}" minBufferTime="${isoDuration(part * 2)}"`,
+    // While the anchor settles (HlsPackager.anchorSettling) availabilityStartTime may still move earlier: a
+    // player that joined then reloads the MPD at once instead of keeping a late clock for 5 segments.
+    `  minimumUpdatePeriod="${isoDuration(p.anchorSettling ? part : segment * 5)}" minBufferTime="${isoDuration(part * 2)}"`,
     `  timeShiftBufferDepth="${isoDuration(held)}" maxSegmentDuration="${isoDuration(p.targetDuration)}">`,
     '  <ServiceDescription id="0">',
     `    <Latency referenceId="0" target="${Math.round(options.targetLatency * 1000)}" min="${Math.round(part * 3 * 1000)}" max="${Math.round(options.targetLatency * 2000)}"/>`,

@@ -16,6 +16,8 @@ export interface HlsPackagerOptions {
   blockTimeoutMs: number;
 }
 
+/** Segments at the start of a timeline during which its wall-clock anchor may move earlier. */
+const ANCHOR_SETTLE_SEGMENTS = 2;
 /** A failure a client caused or must retry, with the HTTP status it maps to. */
 export class HlsRequestError extends Error {
   readonly statusCode: number;
@@ -61,7 +63,8 @@ export class HlsSegment {
   /** An EXT-X-DISCONTINUITY precedes it: a new track set or a timestamp jump. */
   readonly discontinuity: boolean;
   /** Wall-clock time of its first sample, ms since the epoch (EXT-X-PROGRAM-DATE-TIME). */
-  readonly programDateTime: number;
+  /** Wall-clock time of the segment's first frame; moves earlier while its timeline's anchor settles. */
+  programDateTime: number;
   readonly startDts: number;
   readonly parts: HlsPart[] = [];
   readonly body = new MediaBody();
@@ -163,6 +166,9 @@ export class HlsPackager implements CmafListener {
   #maxSegmentDuration = 0;
   /** Maps the timing track's dts to wall-clock time for the current track set. */
   #anchor = { dts: 0, wallMs: 0 };
+  /** Until this dts the anchor may still move earlier (see #settleAnchor), never before #anchorFloor. */
+  #settleUntilDts = 0;
+  #anchorFloor = 0;
   #lastWallEnd = 0;
   #waiters = new Set<Waiter>();
   #cache: { version: number; full: Buffer | null; delta: Buffer | null } = {
@@ -314,6 +320,7 @@ export class HlsPackager implements CmafListener {
       this.#discontinuity = true;
     }
     const ts = timing.timescale;
+    if (this.timeline && dts < this.#settleUntilDts) this.#settleAnchor(fragment, dts, ts);
     const cur = this.current;
     if (!cur) {
       if (fragment.rap) this.#openSegment(fragment, dts);
@@ -343,6 +350,9 @@ export class HlsPackager implements CmafListener {
       // A new timeline: anchor its dts to the frame's arrival, never before the previous segment's end.
       const arrivalWall = performance.timeOrigin + fragment.frame.arrival;
       this.#anchor = { dts, wallMs: Math.max(arrivalWall, this.#lastWallEnd) };
+      this.#settleUntilDts = dts + ANCHOR_SETTLE_SEGMENTS * this.options.segmentTarget * ts;
+      // The previous timeline's end: a new one never starts before it.
+      this.#anchorFloor = this.#lastWallEnd;
       this.timeline = {
         id: (this.timeline?.id ?? 0) + 1,
         firstMsn: this.#nextMsn,
@@ -357,6 +367,33 @@ export class HlsPackager implements CmafListener {
     this.#discontinuity = false;
     segment.parts.push(new HlsPart(segment.msn, 0, true, dts));
     this.current = segment;
+    this.#dirty = true;
+  }
+
+  /**
+   * A timeline's first frame often arrives late: an encoder that starts while its source is already running
+   * sends the backlog in a burst (ffmpeg: ~1.2 s after capture, then ~0.1 s). Anchored there, the wall clock
+   * of every PROGRAM-DATE-TIME and of the DASH availabilityStartTime runs that much behind, and a DASH player
+   * plays that much later than its target while believing it is on it. So for the first segments the anchor
+   * follows the earliest wall time any frame implies; moving earlier is safe, as a segment asked for before it
+   * begins is held until it does.
+   */
+  /** Whether the current timeline's wall-clock anchor may still move (its first segments). */
+  get anchorSettling(): boolean {
+    return this.timeline !== null && this.#lastDts < this.#settleUntilDts;
+  }
+
+  #settleAnchor(fragment: CmafFragment, dts: number, ts: number): void {
+    const implied = performance.timeOrigin + fragment.frame.arrival - ((dts - this.#anchor.dts) / ts) * 1000;
+    const wallMs = Math.max(implied, this.#anchorFloor);
+    const shift = this.#anchor.wallMs - wallMs;
+    if (shift <= 1) return;
+    this.#anchor = { dts: this.#anchor.dts, wallMs };
+    this.timeline = { ...this.timeline!, wallMs };
+    const first = this.timeline.firstMsn;
+    for (const segment of [...this.segments, ...(this.current ? [this.current] : [])]) {
+      if (segment.msn >= first) segment.programDateTime -= shift;
+    }
     this.#dirty = true;
   }
 
