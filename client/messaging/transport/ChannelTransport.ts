@@ -1,3 +1,4 @@
+import type { MessagingPeer } from '../../webrtc/MessagingPeer.ts';
 import type { ChannelGap, ChannelMessage, ChannelPresence, ChannelTransportKind } from '../ChannelTypes.ts';
 
 /** What a transport needs to follow one channel. */
@@ -7,6 +8,8 @@ export interface ChannelTransportContext {
   readonly channel: string;
   readonly heartbeatMs: number;
   readonly pollTimeoutMs?: number;
+  /** The page's WebRTC session lent to messaging (the data channel transport needs it). */
+  readonly peer?: MessagingPeer;
   /** The identity token the server gave this client, if any: presented on every request. */
   identity(): string | undefined;
 }
