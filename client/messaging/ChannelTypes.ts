@@ -55,6 +55,12 @@ export interface ChannelOptions {
    * `messaging` option): the channel then rides its data channel first, falling back to WebSocket.
    */
   peer?: MessagingPeer;
+  /**
+   * Data channel only: an unordered channel without retransmissions (`ordered: false, maxRetransmits: 0`),
+   * for ephemeral events (reactions, cursors) where a late message is worth less than none. Ids still rise;
+   * a lost one is not resent.
+   */
+  ephemeral?: boolean;
 }
 
 export type ChannelState = 'connecting' | 'open' | 'reconnecting' | 'closed';

@@ -164,6 +164,7 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
         heartbeatMs: this.#options.heartbeatMs ?? 15_000,
         pollTimeoutMs: this.#options.pollTimeoutMs,
         peer: this.#options.peer,
+        ephemeral: this.#options.ephemeral,
         identity: () => identityTokens.get(this.#server),
       },
       {

@@ -215,6 +215,25 @@ test('a reopened data channel resumes with since: everything after it, once, in 
   assert.equal(second.of('gap').length, 0);
 });
 
+test('an unordered, no-retransmit channel carries ephemeral events with the same protocol', async () => {
+  const { peer } = await viewer();
+  const reactions = `${STREAM}:reactions`;
+  const client = await DcClient.open(
+    peer.pc.createDataChannel(LABEL, { unordered: true, maxRetransmits: 0 }),
+  );
+  client.send({ op: 'subscribe', channel: reactions });
+  await client.next('subscribed');
+  for (let i = 0; i < 20; i++)
+    client.send({ op: 'publish', channel: reactions, type: 'reaction', data: '👏' });
+  await client.next('ack', 20);
+  // Loopback loses nothing; unordered delivery may still swap two, so the set is what is compared.
+  await waitFor('the reactions back', () => client.ids(reactions).length >= 20);
+  assert.deepEqual(
+    client.ids(reactions).toSorted((a, b) => a - b),
+    range(1, 20),
+  );
+});
+
 test('bad input: oversized, malformed and refused frames get error events; an unknown label is closed and media plays on', async () => {
   const { peer, client, location, video } = await viewer();
   client.send({ op: 'publish', channel: CHAT, type: 'chat', data: 'x'.repeat(2000), ref: 'big' });

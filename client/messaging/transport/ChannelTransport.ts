@@ -10,6 +10,8 @@ export interface ChannelTransportContext {
   readonly pollTimeoutMs?: number;
   /** The page's WebRTC session lent to messaging (the data channel transport needs it). */
   readonly peer?: MessagingPeer;
+  /** Data channel only: unordered, no retransmissions. */
+  readonly ephemeral?: boolean;
   /** The identity token the server gave this client, if any: presented on every request. */
   identity(): string | undefined;
 }

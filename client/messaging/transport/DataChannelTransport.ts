@@ -44,7 +44,10 @@ class DataChannelTransport implements ChannelTransport {
     const attempt = () => {
       this.#timer = null;
       if (this.#closed) return;
-      const dc = this.#context.peer?.openChannel() ?? null;
+      const dc =
+        this.#context.peer?.openChannel(
+          this.#context.ephemeral ? { ordered: false, maxRetransmits: 0 } : undefined,
+        ) ?? null;
       if (!dc) {
         if (performance.now() > deadline) {
           this.#end(`no WebRTC session to carry messaging within ${OPEN_TIMEOUT_MS / 1000} s`, false);
