@@ -44,11 +44,7 @@ export interface ChannelTransportObserver {
   onClosed(reason: string, opened: boolean, fatal: boolean): void;
 }
 
-/**
- * One way of carrying a channel. A WebRTC data channel plugs in as one more implementation: send the socket
- * protocol frames (docs/protocols/messaging.md) on the RTCDataChannel exactly as the WebSocket transport
- * does on its socket, and add its factory to CHANNEL_TRANSPORTS first.
- */
+/** One way of carrying a channel: WebSocket, SSE + HTTP POST, long-polling, or a WebRTC data channel. */
 export interface ChannelTransport {
   readonly kind: ChannelTransportKind;
   /** Connects and subscribes, resuming after `since` (undefined: from now). */
