@@ -14,10 +14,12 @@ export class MessagingPeer {
   #pc: RTCPeerConnection | null = null;
   /** The channel created with the offer, kept for the first messaging transport that asks. */
   #spare: RTCDataChannel | null = null;
+  #everAttached = false;
 
   /** Called by the WHEP/WHIP client on its new peer connection, before createOffer. */
   attach(pc: RTCPeerConnection): void {
     this.#pc = pc;
+    this.#everAttached = true;
     this.#spare = pc.createDataChannel(MESSAGING_DATA_CHANNEL_LABEL);
   }
 
@@ -26,6 +28,11 @@ export class MessagingPeer {
     if (this.#pc !== pc) return;
     this.#pc = null;
     this.#spare = null;
+  }
+
+  /** False until a WHEP/WHIP client attached a peer connection: then there is nothing to wait for. */
+  get everAttached(): boolean {
+    return this.#everAttached;
   }
 
   /** True while a peer connection can carry messaging. */

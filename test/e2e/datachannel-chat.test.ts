@@ -89,8 +89,19 @@ test('the WebRTC player page chats over its data channel with a WebSocket page',
       await waitFor('all three messages', async () => (await texts(page)).ids.length === 3);
       assert.deepEqual(await texts(page), expected);
     }
+    // A channel lent a peer that never had a session falls back to WebSocket and gets the same history.
+    const fallback = await other.evaluate(async (name) => {
+      const bundle = '/static/subsecond.js';
+      const sdk = (await import(bundle)) as typeof import('../../client/player/index.ts');
+      const ch = sdk.channel(name, { peer: new sdk.MessagingPeer(), since: 0 });
+      const ids: number[] = [];
+      ch.on('message', (m) => ids.push(m.id));
+      for (let i = 0; i < 100 && ids.length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+      return { transport: ch.transport, ids };
+    }, `${PATH}:chat`);
+    assert.deepEqual(fallback, { transport: 'ws', ids: [1, 2, 3] });
     // The server saw the player's chat arrive on the WHEP session's data channel, not a socket.
-    assert.equal(server.messaging.ws.connections, 1, 'only the chat page holds a WebSocket');
+    assert.equal(server.messaging.ws.connections, 2, 'the player page holds no WebSocket');
     await player.close();
     await other.close();
   } finally {

@@ -14,7 +14,10 @@ interface Pending {
 
 type ServerFrame = { event: string } & Record<string, unknown>;
 
-/** A peer connection must be there and the channel open within this, or the channel falls back. */
+/**
+ * While the lent session replaces its peer connection, a new one must come and its channel open within this,
+ * or the attempt fails (two failures and the channel falls back).
+ */
 const OPEN_TIMEOUT_MS = 5000;
 const WAIT_STEP_MS = 100;
 
@@ -49,7 +52,9 @@ class DataChannelTransport implements ChannelTransport {
           this.#context.ephemeral ? { ordered: false, maxRetransmits: 0 } : undefined,
         ) ?? null;
       if (!dc) {
-        if (performance.now() > deadline) {
+        if (!this.#context.peer?.everAttached) {
+          this.#end('no WebRTC session was lent to messaging', false);
+        } else if (performance.now() > deadline) {
           this.#end(`no WebRTC session to carry messaging within ${OPEN_TIMEOUT_MS / 1000} s`, false);
         } else {
           this.#timer = setTimeout(attempt, WAIT_STEP_MS);
