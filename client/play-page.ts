@@ -3,6 +3,7 @@ import { mountChat } from './chat-panel.ts';
 import { byId, element } from './dom.ts';
 import { formatBitrate, formatBytes } from './format.ts';
 import { LatencyMeter } from './latency/LatencyMeter.ts';
+import type { SubsecondChannel } from './messaging/index.ts';
 import {
   type PlayerError,
   PlayerEvent,
@@ -12,6 +13,7 @@ import {
   TRANSPORTS,
   type TransportKind,
 } from './player/index.ts';
+import { MessagingPeer } from './webrtc/MessagingPeer.ts';
 
 declare global {
   interface Window {
@@ -21,6 +23,8 @@ declare global {
     subsecondErrors?: PlayerError[];
     /** Glass-to-glass latency read from time-stamped frames (`subsecond bench latency` reads it). */
     subsecondLatency?: LatencyMeter;
+    /** The stream's chat beside the player. */
+    subsecondPlayerChat?: SubsecondChannel;
   }
 }
 
@@ -39,6 +43,9 @@ const STATE_TEXT: Record<StateChange['state'], string> = {
   reconnecting: 'reconnecting…',
   stopped: 'stopped',
 };
+
+/** How long the chat waits for the player to play before it opens without the WebRTC session. */
+const CHAT_WAIT_MS = 3000;
 
 function streamPathFromLocation(): string {
   const prefix = '/play/';
@@ -136,8 +143,10 @@ function main(): void {
     return;
   }
   let player: SubsecondPlayer;
+  // A WHEP session carries the chat on its data channel (docs/protocols/messaging.md).
+  const messaging = new MessagingPeer();
   try {
-    player = new SubsecondPlayer(video, { path, transport });
+    player = new SubsecondPlayer(video, { path, transport, messaging });
   } catch (error) {
     showError((error as Error).message);
     return;
@@ -170,7 +179,19 @@ function main(): void {
   player.start();
   showStats(player, meter);
   // The stream's chat and reactions, beside the video (messaging: docs/protocols/messaging.md).
-  mountChat(byId('chat', HTMLElement), `${path}:chat`, { since: 0 });
+  // Over the player's WebRTC session when it has one: the chat opens once the player plays (or after
+  // CHAT_WAIT_MS without a picture, over WebSocket), so it does not wait on a session that never comes.
+  let chatMounted = false;
+  const mount = () => {
+    if (chatMounted) return;
+    chatMounted = true;
+    const peer = player.transport === 'webrtc' && messaging.available ? { peer: messaging } : {};
+    window.subsecondPlayerChat = mountChat(byId('chat', HTMLElement), `${path}:chat`, { since: 0, ...peer });
+  };
+  player.on(PlayerEvent.State, (change) => {
+    if (change.state === 'playing') mount();
+  });
+  setTimeout(mount, CHAT_WAIT_MS);
 }
 
 main();

@@ -6,6 +6,7 @@ import type { Config, ConfigInput } from './config/schema.ts';
 import { log as rootLog, setLogLevel } from './core/log.ts';
 import { StreamRegistry } from './core/StreamRegistry.ts';
 import { createHttpServer } from './http/HttpServer.ts';
+import { DataChannelServer } from './messaging/datachannel/DataChannelServer.ts';
 import { MessagingServer } from './messaging/MessagingServer.ts';
 import { DashServer } from './protocols/dash/DashServer.ts';
 import { HlsServer } from './protocols/hls/HlsServer.ts';
@@ -80,6 +81,8 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
         config: config.webrtc,
         authorizePublish: createPublishPolicy(config.auth),
         log,
+        // Messaging over the peers' data channels (label subsecond.messaging).
+        dataChannels: new DataChannelServer(messaging.messaging),
       })
     : null;
 

@@ -1,6 +1,7 @@
 /** Public types of the Subsecond messaging client (the server side is src/messaging; wire format in docs). */
+import type { MessagingPeer } from '../webrtc/MessagingPeer.ts';
 
-/** Transports a channel can use, best first. `datachannel` rides a player's WebRTC session (not built yet). */
+/** Transports a channel can use, best first. `datachannel` rides the page's WebRTC session (`peer` option). */
 export type ChannelTransportKind = 'datachannel' | 'ws' | 'sse' | 'poll';
 
 export interface ChannelMessage<T = unknown> {
@@ -49,6 +50,17 @@ export interface ChannelOptions {
    * default every channel of a page to one server shares the token the server handed out first.
    */
   identity?: string;
+  /**
+   * A WebRTC session lent to messaging (give the same MessagingPeer to the player's or the WhipPublisher's
+   * `messaging` option): the channel then rides its data channel first, falling back to WebSocket.
+   */
+  peer?: MessagingPeer;
+  /**
+   * Data channel only: an unordered channel without retransmissions (`ordered: false, maxRetransmits: 0`),
+   * for ephemeral events (reactions, cursors) where a late message is worth less than none. Ids still rise;
+   * a lost one is not resent.
+   */
+  ephemeral?: boolean;
 }
 
 export type ChannelState = 'connecting' | 'open' | 'reconnecting' | 'closed';

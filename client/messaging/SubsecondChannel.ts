@@ -10,12 +10,14 @@ import {
   type ChannelTransportKind,
 } from './ChannelTypes.ts';
 import type { ChannelTransport, ChannelTransportFactory } from './transport/ChannelTransport.ts';
+import { dataChannelTransport } from './transport/DataChannelTransport.ts';
 import { pollChannelTransport } from './transport/PollChannelTransport.ts';
 import { sseChannelTransport } from './transport/SseChannelTransport.ts';
 import { wsChannelTransport } from './transport/WsChannelTransport.ts';
 
-/** Best first. A data-channel factory goes in front once the WebRTC player can lend its peer connection. */
+/** Best first. The data channel is used only when the channel is given a WebRTC session (`peer`). */
 export const CHANNEL_TRANSPORTS: readonly ChannelTransportFactory[] = [
+  dataChannelTransport,
   wsChannelTransport,
   sseChannelTransport,
   pollChannelTransport,
@@ -72,7 +74,10 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
     if (options.identity) identityTokens.set(this.#server, options.identity);
     const wanted = options.transport ?? 'auto';
     this.#factories = CHANNEL_TRANSPORTS.filter(
-      (f) => (wanted === 'auto' || f.kind === wanted) && f.available(),
+      (f) =>
+        (wanted === 'auto' || f.kind === wanted) &&
+        (f.kind !== 'datachannel' || options.peer !== undefined) &&
+        f.available(),
     );
     if (this.#factories.length === 0) {
       throw new Error(`no usable transport for channel "${name}" (asked for ${wanted})`);
@@ -158,6 +163,8 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
         channel: this.name,
         heartbeatMs: this.#options.heartbeatMs ?? 15_000,
         pollTimeoutMs: this.#options.pollTimeoutMs,
+        peer: this.#options.peer,
+        ephemeral: this.#options.ephemeral,
         identity: () => identityTokens.get(this.#server),
       },
       {

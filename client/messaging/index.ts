@@ -1,4 +1,6 @@
 /** The Subsecond messaging client: `import { channel } from '/static/subsecond.js'`. */
+
+export { MESSAGING_DATA_CHANNEL_LABEL, MessagingPeer } from '../webrtc/MessagingPeer.ts';
 export {
   type ChannelErrorInfo,
   ChannelEvent,

@@ -1,4 +1,5 @@
 /** Public types of the Subsecond player: options, states, events and stats. */
+import type { MessagingPeer } from '../webrtc/MessagingPeer.ts';
 
 /** The delivery families the player can use, best first: WebRTC (WHEP), WebSocket + MSE, LL-HLS, LL-DASH. */
 export type TransportKind = 'webrtc' | 'mse' | 'hls' | 'dash';
@@ -14,6 +15,8 @@ export interface PlayerOptions {
   targetBuffer?: number;
   /** How often the `stats` event fires, in milliseconds. Default 1000. */
   statsIntervalMs?: number;
+  /** Over WebRTC, carry messaging channels on the session's data channels (`channel(name, { peer })`). */
+  messaging?: MessagingPeer;
 }
 
 export type PlayerState = 'connecting' | 'playing' | 'waiting-for-publisher' | 'reconnecting' | 'stopped';

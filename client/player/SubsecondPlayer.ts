@@ -1,4 +1,5 @@
 import { parseStreamPath } from '../../src/core/path.ts';
+import type { MessagingPeer } from '../webrtc/MessagingPeer.ts';
 import { Backoff } from './Backoff.ts';
 import { DashTransport } from './dash/DashTransport.ts';
 import { Emitter } from './Emitter.ts';
@@ -66,6 +67,7 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
   readonly transportPreference: 'auto' | TransportKind;
   readonly #targetBuffer: number;
   readonly #statsIntervalMs: number;
+  readonly #messaging: MessagingPeer | undefined;
   readonly #backoff = new Backoff(250, 10_000);
   #state: PlayerState = 'stopped';
   #candidates: TransportFactory[] = [];
@@ -83,6 +85,7 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
     this.transportPreference = options.transport ?? 'auto';
     this.#targetBuffer = options.targetBuffer ?? 0.15;
     this.#statsIntervalMs = options.statsIntervalMs ?? 1000;
+    this.#messaging = options.messaging;
   }
 
   get state(): PlayerState {
@@ -188,7 +191,13 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
       },
     };
     transport = factory.create(
-      { video: this.video, server: this.server, path: this.path, targetBuffer: this.#targetBuffer },
+      {
+        video: this.video,
+        server: this.server,
+        path: this.path,
+        targetBuffer: this.#targetBuffer,
+        messaging: this.#messaging,
+      },
       observer,
     );
     return transport;

@@ -1,5 +1,6 @@
 import { parseStreamPath } from '../../src/core/path.ts';
 import { Emitter } from '../player/Emitter.ts';
+import type { MessagingPeer } from '../webrtc/MessagingPeer.ts';
 import { gatherOffer, parseIceServerLinks, resourceUrl, sdpPost } from '../webrtc/whepWhip.ts';
 
 export type PublisherState = 'idle' | 'connecting' | 'live' | 'failed' | 'stopped';
@@ -15,6 +16,8 @@ export interface PublisherOptions {
   videoCodec?: PublishVideoCodec;
   /** Video bitrate cap in bits per second. Default 2.5 Mbit/s. */
   videoBitrate?: number;
+  /** Carry messaging channels on this session's data channels (`channel(name, { peer })`). */
+  messaging?: MessagingPeer;
 }
 
 export interface PublisherStats {
@@ -82,6 +85,7 @@ export class WhipPublisher extends Emitter<PublisherEvents> {
       const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [media] });
       if (track.kind === 'video') this.#preferCodec(transceiver, preferred);
     }
+    this.#options.messaging?.attach(pc);
     pc.onconnectionstatechange = () => {
       if (this.#pc !== pc) return;
       if (pc.connectionState === 'connected') this.#setState('live');
@@ -98,6 +102,7 @@ export class WhipPublisher extends Emitter<PublisherEvents> {
       await this.#capBitrate(pc);
     } catch (error) {
       this.#pc = null;
+      this.#options.messaging?.detach(pc);
       pc.close();
       this.#setState('failed', (error as Error).message);
       throw error;
@@ -109,6 +114,7 @@ export class WhipPublisher extends Emitter<PublisherEvents> {
     const location = this.#location;
     this.#pc = null;
     this.#location = null;
+    if (pc) this.#options.messaging?.detach(pc);
     pc?.close();
     if (location) await fetch(location, { method: 'DELETE', keepalive: true }).catch(() => {});
     this.#setState('stopped');

@@ -22,7 +22,7 @@ const MESSAGE_TYPE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /**
  * The messaging layer of one node: the bus, this node's hub, the policy and the limits every transport
- * shares. Transports (ws/, sse/, poll/, and a data channel later) hold a reference and call in; they never
+ * shares. Transports (ws/, sse/, poll/, datachannel/) hold a reference and call in; they never
  * talk to each other.
  */
 export class Messaging {

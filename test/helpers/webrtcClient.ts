@@ -1,4 +1,4 @@
-import nodeDataChannel, { type PeerConnection, type Track } from 'node-datachannel';
+import nodeDataChannel, { type DataChannel, type PeerConnection, type Track } from 'node-datachannel';
 
 /**
  * A WebRTC client in Node (node-datachannel, a separate peer from the server's), for protocol tests that do
@@ -7,6 +7,8 @@ import nodeDataChannel, { type PeerConnection, type Track } from 'node-datachann
 export interface TestPeer {
   readonly pc: PeerConnection;
   readonly tracks: Track[];
+  /** The data channel created before the offer (`dataChannel` option), so the offer has an SCTP m-section. */
+  readonly dataChannel: DataChannel | null;
   readonly offer: string;
   close(): void;
 }
@@ -25,6 +27,11 @@ function offerGathered(pc: PeerConnection): Promise<void> {
       }
     });
     pc.setLocalDescription();
+    // Creating a data channel negotiates by itself: gathering may be complete already.
+    if (pc.gatheringState() === 'complete') {
+      clearTimeout(timer);
+      resolve();
+    }
   });
 }
 
@@ -33,6 +40,8 @@ export async function createTestPeer(options: {
   audio?: boolean;
   direction: 'SendOnly' | 'RecvOnly';
   ssrcs?: { video?: number; audio?: number };
+  /** Label of a data channel to open with the session. */
+  dataChannel?: string;
 }): Promise<TestPeer> {
   const pc = new nodeDataChannel.PeerConnection('test-client', { iceServers: [] });
   const tracks: Track[] = [];
@@ -55,11 +64,13 @@ export async function createTestPeer(options: {
       audio.addSSRC(options.ssrcs?.audio ?? 0x5678, 'test-cname', 'test', 'a');
     tracks.push(pc.addTrack(audio));
   }
+  const dataChannel = options.dataChannel ? pc.createDataChannel(options.dataChannel) : null;
   await offerGathered(pc);
   const offer = pc.localDescription()?.sdp ?? '';
   return {
     pc,
     tracks,
+    dataChannel,
     offer,
     close() {
       try {

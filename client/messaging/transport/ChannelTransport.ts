@@ -1,3 +1,4 @@
+import type { MessagingPeer } from '../../webrtc/MessagingPeer.ts';
 import type { ChannelGap, ChannelMessage, ChannelPresence, ChannelTransportKind } from '../ChannelTypes.ts';
 
 /** What a transport needs to follow one channel. */
@@ -7,6 +8,10 @@ export interface ChannelTransportContext {
   readonly channel: string;
   readonly heartbeatMs: number;
   readonly pollTimeoutMs?: number;
+  /** The page's WebRTC session lent to messaging (the data channel transport needs it). */
+  readonly peer?: MessagingPeer;
+  /** Data channel only: unordered, no retransmissions. */
+  readonly ephemeral?: boolean;
   /** The identity token the server gave this client, if any: presented on every request. */
   identity(): string | undefined;
 }
@@ -39,11 +44,7 @@ export interface ChannelTransportObserver {
   onClosed(reason: string, opened: boolean, fatal: boolean): void;
 }
 
-/**
- * One way of carrying a channel. A WebRTC data channel plugs in as one more implementation: send the socket
- * protocol frames (docs/protocols/messaging.md) on the RTCDataChannel exactly as the WebSocket transport
- * does on its socket, and add its factory to CHANNEL_TRANSPORTS first.
- */
+/** One way of carrying a channel: WebSocket, SSE + HTTP POST, long-polling, or a WebRTC data channel. */
 export interface ChannelTransport {
   readonly kind: ChannelTransportKind;
   /** Connects and subscribes, resuming after `since` (undefined: from now). */

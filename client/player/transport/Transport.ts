@@ -1,3 +1,4 @@
+import type { MessagingPeer } from '../../webrtc/MessagingPeer.ts';
 import type { TransportKind } from '../PlayerTypes.ts';
 
 /** What a transport needs to play one stream into one video element. */
@@ -9,6 +10,8 @@ export interface TransportContext {
   readonly path: string;
   /** Seconds of buffer a buffering transport aims to hold ahead of the playhead. */
   readonly targetBuffer: number;
+  /** WebRTC only: lend the peer connection to messaging (a data channel in the offer). */
+  readonly messaging?: MessagingPeer;
 }
 
 export interface TransportClosed {

@@ -106,6 +106,8 @@ export class WhepTransport implements Transport {
     this.#pc = pc;
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
+    // Before the offer, so it negotiates the SCTP m-section messaging rides on.
+    this.#context.messaging?.attach(pc);
     const media = new MediaStream();
     pc.ontrack = (event) => {
       media.addTrack(event.track);
@@ -257,6 +259,7 @@ export class WhepTransport implements Transport {
     if (this.#pc) {
       this.#pc.ontrack = null;
       this.#pc.onconnectionstatechange = null;
+      this.#context.messaging?.detach(this.#pc);
       this.#pc.close();
       this.#pc = null;
     }

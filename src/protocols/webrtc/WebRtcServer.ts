@@ -5,6 +5,7 @@ import type { Logger } from '../../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { Stream } from '../../core/Stream.ts';
 import { StreamBusyError, type StreamRegistry } from '../../core/StreamRegistry.ts';
+import type { DataChannelHandler } from './DataChannels.ts';
 import type { RtpFeed } from './RtpFeed.ts';
 import { StreamRtpFeed } from './StreamRtpFeed.ts';
 import { type ChosenCodec, type OfferedMedia, SdpError, summarizeOffer } from './sdp.ts';
@@ -55,6 +56,7 @@ export class WebRtcServer {
   readonly #authorizePublish: PublishPolicy;
   readonly #log: Logger;
   readonly #links: string[];
+  readonly #dataChannels: DataChannelHandler | null;
   #closed = false;
 
   constructor(options: {
@@ -63,7 +65,10 @@ export class WebRtcServer {
     config: WebRtcConfig;
     authorizePublish: PublishPolicy;
     log: Logger;
+    /** Serves the data channels peers open (messaging); without it every data channel is closed. */
+    dataChannels?: DataChannelHandler;
   }) {
+    this.#dataChannels = options.dataChannels ?? null;
     this.engine = options.engine;
     this.#registry = options.registry;
     this.#config = options.config;
@@ -177,6 +182,34 @@ export class WebRtcServer {
     return reply.send(answer);
   }
 
+  /**
+   * Hands each data channel the peer opens to the handler; one whose label it does not serve is closed and
+   * the session goes on. Whatever the handler serves ends with the session.
+   */
+  #serveDataChannels(session: WebRtcSession, request: FastifyRequest): void {
+    const peer = {
+      kind: session.kind,
+      path: session.path,
+      sessionId: session.id,
+      remoteAddress: session.remoteAddress,
+      headers: request.headers,
+      query: new URLSearchParams(request.url.split('?')[1] ?? ''),
+    };
+    session.pc.onDataChannel((dc) => {
+      const label = dc.getLabel();
+      const end = session.closed ? null : (this.#dataChannels?.open(dc, peer) ?? null);
+      if (!end) {
+        this.#log.info(
+          { path: session.path, session: session.id, label },
+          `data channel ${JSON.stringify(label.slice(0, 64))} is not served here; closed`,
+        );
+        dc.close();
+        return;
+      }
+      session.onClose(end);
+    });
+  }
+
   #track(session: WebRtcSession): void {
     this.sessions.set(session.id, session);
     session.onClose(() => this.sessions.delete(session.id));
@@ -202,6 +235,7 @@ export class WebRtcServer {
       throw new SdpError(406, noUsableMedia(summary.media, 'send', this.#config.videoCodecs));
     }
     const session = new WhipSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
+    this.#serveDataChannels(session, request);
     try {
       const taken = session.setup(summary, {
         maxBitrate: this.#config.maxPublishBitrate,
@@ -258,6 +292,7 @@ export class WebRtcServer {
       throw new SdpError(406, noMatchingMedia(summary.media, feed));
     }
     const session = new WhepSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
+    this.#serveDataChannels(session, request);
     try {
       const taken = session.setup(summary, feed, (media) => pickForFeed(media, feed));
       if (taken.length === 0) throw new SdpError(406, noMatchingMedia(summary.media, feed));

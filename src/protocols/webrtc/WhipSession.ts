@@ -137,9 +137,6 @@ export class WhipSession extends WebRtcSession implements Publisher {
       track.onMessage((message) => this.#onMessage(incoming, message));
       taken.push(media);
     }
-    this.pc.onDataChannel((channel) => {
-      this.log.debug({ path: this.path, label: channel.getLabel() }, 'WHIP data channel opened');
-    });
     return taken;
   }
 

@@ -1,0 +1,149 @@
+import type { DataChannel } from 'node-datachannel';
+import type { DataChannelHandler, DataChannelPeer } from '../../protocols/webrtc/DataChannels.ts';
+import type { Identity } from '../ChannelPolicy.ts';
+import { ChannelSession, type ConnectionSink } from '../ChannelSession.ts';
+import type { PresenceFrame, StoredMessage } from '../Message.ts';
+import type { Messaging } from '../Messaging.ts';
+import { MessagingError, type ServerEvent } from '../protocol.ts';
+
+/**
+ * The label of a messaging data channel. Reliable and ordered for chat; a client may open another with the
+ * same label `ordered: false, maxRetransmits: 0` for ephemeral events (reactions): same protocol, lost
+ * messages are not resent.
+ */
+export const MESSAGING_DATA_CHANNEL_LABEL = 'subsecond.messaging';
+
+class DataChannelSink implements ConnectionSink {
+  readonly transport = 'datachannel';
+  readonly #dc: DataChannel;
+  readonly #maxBacklogBytes: number;
+  readonly #onTooSlow: () => void;
+
+  constructor(dc: DataChannel, maxBacklogBytes: number, onTooSlow: () => void) {
+    this.#dc = dc;
+    this.#maxBacklogBytes = maxBacklogBytes;
+    this.#onTooSlow = onTooSlow;
+  }
+
+  #send(text: string): void {
+    if (!this.#dc.isOpen()) return;
+    // As the WebSocket sink: a reader whose unsent backlog passes the limit is dropped; it resumes with since.
+    if (this.#dc.bufferedAmount() > this.#maxBacklogBytes) {
+      this.#onTooSlow();
+      return;
+    }
+    try {
+      this.#dc.sendMessage(text);
+    } catch {
+      // closed between the check and the send
+    }
+  }
+
+  message(message: StoredMessage): void {
+    this.#send(message.frame);
+  }
+
+  presence(presence: PresenceFrame): void {
+    this.#send(presence.frame);
+  }
+
+  event(event: ServerEvent): void {
+    this.#send(JSON.stringify(event));
+  }
+}
+
+/**
+ * Messaging over WebRTC data channels labelled `subsecond.messaging` on WHEP/WHIP sessions: each channel is
+ * one ChannelSession speaking the WebSocket frame protocol unchanged (docs/protocols/messaging.md), with the
+ * identity of the WHEP/WHIP request (resolved once per peer, so every channel of a peer speaks as one).
+ */
+export class DataChannelServer implements DataChannelHandler {
+  readonly #messaging: Messaging;
+  readonly #identities = new WeakMap<DataChannelPeer, Identity | { refused: string }>();
+  readonly #open = new Set<() => void>();
+
+  constructor(messaging: Messaging) {
+    this.#messaging = messaging;
+  }
+
+  get connections(): number {
+    return this.#open.size;
+  }
+
+  open(dc: DataChannel, peer: DataChannelPeer): (() => void) | null {
+    if (dc.getLabel() !== MESSAGING_DATA_CHANNEL_LABEL) return null;
+    const messaging = this.#messaging;
+    const log = messaging.log;
+    let identity = this.#identities.get(peer);
+    if (!identity) {
+      identity = messaging.identities.identify(peer);
+      this.#identities.set(peer, identity);
+    }
+    if ('refused' in identity) {
+      log.info({ remote: peer.remoteAddress, session: peer.sessionId }, identity.refused);
+      dc.close();
+      return () => {};
+    }
+    let release: () => void;
+    try {
+      release = messaging.admit(peer.remoteAddress);
+    } catch (err) {
+      log.info({ remote: peer.remoteAddress }, (err as Error).message);
+      dc.close();
+      return () => {};
+    }
+    let closed = false;
+    const end = () => {
+      if (closed) return;
+      closed = true;
+      this.#open.delete(end);
+      session.close();
+      release();
+      try {
+        dc.close();
+      } catch {
+        // already closed with its peer connection
+      }
+    };
+    const config = messaging.config;
+    const sink = new DataChannelSink(dc, config.maxBacklogBytes, () => {
+      log.info({ session: peer.sessionId }, 'messaging data channel read too slowly; closed');
+      end();
+    });
+    const session = new ChannelSession(messaging, sink, identity, peer.remoteAddress);
+    this.#open.add(end);
+    // A WebSocket closes a frame this big with 1009; a data channel has no close code, so it is refused with
+    // an error event and the channel stays open.
+    const maxFrame = config.maxMessageBytes + 4096;
+    dc.onMessage((data) => {
+      if (typeof data !== 'string') {
+        sink.event(
+          new MessagingError(
+            'bad_frame',
+            'binary messages are not part of the protocol; send JSON text',
+          ).toEvent(),
+        );
+        return;
+      }
+      if (data.length > maxFrame / 4 && Buffer.byteLength(data) > maxFrame) {
+        sink.event(
+          new MessagingError(
+            'too_large',
+            `frame is ${Buffer.byteLength(data)} bytes; the limit is ${maxFrame} (messaging.maxMessageBytes + 4096)`,
+          ).toEvent(),
+        );
+        return;
+      }
+      session.handleFrame(data).catch((err) => {
+        log.error({ err }, 'messaging session failed; closing its data channel');
+        end();
+      });
+    });
+    dc.onClosed(end);
+    return end;
+  }
+
+  close(): void {
+    for (const end of [...this.#open]) end();
+  }
+}
