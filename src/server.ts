@@ -119,7 +119,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     await http.close().catch(() => {});
     await rtmp?.close().catch(() => {});
     hls?.close();
-    webrtc?.close();
+    await webrtc?.close();
     throw new Error(`cannot start: ${(err as Error).message}`);
   }
   const httpPort = (http.server.address() as AddressInfo).port;
@@ -151,7 +151,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
         mse.close();
         await messaging.close();
         hls?.close();
-        webrtc?.close();
+        await webrtc?.close();
         await rtmp?.close();
         await http.close();
       })();

@@ -4,6 +4,9 @@
  * the time the frame is expected on screen. Source and viewer must share a clock: the same machine, or clocks
  * kept in step (NTP) to well under the latencies measured.
  *
+ * Resolution: one display refresh. The presentation time is the compositor's estimate on its frame clock, so a
+ * very short path (WHIP → WHEP on loopback, ~20 ms) can read a few milliseconds under zero.
+ *
  * A stream without the band costs a readback of a thin strip per frame until `giveUpAfter` frames have shown
  * no band, then nothing.
  */

@@ -22,6 +22,8 @@ const LOG_LEVELS = {
   Fatal: 'fatal',
 } as const;
 
+/** How long closed peers get to deliver their close events before libdatachannel is cleaned up. */
+const CLOSE_SETTLE_MS = 250;
 /** A free UDP port on `host`, for `webrtc.udpPort: 0` (tests). */
 function freeUdpPort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -89,11 +91,18 @@ export class WebRtcEngine {
     return out;
   }
 
-  /** Call after closing every peer. The last engine of the process stops libdatachannel's threads. */
-  close(): void {
+  /**
+   * Call after closing every peer. The last engine of the process stops libdatachannel's threads, once the
+   * close events of those peers have been delivered: cleanup() racing a track's pending close callback released
+   * its thread-safe function twice and crashed the process (SIGSEGV in TrackWrapper::CleanupAll).
+   */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     liveEngines--;
+    if (liveEngines !== 0) return;
+    await new Promise((resolve) => setTimeout(resolve, CLOSE_SETTLE_MS));
+    // Another engine may have started meanwhile (a test starting the next server): its threads stay.
     if (liveEngines === 0) {
       loggerTarget = null;
       nodeDataChannel.cleanup();

@@ -128,11 +128,11 @@ export class WebRtcServer {
     });
   }
 
-  close(): void {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
     for (const session of [...this.sessions.values()]) session.close('server shutting down');
-    this.engine.close();
+    return this.engine.close();
   }
 
   #cors(reply: FastifyReply): void {

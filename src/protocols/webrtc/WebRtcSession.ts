@@ -157,12 +157,14 @@ export abstract class WebRtcSession {
     try {
       this.onClosing();
     } finally {
+      // What hangs off the peer connection (its data channels) is closed while the connection still exists:
+      // libdatachannel crashed the process (SIGSEGV) closing a data channel after its peer connection.
+      for (const fn of this.#closers.splice(0)) fn();
       try {
         this.pc.close();
       } catch {
         // already closed by the stack
       }
-      for (const fn of this.#closers.splice(0)) fn();
     }
   }
 
