@@ -1,18 +1,11 @@
-import { type ChannelGap, type ChannelMessage, type ChannelPresence, PublishError } from '../ChannelTypes.ts';
 import type {
   ChannelTransport,
   ChannelTransportContext,
   ChannelTransportFactory,
   ChannelTransportObserver,
 } from './ChannelTransport.ts';
+import { FrameProtocol, type ServerFrame } from './frameProtocol.ts';
 import { httpPublish } from './httpPublish.ts';
-
-interface Pending {
-  resolve(ack: { id: number; channel: string }): void;
-  reject(error: Error): void;
-}
-
-type ServerFrame = { event: string } & Record<string, unknown>;
 
 /**
  * While the lent session replaces its peer connection, a new one must come and its channel open within this,
@@ -33,13 +26,16 @@ class DataChannelTransport implements ChannelTransport {
   #dc: RTCDataChannel | null = null;
   #opened = false;
   #closed = false;
-  #ref = 0;
-  readonly #pending = new Map<string, Pending>();
+  readonly #protocol: FrameProtocol;
   #timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(context: ChannelTransportContext, observer: ChannelTransportObserver) {
     this.#context = context;
     this.#observer = observer;
+    this.#protocol = new FrameProtocol(observer, (reason) => {
+      this.#end(reason, true);
+      this.#dc?.close();
+    });
   }
 
   open(since: number | undefined): void {
@@ -81,7 +77,7 @@ class DataChannelTransport implements ChannelTransport {
       );
     };
     dc.onmessage = (event) => {
-      if (typeof event.data === 'string') this.#frame(JSON.parse(event.data) as ServerFrame);
+      if (typeof event.data === 'string') this.#protocol.handle(JSON.parse(event.data) as ServerFrame);
     };
     dc.onclose = () => this.#end('data channel closed', false);
     if (dc.readyState === 'open') subscribe();
@@ -97,59 +93,10 @@ class DataChannelTransport implements ChannelTransport {
     }
   }
 
-  #frame(frame: ServerFrame): void {
-    switch (frame.event) {
-      case 'hello':
-        if (typeof frame.token === 'string') this.#observer.onIdentity(frame.token);
-        return;
-      case 'message':
-        this.#observer.onMessage(frame.message as ChannelMessage);
-        return;
-      case 'subscribed':
-        this.#observer.onSubscribed(frame.position as number);
-        return;
-      case 'gap':
-        this.#observer.onGap(frame as unknown as ChannelGap);
-        return;
-      case 'presence':
-        this.#observer.onPresence(frame.presence as ChannelPresence);
-        return;
-      case 'ack': {
-        const pending = this.#pending.get(frame.ref as string);
-        this.#pending.delete(frame.ref as string);
-        pending?.resolve({ id: frame.id as number, channel: frame.channel as string });
-        return;
-      }
-      case 'error': {
-        const pending = frame.ref === undefined ? undefined : this.#pending.get(frame.ref as string);
-        const error = new PublishError(
-          frame.code as string,
-          frame.message as string,
-          frame.retryAfterMs as number | undefined,
-        );
-        if (pending) {
-          this.#pending.delete(frame.ref as string);
-          pending.reject(error);
-        } else if (frame.code === 'forbidden' || frame.code === 'invalid_channel') {
-          this.#end(error.message, true);
-          this.#dc?.close();
-        } else {
-          this.#observer.onError(error.code, error.message);
-        }
-        return;
-      }
-    }
-  }
-
   #end(reason: string, fatal: boolean): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    for (const pending of this.#pending.values()) {
-      pending.reject(
-        new PublishError('transport', `connection lost before the server acknowledged: ${reason}`),
-      );
-    }
-    this.#pending.clear();
+    this.#protocol.rejectPending(reason);
     if (this.#closed) return;
     this.#closed = true;
     this.#observer.onClosed(reason, this.#opened, fatal);
@@ -164,11 +111,7 @@ class DataChannelTransport implements ChannelTransport {
         learn: (token) => this.#observer.onIdentity(token),
       });
     }
-    const ref = `p${++this.#ref}`;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(ref, { resolve, reject });
-      dc.send(JSON.stringify({ op: 'publish', channel: this.#context.channel, type, data, ref }));
-    });
+    return this.#protocol.publish((text) => dc.send(text), this.#context.channel, type, data);
   }
 
   close(): void {

@@ -1,4 +1,3 @@
-import { type ChannelGap, type ChannelMessage, type ChannelPresence, PublishError } from '../ChannelTypes.ts';
 import {
   type ChannelTransport,
   type ChannelTransportContext,
@@ -6,17 +5,11 @@ import {
   type ChannelTransportObserver,
   channelQuery,
 } from './ChannelTransport.ts';
+import { FrameProtocol, type ServerFrame } from './frameProtocol.ts';
 import { httpPublish } from './httpPublish.ts';
-
-interface Pending {
-  resolve(ack: { id: number; channel: string }): void;
-  reject(error: Error): void;
-}
 
 /** Close codes after which reconnecting cannot help (src/messaging/ws/WsChannelServer.ts). */
 const FATAL_CLOSE = new Set([1008, 4401]);
-
-type ServerFrame = { event: string } & Record<string, unknown>;
 
 /** The channel over `GET /ws/channels/{name}?since=N`: JSON frames both ways, publishes acknowledged by id. */
 class WsChannelTransport implements ChannelTransport {
@@ -26,14 +19,17 @@ class WsChannelTransport implements ChannelTransport {
   #ws: WebSocket | null = null;
   #opened = false;
   #closed = false;
-  #ref = 0;
-  readonly #pending = new Map<string, Pending>();
+  readonly #protocol: FrameProtocol;
   #heartbeat: ReturnType<typeof setInterval> | null = null;
   #lastFrameAt = 0;
 
   constructor(context: ChannelTransportContext, observer: ChannelTransportObserver) {
     this.#context = context;
     this.#observer = observer;
+    this.#protocol = new FrameProtocol(observer, (reason) => {
+      this.#end(reason, true);
+      this.#ws?.close();
+    });
   }
 
   open(since: number | undefined): void {
@@ -57,7 +53,7 @@ class WsChannelTransport implements ChannelTransport {
     };
     ws.onmessage = (event) => {
       this.#lastFrameAt = performance.now();
-      if (typeof event.data === 'string') this.#frame(JSON.parse(event.data) as ServerFrame);
+      if (typeof event.data === 'string') this.#protocol.handle(JSON.parse(event.data) as ServerFrame);
     };
     ws.onclose = (event) => {
       const reason = event.reason || `socket closed (${event.code})`;
@@ -65,59 +61,10 @@ class WsChannelTransport implements ChannelTransport {
     };
   }
 
-  #frame(frame: ServerFrame): void {
-    switch (frame.event) {
-      case 'hello':
-        if (typeof frame.token === 'string') this.#observer.onIdentity(frame.token);
-        return;
-      case 'message':
-        this.#observer.onMessage(frame.message as ChannelMessage);
-        return;
-      case 'subscribed':
-        this.#observer.onSubscribed(frame.position as number);
-        return;
-      case 'gap':
-        this.#observer.onGap(frame as unknown as ChannelGap);
-        return;
-      case 'presence':
-        this.#observer.onPresence(frame.presence as ChannelPresence);
-        return;
-      case 'ack': {
-        const pending = this.#pending.get(frame.ref as string);
-        this.#pending.delete(frame.ref as string);
-        pending?.resolve({ id: frame.id as number, channel: frame.channel as string });
-        return;
-      }
-      case 'error': {
-        const pending = frame.ref === undefined ? undefined : this.#pending.get(frame.ref as string);
-        const error = new PublishError(
-          frame.code as string,
-          frame.message as string,
-          frame.retryAfterMs as number | undefined,
-        );
-        if (pending) {
-          this.#pending.delete(frame.ref as string);
-          pending.reject(error);
-        } else if (frame.code === 'forbidden' || frame.code === 'invalid_channel') {
-          this.#end(error.message, true);
-          this.#ws?.close();
-        } else {
-          this.#observer.onError(error.code, error.message);
-        }
-        return;
-      }
-    }
-  }
-
   #end(reason: string, fatal: boolean): void {
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#heartbeat = null;
-    for (const pending of this.#pending.values()) {
-      pending.reject(
-        new PublishError('transport', `connection lost before the server acknowledged: ${reason}`),
-      );
-    }
-    this.#pending.clear();
+    this.#protocol.rejectPending(reason);
     if (this.#closed) return;
     this.#closed = true;
     this.#observer.onClosed(reason, this.#opened, fatal);
@@ -130,11 +77,7 @@ class WsChannelTransport implements ChannelTransport {
         token: this.#context.identity(),
         learn: (token) => this.#observer.onIdentity(token),
       });
-    const ref = `p${++this.#ref}`;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(ref, { resolve, reject });
-      ws.send(JSON.stringify({ op: 'publish', channel: this.#context.channel, type, data, ref }));
-    });
+    return this.#protocol.publish((text) => ws.send(text), this.#context.channel, type, data);
   }
 
   close(): void {
