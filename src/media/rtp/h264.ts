@@ -1,14 +1,8 @@
-import { readU32, writeU16, writeU32 } from '../bytes.ts';
 import { MediaParseError } from '../errors.ts';
 import { buildAvcDecoderConfig, parseAvcDecoderConfig } from '../h264/avcC.ts';
 import { H264_NAL_AUD, H264_NAL_IDR, H264_NAL_PPS, H264_NAL_SPS } from '../h264/nal.ts';
-import type { RtpPacket } from './packet.ts';
-import {
-  type DepacketizedFrame,
-  FrameDepacketizer,
-  type FrameDepacketizerOptions,
-  type RtpPayloads,
-} from './payload.ts';
+import { NalDepacketizer, type NalFormat, packNalUnits, splitNalUnits, writeAggregate } from './nal.ts';
+import type { DepacketizedFrame, FrameDepacketizerOptions, RtpPayloads } from './payload.ts';
 
 /*
  * H.264 over RTP, RFC 6184, packetization-mode 1 (non-interleaved, §6.3): single NAL unit packets (§5.6),
@@ -70,71 +64,32 @@ export class H264Packetizer {
    * past the end of `au`.
    */
   packetize(au: Uint8Array, keyframe = false): RtpPayloads {
-    const nalus: Uint8Array[] = [];
     let hasIdr = false;
     let hasSps = false;
     let hasPps = false;
-    let p = 0;
-    while (p < au.length) {
-      if (p + 4 > au.length) {
-        throw new MediaParseError(`H.264 access unit: truncated NAL length, ${au.length - p} bytes left`, p);
-      }
-      const len = readU32(au, p);
-      if (p + 4 + len > au.length) {
-        throw new MediaParseError(
-          `H.264 access unit: NAL length ${len} runs past the end, ${au.length - p - 4} bytes left`,
-          p,
-        );
-      }
-      p += 4;
-      if (len > 0) {
-        const nal = au.subarray(p, p + len);
-        const type = nal[0] & 0x1f;
-        if (type === H264_NAL_IDR) hasIdr = true;
-        else if (type === H264_NAL_SPS) hasSps = true;
-        else if (type === H264_NAL_PPS) hasPps = true;
-        if (type !== H264_NAL_AUD && type !== NAL_FILLER) nalus.push(nal);
-      }
-      p += len;
-    }
+    const nalus = splitNalUnits(au, H264_FORMAT, (_nal, type) => {
+      if (type === H264_NAL_IDR) hasIdr = true;
+      else if (type === H264_NAL_SPS) hasSps = true;
+      else if (type === H264_NAL_PPS) hasPps = true;
+      return type !== H264_NAL_AUD && type !== NAL_FILLER;
+    });
     // A viewer can join at any IDR, so each one must come with the parameter sets that decode it.
     if ((hasIdr || keyframe) && !(hasSps && hasPps) && this.#sps.length > 0) {
       nalus.unshift(...(hasSps ? [] : this.#sps), ...(hasPps ? [] : this.#pps));
     }
-    const payloads: Uint8Array[] = [];
-    const max = this.maxPayloadSize;
-    let i = 0;
-    while (i < nalus.length) {
-      const nal = nalus[i];
-      if (nal.length > max) {
-        fragment(nal, max, payloads);
-        i++;
-        continue;
-      }
-      let size = 1 + 2 + nal.length;
-      let j = i + 1;
-      while (j < nalus.length && size + 2 + nalus[j].length <= max) size += 2 + nalus[j++].length;
-      if (j === i + 1) payloads.push(nal);
-      else payloads.push(aggregate(nalus, i, j, size));
-      i = j;
-    }
+    const payloads = packNalUnits(nalus, this.maxPayloadSize, H264_FORMAT, aggregate, fragment);
     return { payloads, markerIndex: payloads.length - 1 };
   }
 }
 
 /** §5.7.1: STAP-A header (F = OR of the units' F bits, NRI = their maximum), then size-prefixed units. */
 function aggregate(nalus: readonly Uint8Array[], from: number, to: number, size: number): Uint8Array {
-  const out = new Uint8Array(size);
+  const out = writeAggregate(nalus, from, to, size, 1);
   let f = 0;
   let nri = 0;
-  let p = 1;
   for (let k = from; k < to; k++) {
-    const nal = nalus[k];
-    f |= nal[0] & 0x80;
-    nri = Math.max(nri, nal[0] & 0x60);
-    writeU16(out, p, nal.length);
-    out.set(nal, p + 2);
-    p += 2 + nal.length;
+    f |= nalus[k][0] & 0x80;
+    nri = Math.max(nri, nalus[k][0] & 0x60);
   }
   out[0] = f | nri | STAP_A;
   return out;
@@ -200,149 +155,47 @@ function checkNalType(type: number, where: string, offset: number): void {
   throw new MediaParseError(`H.264 RTP: ${where} nests packet type ${type} inside another aggregate`, offset);
 }
 
+const H264_FORMAT: NalFormat = {
+  codec: 'H.264',
+  headerSize: 1,
+  aggregateName: 'STAP-A',
+  fragmentName: 'FU-A',
+  aggregateType: STAP_A,
+  fragmentType: FU_A,
+  fuTypeMask: 0x1f,
+  minAggregatedUnit: 1,
+  type: (header) => header[0] & 0x1f,
+  checkType: checkNalType,
+  // §5.8: F and NRI from the FU indicator, the type from the FU header.
+  fragmentedHeader: (payload, type) => Uint8Array.of((payload[0] & 0xe0) | type),
+};
+
 /**
  * Reassembles access units. The result's `frame.data` is a new AVCC buffer; `frame.config` is a new avcC
  * whenever in-band SPS/PPS differ from the last ones seen.
  */
-export class H264Depacketizer extends FrameDepacketizer {
-  /** NAL units of the open access unit as lists of byte runs (views of packet payloads). */
-  #runs: Uint8Array[] = [];
-  /** For each NAL unit, the index in #runs where it ends (exclusive). */
-  #nalEnds: number[] = [];
-  /** The original NAL type of the fragmented unit in progress, -1 when none. */
-  #fuType = -1;
+export class H264Depacketizer extends NalDepacketizer {
   #sps: Uint8Array | undefined;
   #pps: Uint8Array | undefined;
+  /** The first SPS / PPS of the access unit being built. */
+  #unitSps: Uint8Array | undefined;
+  #unitPps: Uint8Array | undefined;
 
   constructor(options?: FrameDepacketizerOptions) {
-    super(options);
+    super(H264_FORMAT, options);
   }
 
-  protected begin(): void {
-    this.discard();
+  protected inspect(nal: Uint8Array, type: number): boolean {
+    if (type === H264_NAL_SPS) this.#unitSps ??= nal;
+    else if (type === H264_NAL_PPS) this.#unitPps ??= nal;
+    return type === H264_NAL_IDR;
   }
 
-  protected discard(): void {
-    this.#runs.length = 0;
-    this.#nalEnds.length = 0;
-    this.#fuType = -1;
-  }
-
-  protected complete(): boolean {
-    return this.#fuType < 0;
-  }
-
-  protected append(packet: RtpPacket): void {
-    const payload = packet.payload;
-    if (payload.length === 0) throw new MediaParseError('H.264 RTP: empty payload', packet.headerSize);
-    const type = payload[0] & 0x1f;
-    if (type === FU_A) {
-      this.#appendFragment(payload, packet.headerSize);
-      return;
-    }
-    if (this.#fuType >= 0) {
-      throw new MediaParseError(
-        `H.264 RTP: packet type ${type} while a fragmented NAL unit of type ${this.#fuType} has no end fragment`,
-        packet.headerSize,
-      );
-    }
-    if (type === STAP_A) {
-      this.#appendAggregate(payload, packet.headerSize);
-      return;
-    }
-    checkNalType(type, 'single NAL unit packet', packet.headerSize);
-    this.#runs.push(payload);
-    this.#nalEnds.push(this.#runs.length);
-  }
-
-  /** §5.7.1: after the STAP-A header, 16-bit sizes each followed by that many bytes of NAL unit. */
-  #appendAggregate(payload: Uint8Array, base: number): void {
-    let p = 1;
-    let count = 0;
-    while (p < payload.length) {
-      if (p + 2 > payload.length)
-        throw new MediaParseError(`H.264 RTP: STAP-A unit ${count} has a truncated size field`, base + p);
-      const size = (payload[p] << 8) | payload[p + 1];
-      if (size === 0) throw new MediaParseError(`H.264 RTP: STAP-A unit ${count} has size 0`, base + p);
-      if (p + 2 + size > payload.length) {
-        throw new MediaParseError(
-          `H.264 RTP: STAP-A unit ${count} of ${size} bytes runs past the end, ${payload.length - p - 2} bytes left`,
-          base + p,
-        );
-      }
-      checkNalType(payload[p + 2] & 0x1f, `STAP-A unit ${count}`, base + p + 2);
-      this.#runs.push(payload.subarray(p + 2, p + 2 + size));
-      this.#nalEnds.push(this.#runs.length);
-      p += 2 + size;
-      count++;
-    }
-    if (count === 0) throw new MediaParseError('H.264 RTP: STAP-A holds no NAL unit', base);
-  }
-
-  /** §5.8: FU indicator, FU header (S, E, R, type), fragment. */
-  #appendFragment(payload: Uint8Array, base: number): void {
-    if (payload.length < 2) throw new MediaParseError('H.264 RTP: FU-A without an FU header', base);
-    const fuHeader = payload[1];
-    const start = (fuHeader & 0x80) !== 0;
-    const end = (fuHeader & 0x40) !== 0;
-    const type = fuHeader & 0x1f;
-    if (start && end)
-      throw new MediaParseError('H.264 RTP: FU-A header has both start and end bits set (§5.8)', base + 1);
-    checkNalType(type, 'FU-A', base + 1);
-    if (start) {
-      if (this.#fuType >= 0) {
-        throw new MediaParseError(
-          `H.264 RTP: FU-A start while the fragmented NAL unit of type ${this.#fuType} has no end fragment`,
-          base + 1,
-        );
-      }
-      this.#fuType = type;
-      // The reconstructed NAL header: F and NRI from the FU indicator, the type from the FU header.
-      this.#runs.push(Uint8Array.of((payload[0] & 0xe0) | type));
-    } else if (this.#fuType < 0) {
-      throw new MediaParseError(
-        `H.264 RTP: FU-A fragment of a type ${type} NAL unit without its start`,
-        base + 1,
-      );
-    } else if (type !== this.#fuType) {
-      throw new MediaParseError(
-        `H.264 RTP: FU-A fragment of type ${type} inside a fragmented NAL unit of type ${this.#fuType}`,
-        base + 1,
-      );
-    }
-    if (payload.length > 2) this.#runs.push(payload.subarray(2));
-    if (end) {
-      this.#fuType = -1;
-      this.#nalEnds.push(this.#runs.length);
-    }
-  }
-
-  protected build(timestamp: number): DepacketizedFrame | undefined {
-    const nalEnds = this.#nalEnds;
-    if (nalEnds.length === 0) return undefined;
-    const runs = this.#runs;
-    let total = 4 * nalEnds.length;
-    for (const run of runs) total += run.length;
-    const data = new Uint8Array(total);
-    let keyframe = false;
-    let sps: Uint8Array | undefined;
-    let pps: Uint8Array | undefined;
-    let p = 0;
-    let r = 0;
-    for (const endRun of nalEnds) {
-      const start = p;
-      p += 4;
-      for (; r < endRun; r++) {
-        data.set(runs[r], p);
-        p += runs[r].length;
-      }
-      writeU32(data, start, p - start - 4);
-      const type = data[start + 4] & 0x1f;
-      if (type === H264_NAL_IDR) keyframe = true;
-      else if (type === H264_NAL_SPS) sps ??= data.subarray(start + 4, p);
-      else if (type === H264_NAL_PPS) pps ??= data.subarray(start + 4, p);
-    }
-    const frame: DepacketizedFrame = { data, timestamp, keyframe };
+  protected override finish(frame: DepacketizedFrame): DepacketizedFrame {
+    const sps = this.#unitSps;
+    const pps = this.#unitPps;
+    this.#unitSps = undefined;
+    this.#unitPps = undefined;
     // A publisher may resend only the set that changed; the other one still holds.
     if (sps || pps) {
       const nextSps = sps ?? this.#sps;
