@@ -100,6 +100,10 @@ const STAT_ROWS: [label: string, value: (s: PlayerStats) => string][] = [
   ['lost / NACKs', (s) => (s.webrtc ? `${s.webrtc.packetsLost} / ${s.webrtc.nacks}` : '—')],
   ['freezes', (s) => (s.webrtc ? String(s.webrtc.freezes) : '—')],
   ['RTT', (s) => (s.webrtc ? `${s.webrtc.rttMs.toFixed(0)} ms` : '—')],
+  [
+    'source → playout',
+    (s) => (s.webrtc?.senderToPlayoutMs != null ? `${s.webrtc.senderToPlayoutMs.toFixed(0)} ms` : '—'),
+  ],
 ];
 
 const statValues = STAT_ROWS.map(([label]) => {

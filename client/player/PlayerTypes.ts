@@ -1,5 +1,6 @@
 /** Public types of the Subsecond player: options, states, events and stats. */
 import type { MessagingPeer } from '../webrtc/MessagingPeer.ts';
+import type { WebRtcStats } from './transport/Transport.ts';
 
 /** The delivery families the player can use, best first: WebRTC (WHEP), WebSocket + MSE, LL-HLS, LL-DASH. */
 export type TransportKind = 'webrtc' | 'mse' | 'hls' | 'dash';
@@ -67,14 +68,7 @@ export interface PlayerStats {
   /** Times playback ran out of media while the stream was live. */
   underruns: number;
   /** WebRTC only: the receiver's own counters. */
-  webrtc?: {
-    jitterBufferMs: number;
-    packetsLost: number;
-    nacks: number;
-    freezes: number;
-    rttMs: number;
-    framesPerSecond: number;
-  };
+  webrtc?: WebRtcStats;
 }
 
 /** Event names: the one way to listen to a player (`player.on(PlayerEvent.State, …)`). */

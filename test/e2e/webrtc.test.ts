@@ -366,6 +366,25 @@ test('the publish page (test pattern) feeds the play page, which picks WebRTC an
   assert.match(second.codecs, /opus/);
   assert.ok(second.webrtc, 'WebRTC stats are reported');
   assert.ok(second.bitrate > 0 && second.webrtc.jitterBufferMs > 0, JSON.stringify(second));
+  // One machine, one clock: the canvas publisher's sender reports, relayed in ours (with the RRTR/DLRR round
+  // trip a receive-only browser needs to use them), give the path from capture to playout once the browser
+  // has both a round trip and a sender report.
+  const estimated = await waitFor(
+    'an estimate from the sender reports',
+    async () => {
+      const s = await stats();
+      return s.webrtc?.senderToPlayoutMs != null ? s : null;
+    },
+    10_000,
+  );
+  assert.ok(estimated?.webrtc);
+  const playout = estimated.webrtc.senderToPlayoutMs!;
+  assert.ok(
+    playout >= estimated.webrtc.jitterBufferMs && playout < 1000,
+    `source → playout ${playout} ms, jitter buffer ${estimated.webrtc.jitterBufferMs} ms`,
+  );
+  assert.equal(estimated.latency, playout / 1000, 'the latency estimate comes from the sender reports');
+  console.log(`source → playout over WHIP → WHEP: ${playout} ms`);
   console.log(
     `play page over WebRTC: ${JSON.stringify(second.webrtc)}, latency ${second.latency.toFixed(3)} s`,
   );

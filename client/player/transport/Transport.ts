@@ -42,6 +42,13 @@ export interface WebRtcStats {
   freezes: number;
   rttMs: number;
   framesPerSecond: number;
+  /**
+   * Source clock to playout, ms: the receiver's clock minus the video's `estimatedPlayoutTimestamp` (the NTP
+   * time of the frame on screen, from the RTCP sender reports' NTP↔RTP mapping: the publisher's capture clock
+   * for a WHIP source, the server's arrival clock for RTMP). Needs the clocks in step (same machine, or NTP);
+   * null when the browser gives no estimate or it is not plausible (clocks apart).
+   */
+  senderToPlayoutMs: number | null;
 }
 
 export interface TransportStats {

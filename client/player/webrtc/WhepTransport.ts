@@ -28,6 +28,7 @@ const NO_WEBRTC_STATS: WebRtcStats = {
   freezes: 0,
   rttMs: 0,
   framesPerSecond: 0,
+  senderToPlayoutMs: null,
 };
 
 /**
@@ -193,6 +194,7 @@ export class WhepTransport implements Transport {
     let dropped = 0;
     let fps = 0;
     let rtt = 0;
+    let playoutNtpMs = 0;
     const codecIds: string[] = [];
     const codecs = new Map<string, string>();
     for (const s of report.values()) {
@@ -207,6 +209,7 @@ export class WhepTransport implements Transport {
           freezes = s.freezeCount ?? 0;
           dropped = s.framesDropped ?? 0;
           fps = s.framesPerSecond ?? 0;
+          playoutNtpMs = s.estimatedPlayoutTimestamp ?? 0;
         }
       } else if (s.type === 'codec') {
         codecs.set(s.id, String(s.mimeType ?? '').replace(/^(video|audio)\//, ''));
@@ -226,11 +229,14 @@ export class WhepTransport implements Transport {
     this.#lastBytes = bytes;
     this.#lastBytesAt = now;
     const jitterBufferMs = jitterEmitted > 0 ? (jitterDelay / jitterEmitted) * 1000 : 0;
+    const senderToPlayoutMs =
+      playoutNtpMs > 0 ? plausibleDelay(Date.now() - (playoutNtpMs - NTP_TO_UNIX_MS)) : null;
     this.#stats = {
       bufferAhead: jitterBufferMs / 1000,
       targetBuffer: this.#context.targetBuffer,
-      // What the browser holds back plus half the round trip: the part of glass-to-glass we can see.
-      latency: (jitterBufferMs + rtt / 2) / 1000,
+      // From the sender reports' clock when the clocks agree (the whole path from the source's capture or
+      // ingest); else what the browser holds back plus half the round trip, the part of the path it can see.
+      latency: (senderToPlayoutMs ?? jitterBufferMs + rtt / 2) / 1000,
       playbackRate: 1,
       bitrate: Math.max(0, Math.round(bitrate)),
       bytesReceived: bytes,
@@ -242,7 +248,15 @@ export class WhepTransport implements Transport {
       stallRecoveries: 0,
       liveSeeks: 0,
       underruns: freezes,
-      webrtc: { jitterBufferMs, packetsLost, nacks, freezes, rttMs: rtt, framesPerSecond: fps },
+      webrtc: {
+        jitterBufferMs,
+        packetsLost,
+        nacks,
+        freezes,
+        rttMs: rtt,
+        framesPerSecond: fps,
+        senderToPlayoutMs,
+      },
     };
   }
 
@@ -267,4 +281,12 @@ export class WhepTransport implements Transport {
     this.#lastBytesAt = 0;
     this.#lastGrowthAt = 0;
   }
+}
+
+/** Milliseconds from the NTP epoch (1900) to the Unix epoch (1970), RFC 5905. */
+const NTP_TO_UNIX_MS = 2_208_988_800_000;
+
+/** A delay from two machines' clocks, kept only when it could be real (clocks apart give nonsense). */
+function plausibleDelay(ms: number): number | null {
+  return ms >= 0 && ms <= 30_000 ? ms : null;
 }

@@ -9,6 +9,7 @@ import {
   parseRtcp,
   type RtcpReportBlock,
   roundTripMs,
+  writeDlrr,
   writeFir,
   writeNack,
   writePli,
@@ -141,6 +142,33 @@ describe('parseRtcp', () => {
       wall >= before - 1000 && wall <= after + 1000,
       `SR wall time ${wall} within [${before}, ${after}]`,
     );
+  });
+});
+
+describe('RTCP extended reports (RFC 3611)', () => {
+  it('reads the receiver reference time Chromium sends as a receive-only peer (captured bytes)', () => {
+    // An XR from a WHEP viewer in headless Chromium (rtcp-fb rrtr negotiated): sender SSRC 1, one RRTR block.
+    const [rrtr] = parseRtcp(hex('80cf0004 00000001 04000002 eeb9d9d2 da5a1448'));
+    assert.deepEqual(rrtr, {
+      type: 'rrtr',
+      senderSsrc: 1,
+      ntpSeconds: 0xeeb9d9d2,
+      ntpFraction: 0xda5a1448,
+    });
+  });
+
+  it('writes a DLRR block echoing it, the layout §4.5 gives', () => {
+    const dlrr = writeDlrr(0x01020304, 1, ntpMiddle32(0xeeb9d9d2, 0xda5a1448), 0x8000);
+    assert.equal(
+      Buffer.from(dlrr).toString('hex'),
+      '80cf0005' + '01020304' + '05000003' + '00000001' + 'd9d2da5a' + '00008000',
+    );
+    // Other XR blocks (here a DLRR) are passed over as records we do not act on.
+    assert.deepEqual(parseRtcp(dlrr), [{ type: 'other', packetType: 207, format: 0 }]);
+  });
+
+  it('rejects an XR too short for its sender SSRC', () => {
+    assert.throws(() => parseRtcp(hex('80cf0000')), MediaParseError);
   });
 });
 

@@ -20,6 +20,11 @@ export const RTCP_APP = 204;
 export const RTCP_RTPFB = 205;
 /** RFC 4585 §6.1: payload-specific feedback. */
 export const RTCP_PSFB = 206;
+/** RFC 3611 extended reports. */
+export const RTCP_XR = 207;
+/** RFC 3611 §4.4 receiver reference time block and §4.5 DLRR block. */
+const XR_RRTR = 4;
+const XR_DLRR = 5;
 
 /** RFC 3550 §6.4.1 report block. */
 export interface RtcpReportBlock {
@@ -102,7 +107,18 @@ export interface RtcpTransportFeedback {
   mediaSsrc: number;
 }
 
-/** APP, XR and feedback messages we do not act on. */
+/**
+ * RFC 3611 §4.4: a receiver's NTP clock in an extended report, which a sender echoes in a DLRR block so that a
+ * receive-only peer learns its round trip (WebRTC receivers need one to map sender reports onto their clock).
+ */
+export interface RtcpReceiverReferenceTime {
+  type: 'rrtr';
+  senderSsrc: number;
+  ntpSeconds: number;
+  ntpFraction: number;
+}
+
+/** APP, other XR blocks and feedback messages we do not act on. */
 export interface RtcpOther {
   type: 'other';
   packetType: number;
@@ -120,6 +136,7 @@ export type RtcpRecord =
   | RtcpFir
   | RtcpRemb
   | RtcpTransportFeedback
+  | RtcpReceiverReferenceTime
   | RtcpOther;
 
 const REPORT_BLOCK_SIZE = 24;
@@ -208,6 +225,22 @@ function parseOne(
       if (r < end && r + 1 + buf[r] <= end)
         bye.reason = new TextDecoder().decode(buf.subarray(r + 1, r + 1 + buf[r]));
       return bye;
+    }
+    case RTCP_XR: {
+      need(4, 'extended report');
+      const senderSsrc = readU32(buf, body);
+      // §3: report blocks of block type, reserved, 16-bit length in words; only RRTR matters here.
+      for (let b = body + 4; b + 4 <= end; b += 4 * (((buf[b + 2] << 8) | buf[b + 3]) + 1)) {
+        if (buf[b] === XR_RRTR && b + 12 <= end) {
+          return {
+            type: 'rrtr',
+            senderSsrc,
+            ntpSeconds: readU32(buf, b + 4),
+            ntpFraction: readU32(buf, b + 8),
+          };
+        }
+      }
+      return { type: 'other', packetType, format: count };
     }
     case RTCP_RTPFB: {
       need(8, 'transport feedback');
@@ -418,6 +451,27 @@ export function writeRemb(senderSsrc: number, bitrate: number, ssrcs: readonly n
   out[17] = (exponent << 2) | (mantissa >> 16);
   writeU16(out, 18, mantissa & 0xffff);
   for (let i = 0; i < ssrcs.length; i++) writeU32(out, 20 + 4 * i, ssrcs[i]);
+  return out;
+}
+
+/**
+ * RFC 3611 §4.5: an extended report with one DLRR sub-block answering a receiver's RRTR: the middle 32 bits
+ * of its NTP time (LRR) and the delay since it arrived in 1/65536 s (DLRR).
+ */
+export function writeDlrr(
+  senderSsrc: number,
+  receiverSsrc: number,
+  lastReceiverReport: number,
+  delaySinceLastReceiverReport: number,
+): Uint8Array {
+  const out = new Uint8Array(24);
+  header(out, 0, RTCP_XR);
+  writeU32(out, 4, senderSsrc);
+  out[8] = XR_DLRR;
+  writeU16(out, 10, 3);
+  writeU32(out, 12, receiverSsrc);
+  writeU32(out, 16, lastReceiverReport);
+  writeU32(out, 20, delaySinceLastReceiverReport);
   return out;
 }
 

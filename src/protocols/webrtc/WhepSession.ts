@@ -1,7 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import nodeDataChannel, { type Track } from 'node-datachannel';
 import { isRtcpPacket, rewriteRtpHeader } from '../../media/rtp/packet.ts';
-import { ntpFromUnixMs, writeSenderReport } from '../../media/rtp/rtcp.ts';
+import { ntpFromUnixMs, ntpMiddle32, writeDlrr, writeSenderReport } from '../../media/rtp/rtcp.ts';
 import type { FeedKind, RtpFeed, RtpFeedListener } from './RtpFeed.ts';
 import type { ChosenCodec, OfferedMedia, OfferSummary } from './sdp.ts';
 import { WebRtcSession } from './WebRtcSession.ts';
@@ -92,6 +92,9 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
           ? new nodeDataChannel.Video(media.mid, 'SendOnly')
           : new nodeDataChannel.Audio(media.mid, 'SendOnly');
       addCodec(description, codec);
+      // RFC 3611 RRTR/DLRR: a receive-only browser has no round-trip time without it, and without one it
+      // cannot place our sender reports on its clock (no estimatedPlayoutTimestamp, no A/V sync by NTP).
+      description.parseSdpLine(`a=rtcp-fb:${codec.payloadType} rrtr`);
       const ssrc = randomInt(1, 0xffffffff);
       description.addSSRC(ssrc, cname, msid, `${media.kind}-${media.mid}`);
       const out = new OutgoingTrack(media.kind, this.pc.addTrack(description), codec, ssrc);
@@ -179,6 +182,19 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
         this.feed.requestKeyframe();
       } else if (record.type === 'nack' && record.mediaSsrc === out.ssrc) {
         this.#retransmit(out, record.lost);
+      } else if (record.type === 'rrtr') {
+        // Answered at once, so the delay since it arrived is ~0.
+        const dlrr = writeDlrr(
+          out.ssrc,
+          record.senderSsrc,
+          ntpMiddle32(record.ntpSeconds, record.ntpFraction),
+          0,
+        );
+        try {
+          out.track.sendMessageBinary(Buffer.from(dlrr.buffer, dlrr.byteOffset, dlrr.byteLength));
+        } catch {
+          // the track closed meanwhile
+        }
       }
     }
   }
