@@ -349,9 +349,13 @@ export class WebRtcServer {
       session instanceof WhipSession || session instanceof WhepSession ? session.remoteUfrag : '';
     const body = typeof request.body === 'string' ? request.body : '';
     if (!session.trickle(body, remoteUfrag)) {
+      // RFC 9725 §4.3.1: a session that supports trickle ICE but not ICE restarts answers 422 to a restart and
+      // keeps the session (it ends only if consent is then lost). libdatachannel cannot restart ICE on a live
+      // peer (libdatachannel issue #545).
       throw new WebRtcHttpError(
-        501,
-        'ICE restart is not supported; DELETE this session and POST a new offer',
+        422,
+        `ICE restart is not supported (the PATCH carries a new ice-ufrag ${JSON.stringify(fragmentUfrag(body))}); ` +
+          'the session goes on with its current ICE credentials: DELETE it and POST a new offer to reconnect',
       );
     }
     this.#cors(reply);
@@ -364,6 +368,10 @@ export class WebRtcServer {
     this.#cors(reply);
     return reply.status(200).send();
   }
+}
+
+function fragmentUfrag(body: string): string {
+  return (/^a=ice-ufrag:(\S+)/m.exec(body)?.[1] ?? '').slice(0, 64);
 }
 
 function noUsableMedia(media: readonly OfferedMedia[], verb: string, video: readonly string[]): string {
