@@ -141,7 +141,10 @@ export class StreamRtpFeed extends RtpFeed implements FrameConsumer {
     if (this.listeners.size === 0) return;
     this.#republishTimer = setTimeout(() => {
       this.#republishTimer = null;
-      if (!this.stream.live) this.end('the publisher left and did not come back');
+      if (this.stream.live) return;
+      this.end('the publisher left and did not come back');
+      // end() dropped the listeners without the hook: detach from the stream, so it can be collected.
+      this.onListenersChanged();
     }, this.#options.republishWaitMs);
     this.#republishTimer.unref();
   }
