@@ -264,9 +264,9 @@ export class WebRtcServer {
         throw err;
       }
       session.claimed(stream);
-      if (session.rids.length > 0) {
+      if (session.layers.length > 0) {
         stream.warnings.add(
-          `simulcast offered (rid ${session.rids.join(', ')}); a single layer is forwarded`,
+          `simulcast: layers ${session.rids.join(', ')}; ${session.rids[0]} is forwarded (the offer's first)`,
         );
       }
       session.onClose(() => this.#registry.unpublish(stream, session));
