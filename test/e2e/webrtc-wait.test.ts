@@ -2,7 +2,8 @@
  * WHEP viewers that come before the publisher (`webrtc.whepWaitForPublisherMs`), in headless Chromium: the
  * viewer's POST on a path nobody publishes to is answered, it stays connected, and it plays once a canvas
  * publisher goes live over WHIP; when that publisher leaves, the same viewer waits again and plays the next
- * publisher, an ffmpeg RTMP stream on the same path. A viewer nobody publishes for is freed when the wait ends.
+ * publisher, an ffmpeg RTMP stream on the same path. A waiting viewer whose codec the stream does not have is
+ * closed with the reason; one nobody publishes for is freed when the wait ends.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -60,30 +61,44 @@ function publishCanvas(page: Page, url: string): Promise<string> {
   }, url);
 }
 
-/** Runs in the page: a recvonly WHEP viewer into a <video>; resolves with the POST's status once answered. */
-function startViewer(page: Page, url: string): Promise<{ status: number; location: string }> {
-  return page.evaluate(async (whepUrl) => {
-    const pc = new RTCPeerConnection();
-    (window as unknown as { pc: RTCPeerConnection }).pc = pc;
-    pc.addTransceiver('video', { direction: 'recvonly' });
-    pc.addTransceiver('audio', { direction: 'recvonly' });
-    const video = document.createElement('video');
-    video.muted = true;
-    video.autoplay = true;
-    document.body.append(video);
-    pc.ontrack = (event) => {
-      video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
-    };
-    await pc.setLocalDescription(await pc.createOffer());
-    const response = await fetch(whepUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/sdp' },
-      body: pc.localDescription!.sdp,
-    });
-    if (response.status === 201)
-      await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
-    return { status: response.status, location: response.headers.get('location') ?? '' };
-  }, url);
+/**
+ * Runs in the page: a recvonly WHEP viewer into a <video>, offering only `videoCodec` when given; resolves
+ * with the POST's status once answered.
+ */
+function startViewer(
+  page: Page,
+  url: string,
+  videoCodec?: string,
+): Promise<{ status: number; location: string }> {
+  return page.evaluate(
+    async ([whepUrl, only]) => {
+      const pc = new RTCPeerConnection();
+      (window as unknown as { pc: RTCPeerConnection }).pc = pc;
+      const transceiver = pc.addTransceiver('video', { direction: 'recvonly' });
+      if (only) {
+        const codecs = RTCRtpReceiver.getCapabilities('video')!.codecs;
+        transceiver.setCodecPreferences(codecs.filter((c) => c.mimeType === `video/${only}`));
+      }
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      const video = document.createElement('video');
+      video.muted = true;
+      video.autoplay = true;
+      document.body.append(video);
+      pc.ontrack = (event) => {
+        video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      const response = await fetch(whepUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: pc.localDescription!.sdp,
+      });
+      if (response.status === 201)
+        await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+      return { status: response.status, location: response.headers.get('location') ?? '' };
+    },
+    [url, videoCodec ?? ''] as const,
+  );
 }
 
 /** The viewer page's decoded video frames, connection state and picture width. */
@@ -163,6 +178,24 @@ test('a WHEP viewer that comes first plays the WHIP publisher, then the RTMP one
     await assertDecodes(viewer, 'the RTMP publisher');
     await waitFor('the new resolution', async () => (await viewerState(viewer)).width === 480, 5000);
     assert.equal((await sessionOf(id))?.waitingForPublisher, false);
+  } finally {
+    await stop(ffmpeg);
+  }
+  await viewer.close();
+});
+
+test('a waiting viewer answered VP8 is closed, saying why, when the stream goes live with H.264', async () => {
+  const path = 'live/other-codec';
+  const viewer = await browser.newPage();
+  await viewer.goto(`${server.httpUrl}/healthz`);
+  const answered = await startViewer(viewer, `${server.httpUrl}/whep/${path}`, 'VP8');
+  assert.equal(answered.status, 201);
+  const session = server.webrtc!.sessions.get(answered.location.split('/').pop()!);
+  assert.ok(session && !session.closed);
+  const ffmpeg = publishTestSource(`${server.rtmpUrl}/${path}`, { size: '320x180', audio: false });
+  try {
+    await waitFor('the mismatched viewer to be closed', () => session.closed, 15_000);
+    assert.match(session.closedReason, /the stream's video is H264, this viewer negotiated VP8/);
   } finally {
     await stop(ffmpeg);
   }
