@@ -204,6 +204,11 @@ export const WebRtcConfig = z
     ffmpegPath: z.string().min(1).default('ffmpeg'),
     /** A WHEP viewer of an RTMP stream waits this long for a departed publisher to come back. */
     republishWaitMs: z.number().int().min(0).default(30_000),
+    /**
+     * A WHEP viewer of a path with no publisher (not live yet, or its WHIP publisher left) stays connected
+     * this long for one to appear, then starts at its first keyframe. 0: such a request gets 404.
+     */
+    whepWaitForPublisherMs: z.number().int().min(0).default(0),
     /** Largest SDP body accepted; larger ones get 413. */
     maxSdpBytes: z
       .number()

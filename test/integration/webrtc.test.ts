@@ -212,12 +212,23 @@ test('trickle PATCH: candidates accepted, a wrong If-Match refused, an ICE resta
   const wrong = await patch(whipLocation, body, { 'if-match': '"nope"' });
   assert.equal(wrong.status, 412);
   assert.match(await errorOf(wrong), /If-Match "nope" does not match/);
+  // RFC 9725 §4.3.1: an ICE restart carries If-Match "*"; a session without restart support answers 422 and
+  // lives on.
   const restart = await patch(
     whipLocation,
     trickle.replace('{ufrag}', 'newufrag').replace('{pwd}', 'newpassword0123456789012'),
+    { 'if-match': '*' },
   );
-  assert.equal(restart.status, 501);
-  assert.match(await errorOf(restart), /ICE restart is not supported/);
+  assert.equal(restart.status, 422);
+  assert.match(
+    await errorOf(restart),
+    /ICE restart is not supported \(the PATCH carries a new ice-ufrag "newufrag"\)/,
+  );
+  assert.equal(
+    server.webrtc!.sessions.get(whipLocation.split('/').pop()!)?.closed,
+    false,
+    'the session lives on',
+  );
   const unknown = await patch('/whip/resource/00000000-0000-0000-0000-000000000000', body);
   assert.equal(unknown.status, 404);
   assert.match(await errorOf(unknown), /no WHIP session "00000000/);

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { av1FrameSize } from '../av1/av1C.ts';
 import { MediaParseError } from '../errors.ts';
 import { concatBytes, ffmpeg } from '../testing/ffmpeg.ts';
-import { Av1Depacketizer, Av1Packetizer, av1StartsKeyframe } from './av1.ts';
+import { Av1Depacketizer, Av1Packetizer, av1StartsKeyframe, av1WithSequenceHeader } from './av1.ts';
 import { parseRtpPacket, type RtpPacket, writeRtpPacket } from './packet.ts';
 import type { RtpPayloads } from './payload.ts';
 import { ivfFrames, withTempDirAsync } from './testing.ts';
@@ -119,6 +119,24 @@ describe('AV1 RTP (AOMedia RTP payload format v1.0)', () => {
     assert.equal(av1StartsKeyframe(Uint8Array.of(0x10, 0x08, 0)), true);
     assert.equal(av1StartsKeyframe(Uint8Array.of(0x00, 0x02, 0x08, 0)), true);
     assert.equal(av1StartsKeyframe(Uint8Array.of(0x10, 0x30, 0)), false);
+  });
+
+  it('puts av1C configOBUs in front of a key frame that has no sequence header (av1WithSequenceHeader)', () => {
+    const key = obus(units[0]);
+    const header = key.find(([type]) => type === 1)![1];
+    const withoutHeader = concatBytes(key.filter(([type]) => type !== 1).map(([, bytes]) => bytes));
+    const restored = av1WithSequenceHeader(withoutHeader, header);
+    assert.deepEqual(
+      obus(restored).map(([type]) => type),
+      [1, ...obus(withoutHeader).map(([type]) => type)],
+    );
+    // The packetizer starts a coded video sequence with it: N set, as for the unit libaom wrote.
+    const packetizer = new Av1Packetizer();
+    assert.equal(packetizer.packetize(restored).payloads[0][0] & 0x08, 0x08);
+    assert.equal(packetizer.packetize(withoutHeader).payloads[0][0] & 0x08, 0);
+    // A unit that has one, or no configOBUs to add: the same bytes back.
+    assert.equal(av1WithSequenceHeader(units[0], header), units[0]);
+    assert.equal(av1WithSequenceHeader(withoutHeader, new Uint8Array(0)), withoutHeader);
   });
 
   it('round-trips libaom temporal units and flags the key frames', () => {

@@ -170,6 +170,20 @@ export class Av1Packetizer {
 }
 
 /**
+ * A key frame's temporal unit with the sequence header in front when it has none: RTP receivers need it in
+ * band (§7.5: a coded video sequence starts with one), while MP4 and E-RTMP may keep it only in av1C's
+ * configOBUs. Returns `tu` itself when it already carries one or there is nothing to add. The result is for
+ * Av1Packetizer, which drops the temporal delimiter that now follows the sequence header.
+ */
+export function av1WithSequenceHeader(tu: Uint8Array, configObus: Uint8Array): Uint8Array {
+  if (configObus.length === 0 || splitObus(tu).some((o) => o.type === OBU_SEQUENCE_HEADER)) return tu;
+  const out = new Uint8Array(configObus.length + tu.length);
+  out.set(configObus);
+  out.set(tu, configObus.length);
+  return out;
+}
+
+/**
  * Whether an RTP payload begins an AV1 key frame: its first element starts an OBU (Z clear) and either N says
  * a coded video sequence starts here or that OBU is a sequence header (which only precedes key frames in
  * real-time streams).

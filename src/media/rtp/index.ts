@@ -1,5 +1,5 @@
 export type { Av1PacketizerOptions } from './av1.ts';
-export { Av1Depacketizer, Av1Packetizer, av1StartsKeyframe } from './av1.ts';
+export { Av1Depacketizer, Av1Packetizer, av1StartsKeyframe, av1WithSequenceHeader } from './av1.ts';
 export type { H264PacketizerOptions } from './h264.ts';
 export { DEFAULT_MAX_PAYLOAD_SIZE, H264Depacketizer, H264Packetizer, h264StartsKeyframe } from './h264.ts';
 export type { H265PacketizerOptions } from './h265.ts';

@@ -289,6 +289,26 @@ describe('Vp9Packetizer', () => {
     ]);
     assert.deepEqual(splitVp9Superframe(superframe), [key, hidden]);
     assert.deepEqual(splitVp9Superframe(key), [key]);
+    // The packetizer sends it whole as one layer frame (B..E), a key picture from its first frame, and the
+    // depacketizer gives the same bytes back.
+    const { payloads, markerIndex } = new Vp9Packetizer().packetize(superframe);
+    const descriptors = payloads.map((p) => parseVp9Descriptor(p));
+    assert.equal(descriptors.filter((d) => d.beginsFrame).length, 1);
+    assert.ok(descriptors[0].beginsFrame && descriptors.at(-1)!.endsFrame);
+    assert.equal(descriptors[0].interPicturePredicted, false);
+    const depacketizer = new Vp9Depacketizer();
+    const back = payloads.map((p, k) =>
+      depacketizer.push(
+        parseRtpPacket(
+          writeRtpPacket(
+            { marker: k === markerIndex, payloadType: 98, sequenceNumber: 7 + k, timestamp: 90, ssrc: 5 },
+            p,
+          ),
+        ),
+      ),
+    );
+    assert.deepEqual(back.at(-1)!.frame?.data, superframe);
+    assert.equal(back.at(-1)!.frame?.keyframe, true);
     const broken = superframe.slice();
     broken[broken.length - 2 - mag] = 0xff; // first size's high byte: frame 0 far too long
     assert.throws(() => splitVp9Superframe(broken), /runs past the index/);

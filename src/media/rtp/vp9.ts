@@ -16,9 +16,11 @@ import {
  * B and E mark the first and last packet of a layer frame; the marker bit ends the picture (all spatial layers
  * of one timestamp).
  *
- * `Vp9Packetizer.packetize(frame)` sends a frame (a superframe split into its frames, VP9 bitstream
- * spec Annex B) with a 15-bit PictureID, P from the frame header, and on key frames a scalability structure
- * giving the resolution. `parseVp9Descriptor(payload)` reads a descriptor; `Vp9Depacketizer.push(packet)`
+ * `Vp9Packetizer.packetize(frame)` sends a frame as one layer frame with a 15-bit PictureID, P from the frame
+ * header, and on key frames a scalability structure giving the resolution. A superframe (VP9 bitstream spec
+ * Annex B: libvpx puts a hidden alt-ref frame and the shown frame in one) travels whole: without layer
+ * indices its frames cannot be told apart as layers, and browsers dropped every such picture when each frame
+ * went as its own layer frame; their decoder reads the superframe index itself. `parseVp9Descriptor(payload)` reads a descriptor; `Vp9Depacketizer.push(packet)`
  * reassembles pictures: one
  * layer frame as is, several (spatial layers) joined into a superframe (VP9 bitstream spec Annex B) as MP4
  * stores them. Key frames are recognised from the VP9 uncompressed header of the base layer frame, not the P
@@ -168,33 +170,32 @@ export class Vp9Packetizer {
     if (frames.length === 0) return { payloads, markerIndex: -1 };
     const pictureId = this.#pictureId;
     this.#pictureId = (pictureId + 1) & 0x7fff;
-    for (const frame of frames) {
-      const size = vp9FrameSize(frame);
-      // §4.2.1: on a key frame, the scalability structure: one spatial layer (N_S = 0), its resolution (Y).
-      const ss = size ? [0x10, size.width >> 8, size.width & 0xff, size.height >> 8, size.height & 0xff] : [];
-      const first = 3 + ss.length;
-      // Every part leaves room for the scalability structure, so the first one fits with it.
-      const room = this.maxPayloadSize - first;
-      const count = Math.max(1, Math.ceil(frame.length / room));
-      const base = Math.floor(frame.length / count);
-      const longer = frame.length % count;
-      for (let k = 0, p = 0; k < count; k++) {
-        const end = p + base + (k < longer ? 1 : 0);
-        const header = k === 0 ? first : 3;
-        const payload = new Uint8Array(header + end - p);
-        payload[0] =
-          0x80 |
-          (size ? 0 : 0x40) |
-          (k === 0 ? 0x08 : 0) |
-          (k === count - 1 ? 0x04 : 0) |
-          (k === 0 && size ? 0x02 : 0);
-        payload[1] = 0x80 | (pictureId >> 8);
-        payload[2] = pictureId & 0xff;
-        if (k === 0) payload.set(ss, 3);
-        payload.set(frame.subarray(p, end), header);
-        payloads.push(payload);
-        p = end;
-      }
+    // A key frame comes first in its superframe; whatever follows it predicts from it.
+    const size = vp9FrameSize(frames[0]);
+    // §4.2.1: on a key frame, the scalability structure: one spatial layer (N_S = 0), its resolution (Y).
+    const ss = size ? [0x10, size.width >> 8, size.width & 0xff, size.height >> 8, size.height & 0xff] : [];
+    const first = 3 + ss.length;
+    // Every part leaves room for the scalability structure, so the first one fits with it.
+    const room = this.maxPayloadSize - first;
+    const count = Math.max(1, Math.ceil(data.length / room));
+    const base = Math.floor(data.length / count);
+    const longer = data.length % count;
+    for (let k = 0, p = 0; k < count; k++) {
+      const end = p + base + (k < longer ? 1 : 0);
+      const header = k === 0 ? first : 3;
+      const payload = new Uint8Array(header + end - p);
+      payload[0] =
+        0x80 |
+        (size ? 0 : 0x40) |
+        (k === 0 ? 0x08 : 0) |
+        (k === count - 1 ? 0x04 : 0) |
+        (k === 0 && size ? 0x02 : 0);
+      payload[1] = 0x80 | (pictureId >> 8);
+      payload[2] = pictureId & 0xff;
+      if (k === 0) payload.set(ss, 3);
+      payload.set(data.subarray(p, end), header);
+      payloads.push(payload);
+      p = end;
     }
     return { payloads, markerIndex: payloads.length - 1 };
   }

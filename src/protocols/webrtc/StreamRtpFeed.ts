@@ -2,17 +2,22 @@ import { randomInt } from 'node:crypto';
 import type { Frame, Track } from '../../core/Frame.ts';
 import type { Logger } from '../../core/log.ts';
 import type { FrameConsumer, Stream } from '../../core/Stream.ts';
+import { parseAv1CodecConfig } from '../../media/av1/av1C.ts';
+import { Av1Packetizer, av1WithSequenceHeader } from '../../media/rtp/av1.ts';
 import { H264Packetizer } from '../../media/rtp/h264.ts';
 import { OpusPacketizer } from '../../media/rtp/opus.ts';
 import { writeRtpPacket } from '../../media/rtp/packet.ts';
 import type { RtpPayloads } from '../../media/rtp/payload.ts';
+import { Vp8Packetizer } from '../../media/rtp/vp8.ts';
+import { Vp9Packetizer } from '../../media/rtp/vp9.ts';
 import { OpusTranscoder } from './OpusTranscoder.ts';
 import { type FeedKind, RtpFeed } from './RtpFeed.ts';
 
 /*
  * A stream whose publisher sends frames (RTMP, and anything else that is not WHIP) as RTP: each frame is
  * packetized once for every WHEP viewer of the stream. H.264 goes out per RFC 6184 with SPS/PPS before every
- * keyframe; Opus as it is (RFC 7587); AAC through an ffmpeg Opus transcoder that runs while viewers watch.
+ * keyframe, VP8 per RFC 7741, VP9 per RFC 9628, AV1 per the AOMedia RTP spec with the sequence header in band
+ * on key frames; Opus as it is (RFC 7587); AAC through an ffmpeg Opus transcoder that runs while viewers watch.
  */
 
 /** Viewers rewrite the payload type to what they negotiated; this one only has to be a dynamic one. */
@@ -30,6 +35,12 @@ export interface StreamRtpFeedOptions {
   readonly log: Logger;
 }
 
+/** One frame of the stream's video codec to RTP payloads; throws MediaParseError on a malformed frame. */
+type VideoPacketize = (data: Uint8Array, keyframe: boolean) => RtpPayloads;
+
+/** The video codecs a frame source may have that WebRTC carries, as the RTP format names them. */
+const WEBRTC_VIDEO = { h264: 'H264', vp8: 'VP8', vp9: 'VP9', av1: 'AV1' } as const;
+
 class OutgoingStream {
   ssrc = randomInt(1, 0xffffffff);
   sequence = randomInt(0, 0x10000);
@@ -45,7 +56,7 @@ export class StreamRtpFeed extends RtpFeed implements FrameConsumer {
   readonly #options: StreamRtpFeedOptions;
   #videoTrack: Track | null = null;
   #audioTrack: Track | null = null;
-  #h264: H264Packetizer | null = null;
+  #packetize: VideoPacketize | null = null;
   readonly #opus = new OpusPacketizer();
   #transcoder: OpusTranscoder | null = null;
   readonly #out = { video: new OutgoingStream(), audio: new OutgoingStream() };
@@ -96,18 +107,18 @@ export class StreamRtpFeed extends RtpFeed implements FrameConsumer {
     // The GOP cache the stream replays at attach is in the past for a real-time viewer: it starts at the next
     // keyframe instead of playing seconds of old frames in a burst.
     if (this.#replaying) return;
-    if (frame.trackId === this.#videoTrack?.id && this.#h264) {
+    if (frame.trackId === this.#videoTrack?.id && this.#packetize) {
       if (frame.pts !== frame.dts && !this.stream.warnings.has(B_FRAMES_WARNING)) {
         this.stream.warnings.add(B_FRAMES_WARNING);
         this.#options.log.warn({ path: this.path }, B_FRAMES_WARNING);
       }
       let payloads: RtpPayloads;
       try {
-        payloads = this.#h264.packetize(frame.data, frame.keyframe);
+        payloads = this.#packetize(frame.data, frame.keyframe);
       } catch (err) {
         this.#options.log.debug(
-          { path: this.path, err: (err as Error).message },
-          'H.264 frame not packetized',
+          { path: this.path, codec: this.#videoTrack.codec, err: (err as Error).message },
+          'video frame not packetized',
         );
         return;
       }
@@ -130,7 +141,10 @@ export class StreamRtpFeed extends RtpFeed implements FrameConsumer {
     if (this.listeners.size === 0) return;
     this.#republishTimer = setTimeout(() => {
       this.#republishTimer = null;
-      if (!this.stream.live) this.end('the publisher left and did not come back');
+      if (this.stream.live) return;
+      this.end('the publisher left and did not come back');
+      // end() dropped the listeners without the hook: detach from the stream, so it can be collected.
+      this.onListenersChanged();
     }, this.#options.republishWaitMs);
     this.#republishTimer.unref();
   }
@@ -161,29 +175,24 @@ export class StreamRtpFeed extends RtpFeed implements FrameConsumer {
   #describe(tracks: readonly Track[]): void {
     const video = tracks.find((t) => t.kind === 'video');
     const audio = tracks.find((t) => t.kind === 'audio');
-    this.#videoTrack = video?.codec === 'h264' ? video : null;
-    this.#h264 = null;
+    const name =
+      video && video.codec in WEBRTC_VIDEO ? WEBRTC_VIDEO[video.codec as keyof typeof WEBRTC_VIDEO] : null;
+    this.#videoTrack = name ? (video ?? null) : null;
+    this.#packetize = null;
     this.video = null;
-    if (this.#videoTrack) {
+    if (video && name) {
       try {
-        this.#h264 = new H264Packetizer(this.#videoTrack.config);
-        const c = this.#videoTrack.config;
-        const plid = Buffer.from(c.subarray(1, 4)).toString('hex');
-        this.video = {
-          kind: 'video',
-          codec: 'H264',
-          clockRate: 90000,
-          fmtp: `level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${plid}`,
-        };
+        this.#packetize = videoPacketizer(video);
+        this.video = { kind: 'video', codec: name, clockRate: 90000, fmtp: videoFmtp(video) };
       } catch (err) {
         this.#options.log.warn(
-          { path: this.path, err: (err as Error).message },
-          'H.264 config unusable for WebRTC',
+          { path: this.path, codec: video.codec, err: (err as Error).message },
+          'video config unusable for WebRTC',
         );
       }
     } else if (video) {
       this.stream.warnings.add(
-        `${video.codec} video is not sent over WebRTC yet; WHEP viewers get audio only`,
+        `${video.codec} video is not sent over WebRTC (H.264, VP8, VP9 and AV1 are); WHEP viewers get audio only`,
       );
     }
     this.#audioTrack = audio ?? null;
@@ -268,4 +277,38 @@ export class StreamRtpFeed extends RtpFeed implements FrameConsumer {
       this.deliver(kind, packet, out.sequence, timestamp, out.ssrc, keyframe && i === 0);
     }
   }
+}
+
+function videoPacketizer(track: Track): VideoPacketize {
+  switch (track.codec) {
+    case 'h264': {
+      const h264 = new H264Packetizer(track.config);
+      return (data, keyframe) => h264.packetize(data, keyframe);
+    }
+    case 'vp8': {
+      const vp8 = new Vp8Packetizer();
+      return (data) => vp8.packetize(data);
+    }
+    case 'vp9': {
+      const vp9 = new Vp9Packetizer();
+      return (data) => vp9.packetize(data);
+    }
+    case 'av1': {
+      const av1 = new Av1Packetizer();
+      const configObus = parseAv1CodecConfig(track.config).configObus;
+      return (data, keyframe) => av1.packetize(keyframe ? av1WithSequenceHeader(data, configObus) : data);
+    }
+    default:
+      throw new Error(`${track.codec} has no RTP packetizer here`);
+  }
+}
+
+/** The format parameters a viewer's answer must match: H.264's profile; VP9's profile (RFC 9628 §6). */
+function videoFmtp(track: Track): string {
+  if (track.codec === 'h264') {
+    const plid = Buffer.from(track.config.subarray(1, 4)).toString('hex');
+    return `level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=${plid}`;
+  }
+  if (track.codec === 'vp9' && track.config.length > 0) return `profile-id=${track.config[0]}`;
+  return '';
 }

@@ -8,7 +8,7 @@ import { StreamBusyError, type StreamRegistry } from '../../core/StreamRegistry.
 import type { DataChannelHandler } from './DataChannels.ts';
 import type { RtpFeed } from './RtpFeed.ts';
 import { StreamRtpFeed } from './StreamRtpFeed.ts';
-import { type ChosenCodec, type OfferedMedia, SdpError, summarizeOffer } from './sdp.ts';
+import { type ChosenCodec, type OfferedMedia, type OfferSummary, SdpError, summarizeOffer } from './sdp.ts';
 import type { WebRtcEngine } from './WebRtcEngine.ts';
 import type { WebRtcSession } from './WebRtcSession.ts';
 import { type FeedClock, WhepSession } from './WhepSession.ts';
@@ -57,6 +57,13 @@ export class WebRtcServer {
   readonly #log: Logger;
   readonly #links: string[];
   readonly #dataChannels: DataChannelHandler | null;
+  /** WHEP viewers by stream path, bound to a feed or waiting for one. */
+  readonly #viewersByPath = new Map<string, Set<WhepSession>>();
+  /** The stream each bound viewer is counted on, and how to uncount it. */
+  readonly #counted = new Map<WhepSession, { stream: Stream; uncount: () => void }>();
+  /** Viewers waiting for a publisher, and the timer that gives up on it. */
+  readonly #waiting = new Map<WhepSession, NodeJS.Timeout>();
+  readonly #onStream = (stream: Stream) => this.#bindViewers(stream);
   #closed = false;
 
   constructor(options: {
@@ -75,6 +82,9 @@ export class WebRtcServer {
     this.#authorizePublish = options.authorizePublish;
     this.#log = options.log.child({ component: 'webrtc' });
     this.#links = iceServerLinks(this.#config);
+    // A stream going live (or getting its tracks) is what viewers waiting on its path start with.
+    this.#registry.on('published', this.#onStream);
+    this.#registry.on('changed', this.#onStream);
   }
 
   /** WHIP sessions publishing now, by path. */
@@ -131,6 +141,8 @@ export class WebRtcServer {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    this.#registry.off('published', this.#onStream);
+    this.#registry.off('changed', this.#onStream);
     for (const session of [...this.sessions.values()]) session.close('server shutting down');
     return this.engine.close();
   }
@@ -252,9 +264,9 @@ export class WebRtcServer {
         throw err;
       }
       session.claimed(stream);
-      if (session.rids.length > 0) {
+      if (session.layers.length > 0) {
         stream.warnings.add(
-          `simulcast offered (rid ${session.rids.join(', ')}); a single layer is forwarded`,
+          `simulcast: layers ${session.rids.join(', ')}; ${session.rids[0]} is forwarded (the offer's first)`,
         );
       }
       session.onClose(() => this.#registry.unpublish(stream, session));
@@ -275,35 +287,57 @@ export class WebRtcServer {
     const remoteAddress = request.socket.remoteAddress ?? '';
     const offer = this.#offerBody(request);
     const stream = this.#registry.get(path);
-    if (!stream?.live) throw new WebRtcHttpError(404, `stream "${path}" is not live`);
-    const feed = this.#feedOf(stream);
-    if (!feed) {
+    const feed = stream?.live ? this.#feedOf(stream) : null;
+    const waitMs = this.#config.whepWaitForPublisherMs;
+    if (!feed && (stream?.ready || waitMs <= 0)) {
+      if (!stream?.live) throw new WebRtcHttpError(404, `stream "${path}" is not live`);
       const codecs = stream.tracks.map((t) => t.codec).join(', ') || 'no tracks yet';
       throw new WebRtcHttpError(409, `stream "${path}" has nothing WebRTC can carry (${codecs})`);
     }
-    // The viewer must take the codec the stream has: that is the only one in the preference.
-    const plid = /profile-level-id=([0-9a-f]{2})/i.exec(feed.video?.fmtp ?? '')?.[1];
-    const summary = summarizeOffer(offer, {
-      video: feed.video ? [feed.video.codec.toLowerCase()] : [],
-      h264ProfileIdc: plid ? Number.parseInt(plid, 16) : undefined,
-    });
+    let summary: OfferSummary;
+    let pick: (media: OfferedMedia) => ChosenCodec | null;
+    if (feed) {
+      // The viewer must take the codec the stream has: that is the only one in the preference.
+      const plid = /profile-level-id=([0-9a-f]{2})/i.exec(feed.video?.fmtp ?? '')?.[1];
+      summary = summarizeOffer(offer, {
+        video: feed.video ? [feed.video.codec.toLowerCase()] : [],
+        h264ProfileIdc: plid ? Number.parseInt(plid, 16) : undefined,
+      });
+      pick = (media) => pickForFeed(media, feed);
+    } else {
+      // Not live yet: the viewer is answered with the codecs a publisher most likely brings (the WHIP
+      // preference), and is told why if the stream then goes live with another.
+      summary = summarizeOffer(offer, { video: this.#config.videoCodecs });
+      pick = (media) => media.codec;
+    }
     const receives = (m: OfferedMedia) => m.direction === 'recvonly' || m.direction === 'sendrecv';
-    if (!summary.media.some((m) => receives(m) && pickForFeed(m, feed))) {
-      throw new SdpError(406, noMatchingMedia(summary.media, feed));
+    if (!summary.media.some((m) => receives(m) && pick(m))) {
+      throw new SdpError(
+        406,
+        feed
+          ? noMatchingMedia(summary.media, feed)
+          : noUsableMedia(summary.media, 'receive', this.#config.videoCodecs),
+      );
     }
     const session = new WhepSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
     this.#serveDataChannels(session, request);
     try {
-      const taken = session.setup(summary, feed, (media) => pickForFeed(media, feed));
-      if (taken.length === 0) throw new SdpError(406, noMatchingMedia(summary.media, feed));
+      const taken = session.setup(summary, null, pick);
+      if (taken.length === 0)
+        throw new SdpError(406, feed ? noMatchingMedia(summary.media, feed) : 'no usable media');
       const answer = await session.answer(offer, isLoopback(remoteAddress));
-      const uncount = stream.addViewer('whep');
-      session.onClose(() => {
-        uncount();
-        this.#registry.release(stream);
-      });
       this.#track(session);
-      this.#log.info({ path, session: session.id, remote: remoteAddress }, 'WHEP viewer offered');
+      this.#addViewer(session);
+      // The stream may have gone live (or away) while the answer was gathered.
+      const now = this.#registry.get(path);
+      const current = now?.live ? this.#feedOf(now) : null;
+      if (now && current && !session.mismatch(current)) this.#bind(session, now, current);
+      else if (waitMs > 0) this.#wait(session, waitMs);
+      else throw new WebRtcHttpError(404, `stream "${path}" is not live`);
+      this.#log.info(
+        { path, session: session.id, remote: remoteAddress, waiting: session.feed === null },
+        session.feed ? 'WHEP viewer offered' : 'WHEP viewer offered; waiting for the publisher',
+      );
       return this.#created(reply, session, answer);
     } catch (err) {
       session.close(`setup failed: ${(err as Error).message}`);
@@ -311,9 +345,90 @@ export class WebRtcServer {
     }
   }
 
+  #addViewer(session: WhepSession): void {
+    let viewers = this.#viewersByPath.get(session.path);
+    if (!viewers) {
+      viewers = new Set();
+      this.#viewersByPath.set(session.path, viewers);
+    }
+    viewers.add(session);
+    session.onSourceEnded = (s, reason) => this.#sourceEnded(s, reason);
+    session.onClose(() => {
+      this.#unbind(session);
+      viewers.delete(session);
+      if (viewers.size === 0 && this.#viewersByPath.get(session.path) === viewers)
+        this.#viewersByPath.delete(session.path);
+    });
+  }
+
+  /** Counts the viewer on the stream (which keeps it registered while the publisher is away) and feeds it. */
+  #bind(session: WhepSession, stream: Stream, feed: RtpFeed & FeedClock): void {
+    this.#unbind(session);
+    // The feed first: counting emits 'changed', which comes back to #bindViewers for this path.
+    session.bind(feed);
+    this.#counted.set(session, { stream, uncount: stream.addViewer('whep') });
+  }
+
+  #unbind(session: WhepSession): void {
+    const timer = this.#waiting.get(session);
+    if (timer) clearTimeout(timer);
+    this.#waiting.delete(session);
+    const counted = this.#counted.get(session);
+    this.#counted.delete(session);
+    session.unbind();
+    if (counted) {
+      counted.uncount();
+      this.#registry.release(counted.stream);
+    }
+  }
+
+  /** `webrtc.whepWaitForPublisherMs`: the viewer stays connected this long for a publisher to appear. */
+  #wait(session: WhepSession, ms: number): void {
+    this.#unbind(session);
+    const timer = setTimeout(() => {
+      this.#waiting.delete(session);
+      session.close(`no publisher on "${session.path}" within ${ms} ms (webrtc.whepWaitForPublisherMs)`);
+    }, ms);
+    timer.unref();
+    this.#waiting.set(session, timer);
+  }
+
+  /** The viewer's source is gone (a WHIP publisher left; an RTMP one did not come back in time). */
+  #sourceEnded(session: WhepSession, reason: string): void {
+    const waitMs = this.#config.whepWaitForPublisherMs;
+    if (waitMs <= 0 || this.#closed) {
+      session.close(reason);
+      return;
+    }
+    this.#log.info(
+      { path: session.path, session: session.id, reason },
+      'WHEP viewer waits for a new publisher',
+    );
+    this.#wait(session, waitMs);
+  }
+
+  /** Viewers of `stream`'s path not yet on its current feed move to it (first publish, or a new publisher). */
+  #bindViewers(stream: Stream): void {
+    const viewers = this.#viewersByPath.get(stream.path);
+    if (!viewers || viewers.size === 0 || !stream.live) return;
+    const feed = this.#feedOf(stream);
+    if (!feed) return;
+    for (const session of [...viewers]) {
+      if (session.feed === feed || session.closed) continue;
+      const why = session.mismatch(feed);
+      if (why) {
+        session.close(`the stream went live with codecs this viewer did not negotiate: ${why}`);
+        continue;
+      }
+      this.#log.info({ path: stream.path, session: session.id }, 'WHEP viewer starts with the new publisher');
+      this.#bind(session, stream, feed);
+    }
+  }
+
   #feedOf(stream: Stream): (RtpFeed & FeedClock) | null {
     const publisher = stream.publisher;
-    if (publisher instanceof WhipSession) return publisher.feed;
+    // A closing publisher's feed is ending: its viewers are on their way to waiting (or closing).
+    if (publisher instanceof WhipSession) return publisher.closed ? null : publisher.feed;
     if (!stream.ready) return null;
     const feed = StreamRtpFeed.of(stream, {
       opusBitrate: this.#config.opusBitrate,
@@ -349,9 +464,13 @@ export class WebRtcServer {
       session instanceof WhipSession || session instanceof WhepSession ? session.remoteUfrag : '';
     const body = typeof request.body === 'string' ? request.body : '';
     if (!session.trickle(body, remoteUfrag)) {
+      // RFC 9725 §4.3.1: a session that supports trickle ICE but not ICE restarts answers 422 to a restart and
+      // keeps the session (it ends only if consent is then lost). libdatachannel cannot restart ICE on a live
+      // peer (libdatachannel issue #545).
       throw new WebRtcHttpError(
-        501,
-        'ICE restart is not supported; DELETE this session and POST a new offer',
+        422,
+        `ICE restart is not supported (the PATCH carries a new ice-ufrag ${JSON.stringify(fragmentUfrag(body))}); ` +
+          'the session goes on with its current ICE credentials: DELETE it and POST a new offer to reconnect',
       );
     }
     this.#cors(reply);
@@ -364,6 +483,10 @@ export class WebRtcServer {
     this.#cors(reply);
     return reply.status(200).send();
   }
+}
+
+function fragmentUfrag(body: string): string {
+  return (/^a=ice-ufrag:(\S+)/m.exec(body)?.[1] ?? '').slice(0, 64);
 }
 
 function noUsableMedia(media: readonly OfferedMedia[], verb: string, video: readonly string[]): string {

@@ -187,6 +187,11 @@ export abstract class WebRtcSession {
   /** Media may flow. */
   protected onConnected(): void {}
 
+  /** Whether silence from the peer means it is gone (a viewer with nothing to watch may be quiet). */
+  protected expectsTraffic(): boolean {
+    return true;
+  }
+
   /**
    * libjuice reports a vanished peer late, so liveness is judged from traffic too: a publisher sends RTP, a
    * viewer sends receiver reports about once a second (RFC 3550 §6.2).
@@ -196,7 +201,8 @@ export abstract class WebRtcSession {
     this.lastHeard = performance.now();
     this.#watchdog = setInterval(
       () => {
-        if (performance.now() - this.lastHeard > limit) this.close(`nothing received for ${limit} ms`);
+        if (!this.expectsTraffic()) this.lastHeard = performance.now();
+        else if (performance.now() - this.lastHeard > limit) this.close(`nothing received for ${limit} ms`);
       },
       Math.min(1000, limit / 2),
     );

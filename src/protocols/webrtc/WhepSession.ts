@@ -25,6 +25,7 @@ export class OutgoingTrack {
   readonly ssrc: number;
   readonly payloadType: number;
   readonly clockRate: number;
+  readonly codec: ChosenCodec['name'];
   /** Video waits for the start of a keyframe before anything is sent. */
   waitingForKeyframe: boolean;
   sourceSsrc = -1;
@@ -44,6 +45,7 @@ export class OutgoingTrack {
     this.ssrc = ssrc;
     this.payloadType = codec.payloadType;
     this.clockRate = codec.clockRate;
+    this.codec = codec.name;
     this.waitingForKeyframe = kind === 'video';
   }
 
@@ -58,21 +60,33 @@ export class OutgoingTrack {
   }
 }
 
-/** A WHEP viewer: forwards a feed's packets with its own header rewrite, answers NACKs, passes PLI/FIR up. */
+/** What a viewer does when its feed's source is gone; by default it closes. */
+export type SourceEndedHandler = (session: WhepSession, reason: string) => void;
+
+/**
+ * A WHEP viewer: forwards a feed's packets with its own header rewrite, answers NACKs, passes PLI/FIR up. It
+ * may have no feed for a while (the stream is not live yet, or its publisher left): it stays connected and
+ * starts at the next keyframe once `bind` gives it one whose codecs match what it negotiated.
+ */
 export class WhepSession extends WebRtcSession implements RtpFeedListener {
   readonly kind = 'whep' as const;
-  feed!: RtpFeed & FeedClock;
+  feed: (RtpFeed & FeedClock) | null = null;
   remoteUfrag = '';
+  /** Set by the server: called instead of closing when the source ends. */
+  onSourceEnded: SourceEndedHandler | null = null;
   readonly outgoing: Partial<Record<FeedKind, OutgoingTrack>> = {};
   keyframeRequestsFromViewer = 0;
   #removeListener: (() => void) | null = null;
   #reports: NodeJS.Timeout | null = null;
   #open = false;
 
-  /** Adds a sending track per m-section whose kind the feed has; the rest are answered inactive. */
+  /**
+   * Adds a sending track per m-section `pick` gives a codec for; the rest are answered inactive. Without a feed
+   * the viewer waits for one (`bind`).
+   */
   setup(
     summary: OfferSummary,
-    feed: RtpFeed & FeedClock,
+    feed: (RtpFeed & FeedClock) | null,
     pick: (media: OfferedMedia) => ChosenCodec | null,
   ): OfferedMedia[] {
     this.feed = feed;
@@ -135,12 +149,52 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
     out.octets += packet.length - 12;
   }
 
+  /** Why `feed` cannot serve this viewer (a codec it did not negotiate), or null when it can. */
+  mismatch(feed: RtpFeed): string | null {
+    for (const out of Object.values(this.outgoing)) {
+      const source = feed[out.kind];
+      if (source && source.codec !== out.codec) {
+        return `the stream's ${out.kind} is ${source.codec}, this viewer negotiated ${out.codec}`;
+      }
+    }
+    return null;
+  }
+
+  /** Starts forwarding `feed` (the caller checked `mismatch`): video from its next keyframe. */
+  bind(feed: RtpFeed & FeedClock): void {
+    this.unbind();
+    this.feed = feed;
+    for (const out of Object.values(this.outgoing)) {
+      out.waitingForKeyframe = out.kind === 'video';
+      // Re-based on the new source's first packet; no sender report until then.
+      out.sourceSsrc = -1;
+    }
+    this.lastHeard = performance.now();
+    if (this.#open) this.#listen();
+  }
+
+  /** Stops forwarding the current feed; the viewer waits, connected, for the next `bind`. */
+  unbind(): void {
+    this.#removeListener?.();
+    this.#removeListener = null;
+    this.feed = null;
+  }
+
   onTracksChanged(): void {
-    this.close('the stream changed codecs');
+    const why = this.feed && this.mismatch(this.feed);
+    if (why) {
+      this.close(`the stream changed codecs: ${why}`);
+      return;
+    }
+    // Same codecs, new parameters (another resolution or profile): the decoder restarts at a keyframe.
+    for (const out of Object.values(this.outgoing)) out.waitingForKeyframe = out.kind === 'video';
   }
 
   onEnd(reason: string): void {
-    this.close(reason);
+    // The feed drops its listeners after this; the handler may bind the viewer to the next source.
+    this.#removeListener = null;
+    if (this.onSourceEnded) this.onSourceEnded(this, reason);
+    else this.close(reason);
   }
 
   override describe() {
@@ -153,15 +207,30 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
       retransmitted: out.retransmitted,
       waitingForKeyframe: out.waitingForKeyframe,
     }));
-    return { ...super.describe(), keyframeRequests: this.keyframeRequestsFromViewer, tracks };
+    return {
+      ...super.describe(),
+      waitingForPublisher: this.feed === null,
+      keyframeRequests: this.keyframeRequestsFromViewer,
+      tracks,
+    };
   }
 
   protected override onConnected(): void {
     this.#open = true;
-    this.#removeListener = this.feed.addListener(this);
-    this.feed.requestKeyframe();
+    if (this.feed) this.#listen();
     this.#reports = setInterval(() => this.#sendReports(), REPORT_INTERVAL_MS);
     this.#reports.unref();
+  }
+
+  /** A viewer waiting for a publisher receives nothing and may send no RTCP, which is fine. */
+  protected override expectsTraffic(): boolean {
+    return this.feed !== null;
+  }
+
+  #listen(): void {
+    const feed = this.feed!;
+    this.#removeListener = feed.addListener(this);
+    feed.requestKeyframe();
   }
 
   protected onClosing(): void {
@@ -179,7 +248,7 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
       if (record.type === 'pli' || record.type === 'fir') {
         if (out.kind !== 'video') continue;
         this.keyframeRequestsFromViewer++;
-        this.feed.requestKeyframe();
+        this.feed?.requestKeyframe();
       } else if (record.type === 'nack' && record.mediaSsrc === out.ssrc) {
         this.#retransmit(out, record.lost);
       } else if (record.type === 'rrtr') {
@@ -201,6 +270,7 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
 
   /** RFC 4585 §6.2.1: resend what the viewer lost, from the feed's cache, with this viewer's header. */
   #retransmit(out: OutgoingTrack, sequences: readonly number[]): void {
+    if (!this.feed) return;
     const cache = this.feed.cache[out.kind];
     for (const sequence of sequences) {
       out.nacked++;
@@ -225,6 +295,7 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
   /** RFC 3550 §6.4.1: the source's NTP↔RTP mapping in this viewer's timestamps, so audio and video line up. */
   #sendReports(): void {
     const now = Date.now();
+    if (!this.feed) return;
     for (const out of Object.values(this.outgoing)) {
       const anchor = this.feed.anchor[out.kind];
       if (!anchor || out.sourceSsrc < 0 || !out.track.isOpen()) continue;

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import nodeDataChannel, { type Track } from 'node-datachannel';
 import type { Publisher, Stream } from '../../core/Stream.ts';
-import { isRtcpPacket } from '../../media/rtp/packet.ts';
+import { isRtcpPacket, parseRtpPacket } from '../../media/rtp/packet.ts';
 import {
   ntpToUnixMs,
   parseRtcp,
@@ -83,6 +83,31 @@ class IncomingTrack {
   }
 }
 
+/** One RFC 8853 simulcast layer of the video: its RID, the SSRC it turned out to use, what arrived on it. */
+class SimulcastLayer {
+  readonly rid: string;
+  ssrc = 0;
+  packets = 0;
+  bytes = 0;
+
+  constructor(rid: string) {
+    this.rid = rid;
+  }
+}
+
+/** RFC 8851 §10: a rid-id is alphanumeric with '-' and '_' (and we put it back in our answer). */
+const RID = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** The RFC 8852 RtpStreamId header extension of a packet, as text, or '' when it has none. */
+function readRid(message: Buffer, extensionId: number): string {
+  try {
+    const element = parseRtpPacket(message).extensions.find((e) => e.id === extensionId);
+    return element ? Buffer.from(element.data).toString('latin1') : '';
+  } catch {
+    return '';
+  }
+}
+
 export interface WhipOptions {
   /** The bitrate announced to the publisher in REMB, bits per second. */
   readonly maxBitrate: number;
@@ -95,8 +120,12 @@ export class WhipSession extends WebRtcSession implements Publisher {
   readonly protocol = 'whip';
   feed!: WhipFeed;
   stream: Stream | null = null;
-  /** RFC 8853 RIDs offered for simulcast; a single layer is received for now. */
+  /** RFC 8853 RIDs offered for simulcast, the offer's preference first; the first is forwarded. */
   rids: readonly string[] = [];
+  /** The simulcast layers in `rids` order: every one is received and counted, the first forwarded. */
+  readonly layers: SimulcastLayer[] = [];
+  readonly #layerBySsrc = new Map<number, SimulcastLayer>();
+  #ridExtension = 0;
   remoteUfrag = '';
   readonly incoming: Partial<Record<FeedKind, IncomingTrack>> = {};
   readonly #ssrc = randomInt(1, 0xffffffff);
@@ -123,6 +152,7 @@ export class WhipSession extends WebRtcSession implements Publisher {
           ? new nodeDataChannel.Video(media.mid, 'RecvOnly')
           : new nodeDataChannel.Audio(media.mid, 'RecvOnly');
       addCodec(description, codec);
+      if (media.kind === 'video') this.#acceptSimulcast(description, media);
       const track = this.pc.addTrack(description);
       const incoming = new IncomingTrack(media.kind, codec, track);
       this.incoming[media.kind] = incoming;
@@ -133,7 +163,6 @@ export class WhipSession extends WebRtcSession implements Publisher {
         channels: codec.channels,
         fmtp: codec.fmtp,
       };
-      if (media.rids.length > 0) this.rids = media.rids;
       track.onMessage((message) => this.#onMessage(incoming, message));
       taken.push(media);
     }
@@ -150,11 +179,19 @@ export class WhipSession extends WebRtcSession implements Publisher {
       packetsLost: incoming.stats?.cumulativeLost ?? 0,
       jitter: incoming.stats?.jitter ?? 0,
     }));
+    const forwarded = this.layers[0];
     return {
       ...super.describe(),
       keyframeRequests: this.feed.keyframeRequests,
       viewers: this.feed.listeners.size,
       rids: this.rids,
+      simulcast: this.layers.map((layer) => ({
+        rid: layer.rid,
+        ssrc: layer.ssrc,
+        packetsReceived: layer.packets,
+        bytesReceived: layer.bytes,
+        forwarded: layer === forwarded,
+      })),
       tracks,
     };
   }
@@ -215,6 +252,8 @@ export class WhipSession extends WebRtcSession implements Publisher {
     const sequence = message.readUInt16BE(2);
     const timestamp = message.readUInt32BE(4);
     const ssrc = message.readUInt32BE(8);
+    if (incoming.kind === 'video' && this.layers.length > 0 && !this.#fromForwardedLayer(message, ssrc))
+      return;
     const now = Date.now();
     incoming.count(sequence, timestamp, ssrc, message.length, now);
     const anchor = this.feed.anchor[incoming.kind];
@@ -226,6 +265,47 @@ export class WhipSession extends WebRtcSession implements Publisher {
     this.feed.push(incoming.kind, message, sequence, timestamp, ssrc, keyframeStart);
   }
 
+  /**
+   * RFC 8853 §5.3.2: the answer receives every offered RID (so the browser sends all its layers) and the
+   * RtpStreamId extension that tells which SSRC carries which.
+   */
+  #acceptSimulcast(description: Description, media: OfferedMedia): void {
+    const rids = media.rids.filter((rid) => RID.test(rid));
+    if (rids.length < 2 || media.extensions.rid === null) return;
+    this.rids = rids;
+    this.#ridExtension = media.extensions.rid;
+    description.parseSdpLine(
+      `a=extmap:${media.extensions.rid} urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id`,
+    );
+    if (media.extensions.mid !== null)
+      description.parseSdpLine(`a=extmap:${media.extensions.mid} urn:ietf:params:rtp-hdrext:sdes:mid`);
+    for (const rid of rids) {
+      description.parseSdpLine(`a=rid:${rid} recv`);
+      this.layers.push(new SimulcastLayer(rid));
+    }
+    description.parseSdpLine(`a=simulcast:recv ${rids.join(';')}`);
+  }
+
+  /**
+   * Counts a simulcast packet on its layer and says whether it is the forwarded one's. A layer's SSRC is
+   * learnt from the RtpStreamId its first packets carry (browsers send it until our receiver reports
+   * acknowledge the SSRC); packets of an SSRC not known yet are dropped.
+   */
+  #fromForwardedLayer(message: Buffer, ssrc: number): boolean {
+    let layer = this.#layerBySsrc.get(ssrc);
+    if (!layer) {
+      const rid = readRid(message, this.#ridExtension);
+      layer = this.layers.find((l) => l.rid === rid);
+      if (!layer) return false;
+      if (layer.ssrc) this.#layerBySsrc.delete(layer.ssrc);
+      layer.ssrc = ssrc;
+      this.#layerBySsrc.set(ssrc, layer);
+    }
+    layer.packets++;
+    layer.bytes += message.length;
+    return layer === this.layers[0];
+  }
+
   #sendReports(): void {
     const now = Date.now();
     const blocks: RtcpReportBlock[] = [];
@@ -235,8 +315,11 @@ export class WhipSession extends WebRtcSession implements Publisher {
       if (block) blocks.push(block);
       if (incoming.kind === 'video' && incoming.ssrc) ssrcs.push(incoming.ssrc);
     }
+    // REMB covers every simulcast layer: browsers enable their upper layers only as the estimate allows,
+    // and without it the forwarded (highest) layer never starts.
+    for (const layer of this.layers) if (layer.ssrc && !ssrcs.includes(layer.ssrc)) ssrcs.push(layer.ssrc);
     const carrier = this.incoming.video ?? this.incoming.audio;
-    if (!carrier?.track.isOpen() || blocks.length === 0) return;
+    if (!carrier?.track.isOpen() || (blocks.length === 0 && ssrcs.length === 0)) return;
     const rr = writeReceiverReport({ ssrc: this.#ssrc, reports: blocks });
     const parts = ssrcs.length ? [rr, writeRemb(this.#ssrc, this.#options.maxBitrate, ssrcs)] : [rr];
     const packet = Buffer.concat(parts);

@@ -56,6 +56,14 @@ test('a Chromium WHEP offer: recvonly media and a data channel m-section', () =>
 test('simulcast RIDs are recorded', () => {
   const summary = summarizeOffer(fixture('chromium-simulcast-offer.sdp'), ALL);
   assert.deepEqual(summary.media[0].rids, ['h', 'm', 'l']);
+  assert.deepEqual(summary.media[0].extensions, { rid: 10, mid: 9 });
+  // a=simulcast gives the preference order (RFC 8853 §5.2), whatever order the a=rid lines come in; the
+  // first of each group of alternatives counts, a paused (~) one too.
+  const reordered = fixture('chromium-simulcast-offer.sdp').replace(
+    'a=simulcast:send h;m;l',
+    'a=simulcast:send ~l;m,h',
+  );
+  assert.deepEqual(summarizeOffer(reordered, ALL).media[0].rids, ['l', 'm', 'h']);
 });
 
 test('an OBS-style (libdatachannel) offer: audio first, H.264 payload type 96', () => {

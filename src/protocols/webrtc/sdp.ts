@@ -29,8 +29,10 @@ export interface OfferedMedia {
   /** The first payload type offered and its encoding name: what an inactive answer m-section names. */
   readonly firstFormat: { readonly payloadType: number; readonly name: string } | null;
   readonly ssrcs: readonly number[];
-  /** RFC 8853 simulcast: the send RIDs offered, highest quality usually first. */
+  /** RFC 8853 simulcast: the send RIDs offered, in the a=simulcast order (the offerer's preference first). */
   readonly rids: readonly string[];
+  /** The offer's extmap ids (RFC 8285) for the RTP stream id (RFC 8852) and MID (RFC 9143) extensions. */
+  readonly extensions: { readonly rid: number | null; readonly mid: number | null };
 }
 
 export interface OfferSummary {
@@ -167,7 +169,19 @@ export function summarizeOffer(sdp: string, preference: CodecPreference): OfferS
       }
     }
     const ssrcs = [...new Set((m.ssrcs ?? []).map((s) => Number(s.id)))];
-    const rids = (m.rids ?? []).filter((r) => r.direction === 'send').map((r) => String(r.id));
+    const sendRids = (m.rids ?? []).filter((r) => r.direction === 'send').map((r) => String(r.id));
+    // RFC 8853 §5.2: a=simulcast:send lists the RIDs in preference order, alternatives split by commas.
+    const order = /^send\s+(\S+)/.exec(m.simulcast?.dir1 === 'send' ? `send ${m.simulcast.list1}` : '')?.[1];
+    const listed = (order ?? '')
+      .split(';')
+      .map((alt) => alt.split(',')[0].replace(/^~/, ''))
+      .filter((rid) => sendRids.includes(rid));
+    const rids = [...listed, ...sendRids.filter((rid) => !listed.includes(rid))];
+    const extId = (uri: string) => (m.ext ?? []).find((e) => e.uri === uri)?.value ?? null;
+    const extensions = {
+      rid: extId('urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id'),
+      mid: extId('urn:ietf:params:rtp-hdrext:sdes:mid'),
+    };
     const codec: ChosenCodec | null = best
       ? {
           payloadType: best.payloadType,
@@ -179,7 +193,7 @@ export function summarizeOffer(sdp: string, preference: CodecPreference): OfferS
       : null;
     const first = m.rtp?.[0];
     const firstFormat = first ? { payloadType: first.payload, name: first.codec } : null;
-    media.push({ mid, kind: m.type, direction, codec, offered, firstFormat, ssrcs, rids });
+    media.push({ mid, kind: m.type, direction, codec, offered, firstFormat, ssrcs, rids, extensions });
   }
   if (!iceUfrag || !icePwd) throw new SdpError(400, 'SDP offer has no a=ice-ufrag / a=ice-pwd');
   return { media, dataMid, iceUfrag, icePwd };

@@ -1,0 +1,229 @@
+/**
+ * A WHEP viewer that may only use a TURN relay (iceTransportPolicy 'relay') still plays: a real coturn
+ * (`turnserver`, Debian package `coturn`, installed by scripts/setup) runs on loopback with a static user, the
+ * server hands it to clients in its `Link: rel="ice-server"` headers, and headless Chromium reads them,
+ * allocates a relay and plays an RTMP stream through it. getStats proves the selected pair is relayed.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { type RunningServer, startServer } from '../../src/server.ts';
+import { type ChromiumSession, launchChromium } from '../helpers/browser.ts';
+import { killAll, publishTestSource, stop, waitFor } from '../helpers/processes.ts';
+
+const TURN_USER = 'subsecond';
+const TURN_PASSWORD = randomBytes(12).toString('hex');
+
+let turn: ChildProcess;
+let turnLog = '';
+let turnDir = '';
+let turnPort = 0;
+let server: RunningServer;
+let browser: ChromiumSession;
+
+/** A UDP port free right now (the kernel's pick for port 0); coturn binds it a moment later. */
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', () => {
+      const { port } = socket.address();
+      socket.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether a STUN Binding request (RFC 8489 §6: type 0x0001, magic cookie) to the port gets a success answer. */
+function stunAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    const request = Buffer.alloc(20);
+    request.writeUInt16BE(0x0001, 0);
+    request.writeUInt32BE(0x2112a442, 4);
+    randomBytes(12).copy(request, 8);
+    const done = (answered: boolean) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(answered);
+    };
+    const timer = setTimeout(() => done(false), 300);
+    socket.on('message', (message) =>
+      done(message.readUInt16BE(0) === 0x0101 && message.subarray(8, 20).equals(request.subarray(8, 20))),
+    );
+    socket.on('error', () => done(false));
+    socket.send(request, port, '127.0.0.1');
+  });
+}
+
+before(async () => {
+  turnDir = await mkdtemp(join(tmpdir(), 'subsecond-coturn-'));
+  turnPort = await freeUdpPort();
+  // -n: no /etc/turnserver.conf; everything is on the command line. The relay and the listener are on
+  // loopback, and loopback peers (the Subsecond server's 127.0.0.1 candidate) must be allowed explicitly.
+  turn = spawn(
+    'turnserver',
+    [
+      '-n',
+      `--listening-ip=127.0.0.1`,
+      `--relay-ip=127.0.0.1`,
+      `--listening-port=${turnPort}`,
+      '--lt-cred-mech',
+      `--user=${TURN_USER}:${TURN_PASSWORD}`,
+      '--realm=subsecond.test',
+      '--fingerprint',
+      '--allow-loopback-peers',
+      '--no-cli',
+      '--no-tls',
+      '--no-dtls',
+      '--no-tcp-relay',
+      '--log-file=stdout',
+      '--simple-log',
+      `--pidfile=${join(turnDir, 'turnserver.pid')}`,
+      `--userdb=${join(turnDir, 'turndb')}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const keep = (d: Buffer) => {
+    turnLog = (turnLog + d.toString()).slice(-8000);
+  };
+  turn.stdout?.on('data', keep);
+  turn.stderr?.on('data', keep);
+  await waitFor(
+    `coturn to answer STUN on 127.0.0.1:${turnPort}`,
+    () => {
+      if (turn.exitCode !== null) throw new Error(`turnserver exited ${turn.exitCode}: ${turnLog}`);
+      return stunAnswers(turnPort);
+    },
+    10_000,
+  );
+  server = await startServer({
+    http: { host: '127.0.0.1', port: 0 },
+    rtmp: { host: '127.0.0.1', port: 0 },
+    webrtc: {
+      udpPort: 0,
+      inactivityTimeoutMs: 3000,
+      iceServers: [
+        { urls: `turn:127.0.0.1:${turnPort}?transport=udp`, username: TURN_USER, credential: TURN_PASSWORD },
+      ],
+    },
+    hls: { enabled: false },
+    log: { level: 'warn' },
+  });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  killAll();
+  await browser?.close();
+  await server?.close();
+  await stop(turn);
+  if (turnDir) await rm(turnDir, { recursive: true, force: true });
+});
+
+test('a relay-only WHEP viewer plays through coturn, with the ICE servers from the Link headers', async () => {
+  const path = 'live/relayed';
+  const ffmpeg = publishTestSource(`${server.rtmpUrl}/${path}`, { size: '640x360', rate: 30, gop: 30 });
+  try {
+    await waitFor(`${path} to be ready`, () => server.registry.get(path)?.ready);
+    const page = await browser.newPage();
+    await page.goto(`${server.httpUrl}/healthz`);
+    const result = await page.evaluate(async (url) => {
+      // RFC 9725 §4.6: the ICE servers come from the Link headers of the OPTIONS answer.
+      const options = await fetch(url, { method: 'OPTIONS' });
+      const iceServers: RTCIceServer[] = [];
+      for (const link of (options.headers.get('link') ?? '').split(/,\s*(?=<)/)) {
+        const target = /^<([^>]+)>/.exec(link)?.[1];
+        if (!target || !/rel="ice-server"/.test(link)) continue;
+        const username = /username="([^"]*)"/.exec(link)?.[1];
+        const credential = /credential="([^"]*)"/.exec(link)?.[1];
+        iceServers.push({ urls: target, username, credential });
+      }
+      const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: 'relay' });
+      (window as unknown as { pc: RTCPeerConnection }).pc = pc;
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      const video = document.createElement('video');
+      video.muted = true;
+      video.autoplay = true;
+      document.body.append(video);
+      pc.ontrack = (event) => {
+        video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      // Non-trickle: the offer carries the relay candidate.
+      await new Promise<void>((resolve) => {
+        if (pc.iceGatheringState === 'complete') return resolve();
+        const timer = setTimeout(resolve, 5000);
+        pc.addEventListener('icegatheringstatechange', () => {
+          if (pc.iceGatheringState === 'complete') {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      const offer = pc.localDescription!.sdp;
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: offer,
+      });
+      if (response.status !== 201)
+        throw new Error(`WHEP answered ${response.status}: ${await response.text()}`);
+      await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+      const frames = await new Promise<number>((resolve, reject) => {
+        let count = 0;
+        const timer = setTimeout(() => reject(new Error(`${count} frames within 15 s`)), 15_000);
+        const onFrame = () => {
+          if (++count === 30) {
+            clearTimeout(timer);
+            resolve(count);
+          } else video.requestVideoFrameCallback(onFrame);
+        };
+        video.requestVideoFrameCallback(onFrame);
+      });
+      const stats = await pc.getStats();
+      let pair: RTCIceCandidatePairStats | undefined;
+      let framesDecoded = 0;
+      for (const report of stats.values()) {
+        if (report.type === 'transport' && report.selectedCandidatePairId)
+          pair = stats.get(report.selectedCandidatePairId);
+        if (report.type === 'inbound-rtp' && report.kind === 'video') framesDecoded = report.framesDecoded;
+      }
+      const local = pair ? stats.get(pair.localCandidateId) : undefined;
+      return {
+        iceServers,
+        offeredTypes: [...offer.matchAll(/ typ (\w+)/g)].map((m) => m[1]),
+        frames,
+        framesDecoded,
+        localType: local?.candidateType,
+        localAddress: local?.address,
+        relayProtocol: local?.relayProtocol,
+        width: video.videoWidth,
+      };
+    }, `${server.httpUrl}/whep/${path}`);
+    console.log(`relay-only WHEP viewer: ${JSON.stringify(result)}`);
+    assert.deepEqual(result.iceServers, [
+      { urls: `turn:127.0.0.1:${turnPort}?transport=udp`, username: TURN_USER, credential: TURN_PASSWORD },
+    ]);
+    assert.ok(result.offeredTypes.length > 0, 'the offer has candidates');
+    assert.ok(
+      result.offeredTypes.every((t) => t === 'relay'),
+      `relay-only: ${result.offeredTypes}`,
+    );
+    assert.equal(result.localType, 'relay', 'the selected candidate pair goes through the relay');
+    assert.equal(result.relayProtocol, 'udp');
+    assert.ok(result.framesDecoded >= 30, `${result.framesDecoded} frames decoded`);
+    assert.equal(result.width, 640);
+    const viewer = server.webrtc?.viewers.find((s) => s.path === path);
+    assert.ok(viewer?.connectedAt, 'the WHEP session is connected');
+    await page.close();
+    await waitFor('the viewer session to end', () => server.webrtc?.viewers.length === 0, 10_000);
+  } finally {
+    await stop(ffmpeg);
+  }
+});
