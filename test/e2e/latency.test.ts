@@ -40,10 +40,10 @@ before(async () => {
 
 after(async () => {
   await source?.kill();
-  await browser?.close();
   await pages?.close();
   killAll();
   await server?.close();
+  await browser?.close();
 });
 
 test('the barcode round-trips on a canvas in Chromium, through scaling and blur, and rejects corruption', async () => {
