@@ -13,6 +13,7 @@ import type { WebRtcEngine } from './WebRtcEngine.ts';
 import type { WebRtcSession } from './WebRtcSession.ts';
 import { type FeedClock, WhepSession } from './WhepSession.ts';
 import { WhipSession } from './WhipSession.ts';
+import type { RemoteWhepSession, WhepWorkers } from './workers/WhepWorkers.ts';
 
 const SDP = 'application/sdp';
 const TRICKLE = 'application/trickle-ice-sdpfrag';
@@ -57,6 +58,8 @@ export class WebRtcServer {
   readonly #log: Logger;
   readonly #links: string[];
   readonly #dataChannels: DataChannelHandler | null;
+  /** webrtc.workers > 0: media-only WHEP offers are served from worker processes. */
+  readonly workers: WhepWorkers | null;
   #closed = false;
 
   constructor(options: {
@@ -67,7 +70,9 @@ export class WebRtcServer {
     log: Logger;
     /** Serves the data channels peers open (messaging); without it every data channel is closed. */
     dataChannels?: DataChannelHandler;
+    workers?: WhepWorkers;
   }) {
+    this.workers = options.workers ?? null;
     this.#dataChannels = options.dataChannels ?? null;
     this.engine = options.engine;
     this.#registry = options.registry;
@@ -123,7 +128,10 @@ export class WebRtcServer {
       scope.post('/whip/*', (request, reply) => this.#publish(request, reply));
       scope.post('/whep/*', (request, reply) => this.#play(request, reply));
       scope.get('/api/v1/webrtc/sessions', async () => ({
-        sessions: [...this.sessions.values()].map((s) => s.describe()),
+        sessions: [
+          ...[...this.sessions.values()].map((s) => s.describe()),
+          ...((await this.workers?.describe()) ?? []),
+        ],
       }));
     });
   }
@@ -132,7 +140,7 @@ export class WebRtcServer {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     for (const session of [...this.sessions.values()]) session.close('server shutting down');
-    return this.engine.close();
+    return Promise.all([this.workers?.close(), this.engine.close()]).then(() => {});
   }
 
   #cors(reply: FastifyReply): void {
@@ -170,7 +178,7 @@ export class WebRtcServer {
     };
   }
 
-  #created(reply: FastifyReply, session: WebRtcSession, answer: string) {
+  #created(reply: FastifyReply, session: { kind: string; id: string; etag: string }, answer: string) {
     this.#cors(reply);
     reply
       .status(201)
@@ -291,6 +299,21 @@ export class WebRtcServer {
     if (!summary.media.some((m) => receives(m) && pickForFeed(m, feed))) {
       throw new SdpError(406, noMatchingMedia(summary.media, feed));
     }
+    if (this.workers?.takes(summary)) {
+      const pick = (media: OfferedMedia) => pickForFeed(media, feed);
+      const clientIsLoopback = isLoopback(remoteAddress);
+      const served = await this.workers.play({
+        path,
+        remoteAddress,
+        clientIsLoopback,
+        offer,
+        summary,
+        stream,
+        feed,
+        pick,
+      });
+      return this.#created(reply, served.session, served.answer);
+    }
     const session = new WhepSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
     this.#serveDataChannels(session, request);
     try {
@@ -324,9 +347,9 @@ export class WebRtcServer {
     return feed.playable ? feed : null;
   }
 
-  #session(kind: 'whip' | 'whep', request: FastifyRequest): WebRtcSession {
+  #session(kind: 'whip' | 'whep', request: FastifyRequest): WebRtcSession | RemoteWhepSession {
     const { id } = request.params as { id: string };
-    const session = this.sessions.get(id);
+    const session = this.sessions.get(id) ?? this.workers?.session(kind, id);
     if (!session || session.kind !== kind)
       throw new WebRtcHttpError(404, `no ${kind.toUpperCase()} session ${JSON.stringify(id.slice(0, 64))}`);
     return session;
@@ -348,7 +371,7 @@ export class WebRtcServer {
     const remoteUfrag =
       session instanceof WhipSession || session instanceof WhepSession ? session.remoteUfrag : '';
     const body = typeof request.body === 'string' ? request.body : '';
-    if (!session.trickle(body, remoteUfrag)) {
+    if (!(await session.trickle(body, remoteUfrag))) {
       throw new WebRtcHttpError(
         501,
         'ICE restart is not supported; DELETE this session and POST a new offer',
