@@ -3,7 +3,7 @@
  * over real ICE/DTLS/SRTP on loopback and ffmpeg publishing over RTMP: viewers land on different workers (own
  * UDP ports) and receive the stream starting at a keyframe; the sessions API and metrics list them; trickle
  * and DELETE are routed to the worker; an offer with a data channel stays in the main process; a killed worker
- * drops only its own viewers, is restarted, and serves again.
+ * drops only its own viewers, is restarted, and serves again; the publisher leaving ends the workers' viewers.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -101,7 +101,7 @@ before(async () => {
   server = await startServer({
     http: { host: '127.0.0.1', port: 0 },
     rtmp: { host: '127.0.0.1', port: 0 },
-    webrtc: { udpPort: 0, workers: 2 },
+    webrtc: { udpPort: 0, workers: 2, republishWaitMs: 1000 },
     hls: { enabled: false },
     log: { level: 'warn' },
   });
@@ -227,4 +227,16 @@ test('a killed worker drops only its viewers, restarts on its port, and serves a
   assert.equal(c.port, portBefore);
   await receives(c, 'a viewer of the restarted worker');
   assert.equal((await fetch(url('/healthz'))).status, 200);
+});
+
+test('the publisher leaving ends the viewers on every worker', async () => {
+  const before = (await sessions()).filter((s) => s.worker !== undefined);
+  assert.ok(before.length >= 2, `viewers on workers: ${JSON.stringify(before)}`);
+  await stop(ffmpeg);
+  // RTMP viewers wait webrtc.republishWaitMs (1 s here) for the publisher to return, then the feed ends.
+  await waitFor('the worker sessions to end', async () => (await sessions()).length === 0, 10_000);
+  assert.equal(server.registry.get(STREAM)?.viewerCount ?? 0, 0);
+  const metrics = await (await fetch(url('/metrics'))).text();
+  assert.match(metrics, /subsecond_webrtc_worker_sessions\{worker="0"\} 0/);
+  assert.match(metrics, /subsecond_webrtc_worker_sessions\{worker="1"\} 0/);
 });

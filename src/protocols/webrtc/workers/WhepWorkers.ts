@@ -347,6 +347,10 @@ export class WhepWorkers {
       if (worker.generation !== generation || this.#closed) {
         throw new WorkerHttpError(503, `WHEP worker ${worker.index} went away while answering`);
       }
+      if (fanout.ended) {
+        worker.send({ type: 'close', sessionId: reply.sessionId, reason: 'the stream ended' });
+        throw new WorkerHttpError(404, `stream "${request.path}" ended while answering`);
+      }
     } catch (err) {
       this.#leave(fanout, worker, worker.generation === generation);
       throw err;

@@ -95,6 +95,7 @@ async function offer(m: Extract<ToWorker, { type: 'offer' }>): Promise<void> {
     const taken = session.setup(m.summary, feed, (media) => chosen.get(media.mid) ?? null);
     if (taken.length === 0) throw new SdpError(406, `the offer cannot receive stream "${m.path}"`);
     const answer = await session.answer(m.offer, m.clientIsLoopback);
+    if (feeds.get(m.feedId) !== feed) throw new SdpError(400, `stream "${m.path}" ended while answering`);
     sessions.set(session.id, session);
     send({ type: 'answer', requestId: m.requestId, sessionId: session.id, etag: session.etag, answer });
   } catch (err) {
@@ -176,12 +177,10 @@ process.on('message', (m: ToWorker) => {
       feeds.get(m.feedId)?.tracksChanged();
       break;
     case 'feedEnd':
-      feeds.get(m.feedId)?.finish(m.reason);
-      feeds.delete(m.feedId);
+      endFeed(m.feedId, m.reason);
       break;
     case 'feedDrop':
-      feeds.get(m.feedId)?.finish('no viewer of the stream is left on this worker');
-      feeds.delete(m.feedId);
+      endFeed(m.feedId, 'no viewer of the stream is left on this worker');
       break;
     case 'offer':
       void offer(m);
@@ -223,6 +222,15 @@ process.on('message', (m: ToWorker) => {
       break;
   }
 });
+
+/** Ends a feed and every session on it, also those not connected yet (not yet listening to the feed). */
+function endFeed(feedId: number, reason: string): void {
+  const feed = feeds.get(feedId);
+  if (!feed) return;
+  feeds.delete(feedId);
+  feed.finish(reason);
+  for (const session of [...sessions.values()]) if (session.feed === feed) session.close(reason);
+}
 
 function askKeyframe(feedId: number): void {
   send({ type: 'keyframe', feedId });
