@@ -81,10 +81,9 @@ process.on('message', (command: Command) => {
       });
     } else {
       for (const v of viewers) v.pc.close();
-      setTimeout(() => {
-        nodeDataChannel.cleanup();
-        process.exit(0);
-      }, 300);
+      // No nodeDataChannel.cleanup(): racing the peers' close callbacks it aborted the process
+      // (napi_release_threadsafe_function); exiting frees everything anyway.
+      setTimeout(() => process.exit(0), 500);
     }
   })().catch((error: Error) => process.send?.({ type: 'error', message: error.message }));
 });
