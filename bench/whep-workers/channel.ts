@@ -7,7 +7,10 @@
  *   node bench/whep-workers/channel.ts [--pps 150,1500,6000] [--seconds 5]
  */
 import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -114,8 +117,8 @@ if (process.argv[2] === 'child') {
         senderCpuPercent: Number((((p1.user + p1.system) / 1e6 / elapsed) * 100).toFixed(2)),
         workerCpuPercent: Number(((childCpu / elapsed) * 100).toFixed(2)),
         microsecondsPerPacketBothSides: Number(
-          (((p1.user + p1.system) / 1e6 + childCpu) * 1e6) / Math.max(1, sent),
-        ).toFixed(2),
+          ((((p1.user + p1.system) / 1e6 + childCpu) * 1e6) / Math.max(1, sent)).toFixed(2),
+        ),
       };
       rows.push(row);
       console.log(JSON.stringify(row));
@@ -123,4 +126,13 @@ if (process.argv[2] === 'child') {
       await new Promise((r) => child.once('exit', r));
     }
   }
+  const file = join(
+    import.meta.dirname,
+    `../results/whep-workers-channel-${new Date().toISOString().slice(0, 10)}.json`,
+  );
+  writeFileSync(
+    file,
+    `${JSON.stringify({ at: new Date().toISOString(), loadAverage: loadavg(), rows }, null, 2)}\n`,
+  );
+  console.log(`results in ${file}`);
 }
