@@ -5,7 +5,7 @@
  * event-loop utilisation (the probe in main, the workers' own gauges in /metrics), packets the server sent
  * per viewer (sessions API), packets received and lost at the viewers, machine CPU and load average.
  *
- *   node bench/whep-workers/run.ts [--workers 0,2] [--viewers 200] [--windows 3] [--window 8] [--procs 2]
+ *   node bench/whep-workers/run.ts [--workers 0,2] [--viewers 200] [--windows 3] [--window 8] [--procs 2] [--out F]
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -208,7 +208,10 @@ async function main(): Promise<void> {
   for (const workers of layouts) results.push(await measure(workers));
   for (const r of results)
     console.log(JSON.stringify({ workers: r.workers, viewers: r.viewers, ...(r.median as object) }));
-  const file = join(ROOT, `bench/results/whep-workers-${new Date().toISOString().slice(0, 10)}.json`);
+  const file = join(
+    ROOT,
+    flag('out', `bench/results/whep-workers-${viewerCount}-${new Date().toISOString().slice(0, 10)}.json`),
+  );
   writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), results }, null, 2)}\n`);
   console.log(`results in ${file}`);
 }
