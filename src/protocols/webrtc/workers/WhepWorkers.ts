@@ -314,9 +314,29 @@ export class WhepWorkers {
     return kind === 'whep' ? this.#sessions.get(id) : undefined;
   }
 
+  /** Offers to the least-loaded worker; one that dies meanwhile passes the offer to the next one up. */
   async play(request: WorkerPlayRequest): Promise<{ session: RemoteWhepSession; answer: string }> {
-    const worker = this.#leastLoaded();
-    if (!worker) throw new WorkerHttpError(503, 'no WHEP worker is up; try again in a moment');
+    for (let attempt = 0; ; attempt++) {
+      const worker = this.#leastLoaded();
+      if (!worker) throw new WorkerHttpError(503, 'no WHEP worker is up; try again in a moment');
+      const generation = worker.generation;
+      try {
+        return await this.#playOn(worker, request);
+      } catch (err) {
+        const died = worker.generation !== generation || !worker.ready;
+        if (!died || attempt + 1 >= this.#workers.length) throw err;
+        this.#log.warn(
+          { worker: worker.index, path: request.path },
+          'WHEP worker died answering; next worker',
+        );
+      }
+    }
+  }
+
+  async #playOn(
+    worker: WorkerProcess,
+    request: WorkerPlayRequest,
+  ): Promise<{ session: RemoteWhepSession; answer: string }> {
     const generation = worker.generation;
     let fanout = this.#fanouts.get(request.feed);
     if (!fanout) {
