@@ -44,6 +44,12 @@ export class WorkerHttpError extends Error {
 }
 
 type Reply = Exclude<FromWorker, { type: 'ready' | 'closed' | 'keyframe' }>;
+/** A request to a worker, before WorkerProcess.request numbers it. */
+type Request = ToWorker extends infer M
+  ? M extends { requestId: number }
+    ? Omit<M, 'requestId'>
+    : never
+  : never;
 
 /** One forked worker: its IPC requests, its RTP channel, the sessions main knows it serves. */
 class WorkerProcess {
@@ -76,7 +82,7 @@ class WorkerProcess {
     if (this.child?.connected) this.child.send(message);
   }
 
-  request(message: ToWorker & { requestId: number }, timeoutMs: number): Promise<Reply> {
+  request(message: Request, timeoutMs: number): Promise<Reply> {
     if (!this.child?.connected)
       return Promise.reject(new WorkerHttpError(503, `WHEP worker ${this.index} is down`));
     const requestId = this.#nextRequest++;
@@ -95,7 +101,7 @@ class WorkerProcess {
           reject(e);
         },
       });
-      this.child?.send({ ...message, requestId });
+      this.child?.send({ ...message, requestId } as ToWorker);
     });
   }
 
@@ -144,7 +150,7 @@ export class RemoteWhepSession {
   /** RFC 9725 §4.3.1 trickle, applied by the worker; false for an ICE restart, as WebRtcSession.trickle. */
   async trickle(body: string, _remoteUfrag: string): Promise<boolean> {
     const reply = await this.worker.request(
-      { type: 'trickle', requestId: 0, sessionId: this.id, body },
+      { type: 'trickle', sessionId: this.id, body },
       REQUEST_TIMEOUT_MS,
     );
     return reply.type === 'trickled' && reply.ok;
@@ -351,7 +357,6 @@ export class WhepWorkers {
       reply = await worker.request(
         {
           type: 'offer',
-          requestId: 0,
           feedId: fanout.feedId,
           path: request.path,
           remoteAddress: request.remoteAddress,
@@ -407,7 +412,7 @@ export class WhepWorkers {
     const lists = await Promise.all(
       this.#workers.map(async (worker) => {
         try {
-          const reply = await worker.request({ type: 'describe', requestId: 0 }, REQUEST_TIMEOUT_MS);
+          const reply = await worker.request({ type: 'describe' }, REQUEST_TIMEOUT_MS);
           return reply.type === 'described' ? reply.sessions : [];
         } catch {
           // Down or slow: main still knows which sessions it routes there.
@@ -431,7 +436,7 @@ export class WhepWorkers {
     const value = Promise.all(
       this.#workers.map((worker) =>
         worker
-          .request({ type: 'stats', requestId: 0 }, REQUEST_TIMEOUT_MS)
+          .request({ type: 'stats' }, REQUEST_TIMEOUT_MS)
           .then((r) => (r.type === 'stats' ? r.stats : null))
           .catch(() => null),
       ),
