@@ -14,6 +14,7 @@ import { MseServer } from './protocols/mse/MseServer.ts';
 import { RtmpServer } from './protocols/rtmp/RtmpServer.ts';
 import { WebRtcEngine } from './protocols/webrtc/WebRtcEngine.ts';
 import { WebRtcServer } from './protocols/webrtc/WebRtcServer.ts';
+import { WhepWorkers } from './protocols/webrtc/workers/WhepWorkers.ts';
 
 export interface RunningServer {
   readonly config: Config;
@@ -83,6 +84,11 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
         log,
         // Messaging over the peers' data channels (label subsecond.messaging).
         dataChannels: new DataChannelServer(messaging.messaging),
+        // webrtc.workers > 0: WHEP viewers served from worker processes too (more cores for one stream).
+        workers:
+          config.webrtc.workers > 0
+            ? await WhepWorkers.start({ config: config.webrtc, registry, log })
+            : undefined,
       })
     : null;
 

@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProbeSample } from '../fanout/probe.ts';
 import { Children, cpuPercent, freePort, readProc, sleep, within } from '../fanout/processes.ts';
+import { readProcTree } from '../whep-workers/proc.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -20,6 +21,8 @@ function flag(name: string, fallback: string): string {
 
 const steps = flag('viewers', '50,100,200').split(',').map(Number);
 const windowSeconds = Number(flag('window', '10'));
+/** `--workers N`: WHEP viewers in N worker processes (webrtc.workers); server CPU and RSS include them. */
+const workers = flag('workers', '0');
 
 interface Report {
   type: 'report';
@@ -85,6 +88,7 @@ async function main(): Promise<void> {
       ...['--webrtc.udpPort', String(udp), '--log.level', 'warn'],
       // The receivers send no RTCP of their own (see receivers.ts): the server must not free them for it.
       ...['--webrtc.inactivityTimeoutMs', '600000'],
+      ...['--webrtc.workers', workers],
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
   );
@@ -132,11 +136,11 @@ async function main(): Promise<void> {
     await sleep(5000);
     const before = await ask<Report>(receivers, { type: 'report' }, 'report');
     const sent0 = await packetsSent(base);
-    const p0 = readProc(server.pid);
+    const p0 = readProcTree(server.pid);
     const r0 = readProc(receivers.pid ?? 0);
     const s0 = await ask<ProbeSample>(server.process, { type: 'sample' }, 'sample');
     await sleep(windowSeconds * 1000);
-    const p1 = readProc(server.pid);
+    const p1 = readProcTree(server.pid);
     const sent1 = await packetsSent(base);
     const r1 = readProc(receivers.pid ?? 0);
     const s1 = await ask<ProbeSample>(server.process, { type: 'sample' }, 'sample');

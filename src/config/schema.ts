@@ -215,6 +215,21 @@ export const WebRtcConfig = z
       .int()
       .min(4096)
       .default(64 * 1024),
+    /** WHEP viewers served from this many worker processes, to use more cores; 0: all in the main process. */
+    workers: z.number().int().min(0).max(64).default(0),
+    /** The workers' UDP ports by index (a comma-separated string from a flag); unlisted: udpPort + 1 + index. */
+    workerUdpPorts: z
+      .preprocess(
+        (v) =>
+          typeof v === 'string'
+            ? v
+                .split(',')
+                .filter((s) => s.trim())
+                .map(Number)
+            : v,
+        z.array(port),
+      )
+      .default([]),
   })
   .strict();
 

@@ -16,6 +16,7 @@ import type { HlsServer } from '../protocols/hls/HlsServer.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
+import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
 import { describeStream } from './describe.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -78,6 +79,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     log.warn({ missing: files.missing }, 'web bundle not built: run `npm run build` for the pages to work');
   }
   const metrics = createMetrics(registry, mse, options.hls);
+  if (options.webrtc?.workers) addWorkerMetrics(metrics, options.webrtc.workers);
 
   const sendFile = (reply: FastifyReply, name: string, cache: string) => {
     const file = files.read(name);

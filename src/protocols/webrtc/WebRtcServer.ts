@@ -13,6 +13,7 @@ import type { WebRtcEngine } from './WebRtcEngine.ts';
 import type { WebRtcSession } from './WebRtcSession.ts';
 import { type FeedClock, WhepSession } from './WhepSession.ts';
 import { WhipSession } from './WhipSession.ts';
+import type { RemoteWhepSession, WhepWorkers } from './workers/WhepWorkers.ts';
 
 const SDP = 'application/sdp';
 const TRICKLE = 'application/trickle-ice-sdpfrag';
@@ -64,6 +65,8 @@ export class WebRtcServer {
   /** Viewers waiting for a publisher, and the timer that gives up on it. */
   readonly #waiting = new Map<WhepSession, NodeJS.Timeout>();
   readonly #onStream = (stream: Stream) => this.#bindViewers(stream);
+  /** webrtc.workers > 0: media-only WHEP offers are served from worker processes. */
+  readonly workers: WhepWorkers | null;
   #closed = false;
 
   constructor(options: {
@@ -74,7 +77,9 @@ export class WebRtcServer {
     log: Logger;
     /** Serves the data channels peers open (messaging); without it every data channel is closed. */
     dataChannels?: DataChannelHandler;
+    workers?: WhepWorkers;
   }) {
+    this.workers = options.workers ?? null;
     this.#dataChannels = options.dataChannels ?? null;
     this.engine = options.engine;
     this.#registry = options.registry;
@@ -133,7 +138,10 @@ export class WebRtcServer {
       scope.post('/whip/*', (request, reply) => this.#publish(request, reply));
       scope.post('/whep/*', (request, reply) => this.#play(request, reply));
       scope.get('/api/v1/webrtc/sessions', async () => ({
-        sessions: [...this.sessions.values()].map((s) => s.describe()),
+        sessions: [
+          ...[...this.sessions.values()].map((s) => s.describe()),
+          ...((await this.workers?.describe()) ?? []),
+        ],
       }));
     });
   }
@@ -144,7 +152,7 @@ export class WebRtcServer {
     this.#registry.off('published', this.#onStream);
     this.#registry.off('changed', this.#onStream);
     for (const session of [...this.sessions.values()]) session.close('server shutting down');
-    return this.engine.close();
+    return Promise.all([this.workers?.close(), this.engine.close()]).then(() => {});
   }
 
   #cors(reply: FastifyReply): void {
@@ -182,7 +190,7 @@ export class WebRtcServer {
     };
   }
 
-  #created(reply: FastifyReply, session: WebRtcSession, answer: string) {
+  #created(reply: FastifyReply, session: { kind: string; id: string; etag: string }, answer: string) {
     this.#cors(reply);
     reply
       .status(201)
@@ -319,6 +327,21 @@ export class WebRtcServer {
           : noUsableMedia(summary.media, 'receive', this.#config.videoCodecs),
       );
     }
+    // Workers serve live streams; a viewer waiting for its publisher is served here.
+    if (feed && stream && this.workers?.takes(summary)) {
+      const clientIsLoopback = isLoopback(remoteAddress);
+      const served = await this.workers.play({
+        path,
+        remoteAddress,
+        clientIsLoopback,
+        offer,
+        summary,
+        stream,
+        feed,
+        pick,
+      });
+      return this.#created(reply, served.session, served.answer);
+    }
     const session = new WhepSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
     this.#serveDataChannels(session, request);
     try {
@@ -439,9 +462,9 @@ export class WebRtcServer {
     return feed.playable ? feed : null;
   }
 
-  #session(kind: 'whip' | 'whep', request: FastifyRequest): WebRtcSession {
+  #session(kind: 'whip' | 'whep', request: FastifyRequest): WebRtcSession | RemoteWhepSession {
     const { id } = request.params as { id: string };
-    const session = this.sessions.get(id);
+    const session = this.sessions.get(id) ?? this.workers?.session(kind, id);
     if (!session || session.kind !== kind)
       throw new WebRtcHttpError(404, `no ${kind.toUpperCase()} session ${JSON.stringify(id.slice(0, 64))}`);
     return session;
@@ -463,7 +486,7 @@ export class WebRtcServer {
     const remoteUfrag =
       session instanceof WhipSession || session instanceof WhepSession ? session.remoteUfrag : '';
     const body = typeof request.body === 'string' ? request.body : '';
-    if (!session.trickle(body, remoteUfrag)) {
+    if (!(await session.trickle(body, remoteUfrag))) {
       // RFC 9725 §4.3.1: a session that supports trickle ICE but not ICE restarts answers 422 to a restart and
       // keeps the session (it ends only if consent is then lost). libdatachannel cannot restart ICE on a live
       // peer (libdatachannel issue #545).
