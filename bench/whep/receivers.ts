@@ -3,13 +3,11 @@
  * H.264 offer to the server and counting what arrives, in a process of its own so its CPU is not the
  * server's. Loss is counted from RTP sequence gaps per viewer.
  *
- * Known limitation: with many libdatachannel peers in this one process, a peer often stops receiving when
- * the next one connects (no sequence gap: nothing at all arrives), although the server keeps sending to it
- * (its session counters) and Chromium viewers joining one after another all keep receiving. So the received
- * figures here undercount; the server-side figures (CPU, ELU, memory, packets sent) are what this measures.
+ * Each peer's Track is held in its Receiver: node-datachannel's TrackWrapper destructor closes the track, so a
+ * track whose JS object was collected (a GC triggered by the next peers' set-up) silently stopped receiving.
  */
 import { networkInterfaces } from 'node:os';
-import nodeDataChannel, { type PeerConnection } from 'node-datachannel';
+import nodeDataChannel, { type PeerConnection, type Track } from 'node-datachannel';
 
 /**
  * One IPv4 address for every receiver: with IPv4 and IPv6 host candidates on both sides, libjuice peers in one
@@ -22,6 +20,8 @@ const BIND =
 
 interface Receiver {
   pc: PeerConnection;
+  /** Held for the peer's life: node-datachannel closes a track when its JS wrapper is garbage-collected. */
+  track: Track;
   postedAt: number;
   firstRtpMs: number;
   packets: number;
@@ -53,6 +53,7 @@ async function addReceiver(url: string): Promise<void> {
   const track = pc.addTrack(video);
   const r: Receiver = {
     pc,
+    track,
     postedAt: 0,
     firstRtpMs: -1,
     packets: 0,
