@@ -15,6 +15,7 @@ export const MOUNTPOINT_ID = 1;
 
 export interface JanusConfig {
   readonly dir: string;
+  readonly log: string;
   readonly args: string[];
 }
 
@@ -112,7 +113,8 @@ bench: {
 }
 `,
   );
-  return { dir, args: ['-C', join(dir, 'janus.jcfg'), '-F', dir, '--disable-colors'] };
+  const log = join(dir, 'janus.log');
+  return { dir, log, args: ['-C', join(dir, 'janus.jcfg'), '-F', dir, '--disable-colors', '-N', '-L', log] };
 }
 
 interface JanusReply {
@@ -180,7 +182,6 @@ export class JanusViewers {
         const response = await fetch(`${this.#base}/janus/${this.#session}?maxev=50`);
         const body = (await response.json()) as JanusReply | JanusReply[];
         for (const event of Array.isArray(body) ? body : [body]) {
-          if (process.env.JANUS_DEBUG) console.error(JSON.stringify(event).slice(0, 3000));
           if (event.sender !== undefined && event.jsep) this.#waiting.get(event.sender)?.(event);
         }
       } catch {

@@ -139,6 +139,8 @@ async function startSubsecond(clip: Clip): Promise<Target> {
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
   );
+  // Drained: a pipe nobody reads fills at 64 KiB and then blocks the writer (stdout to a pipe is synchronous).
+  server.process.stdout?.resume();
   const base = `http://127.0.0.1:${http}`;
   await waitFor('Subsecond /healthz', 15_000, async () => (await fetch(`${base}/healthz`)).ok);
   let publisher: WhipClipPublisher | undefined;
@@ -195,12 +197,13 @@ async function startJanus(clip: Clip): Promise<Target> {
     videoPt: VIDEO_PT,
     fmtp: H264_FMTP,
   });
-  const server = children.spawn('janus', 'janus', config.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Janus logs each viewer's ICE and DTLS steps: to a file, since a pipe nobody reads blocks its logger.
+  const server = children.spawn('janus', 'janus', config.args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const base = `http://127.0.0.1:${http}`;
   try {
     await waitFor('Janus /janus/info', 20_000, async () => (await fetch(`${base}/janus/info`)).ok);
   } catch (error) {
-    throw new Error(`${(error as Error).message}; Janus said:\n${server.tail}`);
+    throw new Error(`${(error as Error).message}; see Janus's log in ${config.log}`);
   }
   const socket = createSocket('udp4');
   const sender = new ClipSender(clip, (packet) => socket.send(packet, rtpPort, '127.0.0.1'));
@@ -217,7 +220,8 @@ async function startJanus(clip: Clip): Promise<Target> {
       sender.stop();
       socket.close();
       await server.stop();
-      rmSync(config.dir, { recursive: true, force: true });
+      if (process.env.WHEP_BENCH_KEEP_JANUS_LOG) console.log(`Janus log kept in ${config.log}`);
+      else rmSync(config.dir, { recursive: true, force: true });
     },
   };
 }
