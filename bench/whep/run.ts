@@ -3,7 +3,7 @@
  * processes of their own), against Subsecond and against Janus's streaming plugin fed the same RTP.
  *
  *   node bench/whep/run.ts [--viewers 100,200,400] [--server subsecond|janus|both] [--source whip|rtmp]
- *                          [--window 10] [--windows 1] [--per-process 50] [--out FILE]
+ *                          [--window 10] [--windows 1] [--per-process 50] [--receivers-nice 10] [--out FILE]
  *
  * Source (source.ts): a libx264 clip sent in a loop at 30 fps with a send-time stamp before each frame;
  * `whip` publishes it to Subsecond over WHIP (PLI → the clip's next IDR) and sends the same packets as plain
@@ -12,13 +12,14 @@
  *
  * Per step: after the viewers joined and 5 s of settling, `--windows` windows of `--window` seconds each;
  * server CPU from /proc (all threads), Subsecond's event-loop utilisation from the probe preloaded into it
- * (bench/fanout/probe.ts), memory per viewer as (RSS − RSS before the first viewer) / N, and from the
+ * (bench/fanout/probe.ts; on a machine short of CPU it is 1 whenever the server waits to be scheduled),
+ * memory per viewer as (RSS − RSS before the first viewer) / N, and from the
  * receivers per viewer: packets, RTP sequence gaps, delivery delay, offer → first RTP / first keyframe.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ProbeSample } from '../fanout/probe.ts';
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     window: { type: 'string', default: '10' },
     windows: { type: 'string', default: '1' },
     'per-process': { type: 'string', default: '50' },
+    'receivers-nice': { type: 'string', default: '10' },
     out: { type: 'string' },
   },
 });
@@ -54,6 +56,9 @@ const steps = values.viewers.split(',').map(Number);
 const windowSeconds = Number(values.window);
 const windowCount = Number(values.windows);
 const perProcess = Number(values['per-process']);
+const receiversNice = Number(values['receivers-nice']);
+if (!(Number.isInteger(receiversNice) && receiversNice >= 0 && receiversNice <= 19))
+  throw new Error(`--receivers-nice must be 0..19, got ${values['receivers-nice']}`);
 if (steps.some((n, i) => !Number.isInteger(n) || n < 1 || (i > 0 && n <= steps[i - 1])))
   throw new Error(`--viewers must be increasing positive integers, got "${values.viewers}"`);
 if (!['subsecond', 'janus', 'both'].includes(values.server))
@@ -245,11 +250,12 @@ async function measure(target: Target): Promise<Record<string, unknown>> {
     while (toAdd > 0) {
       let i = counts.findIndex((c) => c < perProcess);
       if (i < 0) {
-        pool.push(
-          fork(join(import.meta.dirname, 'receivers.ts'), [], {
-            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-          }),
-        );
+        const child = fork(join(import.meta.dirname, 'receivers.ts'), [], {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        });
+        // The load generator yields to the server under test when the machine is short of CPU.
+        if (child.pid) setPriority(child.pid, receiversNice);
+        pool.push(child);
         counts.push(0);
         i = pool.length - 1;
       }
