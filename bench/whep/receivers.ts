@@ -36,6 +36,8 @@ interface Receiver {
   pc: PeerConnection;
   track: Track | undefined;
   postedAt: number;
+  /** Offer (or watch request) → the peer connection's 'connected' state: ICE and DTLS done. */
+  connectedMs: number;
   firstRtpMs: number;
   keyframeStarted: boolean;
   firstFrameMs: number;
@@ -86,10 +88,14 @@ function onPacket(r: Receiver, m: Buffer): void {
 
 function newReceiver(): Receiver {
   const pc = new nodeDataChannel.PeerConnection('bench-viewer', { iceServers: [], bindAddress: BIND });
-  return {
+  pc.onStateChange((state) => {
+    if (state === 'connected' && r.connectedMs < 0) r.connectedMs = performance.now() - r.postedAt;
+  });
+  const r: Receiver = {
     pc,
     track: undefined,
     postedAt: 0,
+    connectedMs: -1,
     firstRtpMs: -1,
     keyframeStarted: false,
     firstFrameMs: -1,
@@ -99,6 +105,7 @@ function newReceiver(): Receiver {
     lastSeq: -1,
     delays: [],
   };
+  return r;
 }
 
 function gathered(pc: PeerConnection, start: () => void): Promise<void> {
@@ -153,6 +160,7 @@ export interface ViewerReport {
   packets: number;
   bytes: number;
   lost: number;
+  connectedMs: number;
   firstRtpMs: number;
   firstFrameMs: number;
   /** Delivery delay since the previous report: median, 99th percentile, frames counted. */
@@ -200,6 +208,7 @@ process.on('message', (command: Command) => {
           packets: r.packets,
           bytes: r.bytes,
           lost: r.lost,
+          connectedMs: r.connectedMs,
           firstRtpMs: r.firstRtpMs,
           firstFrameMs: r.firstFrameMs,
           delayP50: quantile(sorted, 0.5),

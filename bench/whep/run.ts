@@ -293,6 +293,7 @@ async function measure(target: Target): Promise<Record<string, unknown>> {
           packets: v.packets - b.packets,
           bytes: v.bytes - b.bytes,
           lost: v.lost - b.lost,
+          connectedMs: v.connectedMs,
           delayP50: v.delayP50,
           delayP99: v.delayP99,
           frames: v.frames,
@@ -330,6 +331,20 @@ async function measure(target: Target): Promise<Record<string, unknown>> {
           max: quantile(after.delays, 1),
           frames: after.delays.length,
           worstViewerP99: Math.max(...perViewer.map((v) => v.delayP99)),
+        },
+        offerToConnectedMs: {
+          p50: Math.round(
+            quantile(
+              joined.map((v) => v.connectedMs),
+              0.5,
+            ),
+          ),
+          p99: Math.round(
+            quantile(
+              joined.map((v) => v.connectedMs),
+              0.99,
+            ),
+          ),
         },
         offerToFirstRtpMs: {
           p50: Math.round(
