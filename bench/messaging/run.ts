@@ -24,6 +24,7 @@ import {
   readMachine,
   readProc,
   sleep,
+  systemPercent,
   within,
 } from '../fanout/processes.ts';
 import type { SubscriberCommand, SubscriberKind, WindowReport } from './subscribers.ts';
@@ -81,6 +82,8 @@ interface PhaseResult {
   loadAverage: number[];
   windows: (WindowReport & {
     serverCpuPercent: number;
+    /** The kernel's part of it: on loopback each write also runs the receiving side's TCP stack. */
+    serverSystemPercent: number;
     /** The subscribers' process: when it nears 100 % the load generator, not the server, sets the delay. */
     generatorCpuPercent: number;
     /** The whole machine (200 % = both cores of a 2-core machine), to show contention from other work. */
@@ -244,6 +247,7 @@ async function phase(server: ServerKind, count: number): Promise<PhaseResult> {
         results.push({
           ...report,
           serverCpuPercent,
+          serverSystemPercent: systemPercent(cpu0, cpu1),
           generatorCpuPercent,
           machineCpuPercent,
           published: publisher.published() - published0,
@@ -251,7 +255,7 @@ async function phase(server: ServerKind, count: number): Promise<PhaseResult> {
         console.log(
           `  window ${w + 1}: ${(report.delivered / report.seconds).toFixed(0)} delivered/s, ` +
             `p50 ${report.delayMs.p50.toFixed(1)} ms, p99 ${report.delayMs.p99.toFixed(1)} ms, ` +
-            `server CPU ${serverCpuPercent.toFixed(0)} %, subscribers' CPU ${generatorCpuPercent.toFixed(0)} %, ` +
+            `server CPU ${serverCpuPercent.toFixed(0)} % (kernel ${systemPercent(cpu0, cpu1).toFixed(0)} %), subscribers' CPU ${generatorCpuPercent.toFixed(0)} %, ` +
             `machine ${machineCpuPercent.toFixed(0)} %, missing ${report.missing}, disordered ${report.disordered}`,
         );
       }
