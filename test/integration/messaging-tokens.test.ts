@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { ChannelEvent, type ChannelMessage, SubsecondChannel } from '../../client/messaging/index.ts';
 import { signToken } from '../../src/auth/Tokens.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { openWs, SseReader, WsChannelClient } from '../helpers/channels.ts';
@@ -221,5 +222,28 @@ test('an RTMP publisher gets in with a token granting publish on its path, not w
     await waitFor('stream published with a token', () => server.registry.get('live/tokencam')?.publisher);
   } finally {
     await stop(publisher);
+  }
+});
+
+test('the SDK presents its token option on WebSocket and long-polling and publishes as the token`s sub', async () => {
+  const frank = token({
+    sub: 'frank',
+    exp: inAnHour(),
+    grants: [{ pattern: 'sdk:*', actions: ['subscribe', 'publish'] }],
+  });
+  for (const transport of ['ws', 'poll'] as const) {
+    const channel = `sdk:${transport}`;
+    const received: ChannelMessage[] = [];
+    const sdk = new SubsecondChannel(channel, { server: server.httpUrl, transport, token: frank });
+    sdk.on(ChannelEvent.Message, (m: ChannelMessage) => received.push(m));
+    try {
+      await waitFor(`${transport} open`, () => sdk.state === 'open');
+      const stored = await sdk.publish('chat', { text: transport });
+      assert.equal(stored.id, 1, transport);
+      await waitFor(`${transport} message back`, () => received.length === 1);
+      assert.equal(received[0].from, 'frank', transport);
+    } finally {
+      sdk.close();
+    }
   }
 });
