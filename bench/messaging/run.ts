@@ -283,6 +283,12 @@ function perCore(w: PhaseResult['windows'][number]): number {
   return w.delivered / w.seconds / Math.max(0.01, w.serverCpuPercent / 100);
 }
 
+/** The same per user-space core-second: the kernel's part, which on loopback also runs every receiver's TCP
+ * stack, left out. */
+function perUserCore(w: PhaseResult['windows'][number]): number {
+  return w.delivered / w.seconds / Math.max(0.01, (w.serverCpuPercent - w.serverSystemPercent) / 100);
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -304,6 +310,7 @@ const rows = [
     'p99 ms',
     'server CPU %',
     'delivered/s per server core',
+    'per user-space core',
     'subscribers CPU %',
     'machine CPU %',
     'server RSS/conn',
@@ -322,6 +329,7 @@ const rows = [
       m((w) => w.delayMs.p99).toFixed(1),
       m((w) => w.serverCpuPercent).toFixed(0),
       m(perCore).toFixed(0),
+      m(perUserCore).toFixed(0),
       m((w) => w.generatorCpuPercent).toFixed(0),
       m((w) => w.machineCpuPercent).toFixed(0),
       `${(r.rssPerConnectionBytes / 1024).toFixed(1)} KiB`,
