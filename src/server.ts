@@ -66,6 +66,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   const messaging = new MessagingServer({
     config: config.messaging,
     corsOrigin: config.http.corsOrigin,
+    jwtSecret: config.auth.jwtSecret,
     log,
     viewersOf: (path) => registry.get(path)?.viewerCount,
   });

@@ -51,6 +51,12 @@ export interface ChannelOptions {
    */
   identity?: string;
   /**
+   * A signed access token (the server's `auth.jwtSecret`): its `sub` becomes this client's name, the `from`
+   * of what it publishes, and its grants what it may read and publish. Sent as `?token=` on every transport
+   * but the data channel, which speaks as the WHEP/WHIP session's identity.
+   */
+  token?: string;
+  /**
    * A WebRTC session lent to messaging (give the same MessagingPeer to the player's or the WhipPublisher's
    * `messaging` option): the channel then rides its data channel first, falling back to WebSocket.
    */

@@ -166,6 +166,7 @@ export class SubsecondChannel extends Emitter<ChannelEvents> {
         peer: this.#options.peer,
         ephemeral: this.#options.ephemeral,
         identity: () => identityTokens.get(this.#server),
+        accessToken: this.#options.token,
       },
       {
         onSubscribed: (position) => {

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { AuthConfig } from '../config/schema.ts';
+import { granted, looksLikeJwt, TokenError, TokenVerifier } from './Tokens.ts';
 
 export interface PublishRequest {
   readonly protocol: string;
@@ -25,16 +26,36 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** What the policy reads of the auth settings (`jwtSecret` absent: tokens off). */
+export type PublishAuth = Omit<AuthConfig, 'jwtSecret'> & Partial<Pick<AuthConfig, 'jwtSecret'>>;
+
 /**
- * Secure by default: loopback may publish, anyone else needs the configured key. With no key configured,
- * remote publishing is refused outright.
+ * Secure by default: loopback may publish, anyone else needs the configured key, or a signed token
+ * (src/auth/Tokens.ts, with `auth.jwtSecret`) granting `publish` on the stream path — presented where a key
+ * goes (WHIP's bearer, RTMP's `?key=`). With neither configured, remote publishing is refused outright.
  */
-export function createPublishPolicy(auth: AuthConfig): PublishPolicy {
+export function createPublishPolicy(auth: PublishAuth): PublishPolicy {
+  const tokens = auth.jwtSecret ? new TokenVerifier(auth.jwtSecret) : null;
   return ({ path, remoteAddress, key }) => {
+    const isKey = key !== undefined && auth.publishKey !== '' && sameSecret(key, auth.publishKey);
+    if (key !== undefined && tokens && !isKey && looksLikeJwt(key)) {
+      try {
+        const claims = tokens.verify(key);
+        return granted(claims.grants, path, 'publish')
+          ? null
+          : `publish refused for "${path}": the token of ${claims.sub} grants no publish on it`;
+      } catch (err) {
+        if (err instanceof TokenError) return `publish refused for "${path}": ${err.message}`;
+        throw err;
+      }
+    }
     if (key !== undefined && key !== '' && auth.publishKey !== '') {
       return sameSecret(key, auth.publishKey) ? null : `wrong publish key for "${path}"`;
     }
     if (auth.loopbackPublish && isLoopback(remoteAddress)) return null;
+    if (tokens) {
+      return `publish refused for "${path}" from ${remoteAddress}: a token granting publish on it${auth.publishKey === '' ? '' : ' or the publish key'} is required`;
+    }
     if (auth.publishKey === '') {
       return `publish refused for "${path}" from ${remoteAddress}: remote publishing is off until auth.publishKey is configured`;
     }

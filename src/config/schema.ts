@@ -40,6 +40,11 @@ export const AuthConfig = z
     publishKey: z.string().default(''),
     /** Bearer token for mutating control-API calls (DELETE …) from non-loopback clients. Empty: loopback only. */
     apiToken: z.string().default(''),
+    /**
+     * HMAC secret of signed access tokens (HS256 JWTs, src/auth/Tokens.ts): `sub` names the client, `grants`
+     * the channels and streams it may use. Empty: tokens are off (a presented one is refused).
+     */
+    jwtSecret: z.string().default(''),
   })
   .strict();
 

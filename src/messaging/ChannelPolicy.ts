@@ -1,5 +1,15 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import {
+  compilePattern,
+  granted,
+  looksLikeJwt,
+  TokenError,
+  type TokenGrant,
+  type TokenVerifier,
+} from '../auth/Tokens.ts';
+
+export { compilePattern };
 
 /** Who is on the other end of a connection or request. */
 export interface Identity {
@@ -8,6 +18,8 @@ export interface Identity {
   readonly anonymous: boolean;
   /** What a token grants: channel patterns and the actions allowed on them. Unused for anonymous users. */
   readonly grants?: readonly ChannelGrant[];
+  /** When the token this identity came from expires (ms since the epoch); nothing is allowed after it. */
+  readonly expiresAt?: number;
   /**
    * For anonymous identities: the token that proves this id on the client's next connection (sent back as
    * `?identity=` or the `x-subsecond-identity` header), so reconnecting does not make it someone else.
@@ -17,10 +29,8 @@ export interface Identity {
 
 export type ChannelAction = 'subscribe' | 'publish';
 
-export interface ChannelGrant {
-  readonly pattern: string;
-  readonly actions: readonly ChannelAction[];
-}
+/** A token's grant (src/auth/Tokens.ts): a channel or stream path pattern and the actions it allows. */
+export type ChannelGrant = TokenGrant;
 
 export interface IdentityRequest {
   readonly headers: IncomingHttpHeaders;
@@ -28,10 +38,7 @@ export interface IdentityRequest {
   readonly query: URLSearchParams;
 }
 
-/**
- * Turns a request into an identity, or a reason to refuse it (the transport answers 401 / closes 4401).
- * Token verification (JWT claims naming paths and actions) plugs in here; until then everyone is anonymous.
- */
+/** Turns a request into an identity, or a reason to refuse it (the transport answers 401 / closes 4401). */
 export interface IdentityResolver {
   identify(request: IdentityRequest): Identity | { refused: string };
 }
@@ -77,26 +84,6 @@ export interface ChannelPolicy {
   authorize(identity: Identity, channel: string, action: ChannelAction): string | null;
 }
 
-/**
- * A channel pattern: `*` matches within one `/`-separated segment, `**` matches anything, everything else is
- * literal. `live/*:chat` matches `live/cam1:chat`, not `live/a/b:chat`; `**` matches every channel.
- */
-export function compilePattern(pattern: string): RegExp {
-  let source = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '*' && pattern[i + 1] === '*') {
-      source += '.*';
-      i++;
-    } else if (c === '*') {
-      source += '[^/]*';
-    } else {
-      source += c.replace(/[.+?^${}()|[\]\\-]/g, '\\$&');
-    }
-  }
-  return new RegExp(`^${source}$`);
-}
-
 /** A comma-separated list of patterns (what the config holds); empty matches nothing. */
 export function compilePatternList(list: string): RegExp[] {
   return list
@@ -121,13 +108,56 @@ export class PatternChannelPolicy implements ChannelPolicy {
 
   authorize(identity: Identity, channel: string, action: ChannelAction): string | null {
     const anonymous = action === 'subscribe' ? this.#read : this.#write;
-    if (anonymous.some((p) => p.test(channel))) return null;
-    for (const grant of identity.grants ?? []) {
-      if (grant.actions.includes(action) && compilePattern(grant.pattern).test(channel)) return null;
+    if (identity.expiresAt !== undefined && Date.now() >= identity.expiresAt) {
+      return `the token of ${identity.id} expired at ${new Date(identity.expiresAt).toISOString()}; reconnect with a fresh one`;
     }
+    if (anonymous.some((p) => p.test(channel))) return null;
+    if (granted(identity.grants ?? [], channel, action)) return null;
     const verb = action === 'subscribe' ? 'read' : 'publish on';
     return identity.anonymous
       ? `anonymous clients may not ${verb} channel "${channel}" (messaging.anonymous${action === 'subscribe' ? 'Read' : 'Write'})`
       : `${identity.id} may not ${verb} channel "${channel}"`;
+  }
+}
+
+/**
+ * Identities from signed tokens (src/auth/Tokens.ts), for clients that present one; everyone else is what
+ * `fallback` makes them (anonymous). A token comes as `?token=` (EventSource and browser WebSockets cannot
+ * set headers) or `Authorization: Bearer`. A bearer that is not JWT-shaped is not meant for messaging (a WHIP
+ * publisher's stream key, say) and is passed over; anything presented as `?token=` must verify. With no
+ * verifier (`auth.jwtSecret` empty) tokens are off and a presented one is refused, not ignored: a client
+ * that sends one expects to be someone.
+ */
+export class TokenIdentities implements IdentityResolver {
+  readonly #verifier: TokenVerifier | null;
+  readonly #fallback: IdentityResolver;
+
+  constructor(verifier: TokenVerifier | null, fallback: IdentityResolver) {
+    this.#verifier = verifier;
+    this.#fallback = fallback;
+  }
+
+  identify(request: IdentityRequest): Identity | { refused: string } {
+    const authorization = request.headers.authorization;
+    const bearer =
+      typeof authorization === 'string' && /^Bearer /i.test(authorization)
+        ? authorization.slice(7).trim()
+        : undefined;
+    const token =
+      request.query.get('token') ?? (bearer !== undefined && looksLikeJwt(bearer) ? bearer : null);
+    if (token === null) return this.#fallback.identify(request);
+    if (!this.#verifier) return { refused: 'tokens are not accepted: auth.jwtSecret is not configured' };
+    try {
+      const claims = this.#verifier.verify(token);
+      return {
+        id: claims.sub,
+        anonymous: false,
+        grants: claims.grants,
+        ...(claims.expiresAt === undefined ? {} : { expiresAt: claims.expiresAt }),
+      };
+    } catch (err) {
+      if (err instanceof TokenError) return { refused: err.message };
+      throw err;
+    }
   }
 }

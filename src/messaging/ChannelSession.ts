@@ -82,19 +82,21 @@ export class ChannelSession {
   readonly sink: ConnectionSink;
   readonly #messaging: Messaging;
   readonly #subscriptions = new Map<string, Subscription>();
-  readonly #bucket: TokenBucket;
-  readonly #controlBucket = new TokenBucket(CONTROL_RATE, CONTROL_BURST);
+  /**
+   * Made on first use, full, as they would be if made at connect: most connections only read, and an idle
+   * connection's memory is what a server with 10,000 viewers holds 10,000 times.
+   */
+  #bucket: TokenBucket | null = null;
+  #controlBucket: TokenBucket | null = null;
   #closed = false;
-  /** The previous publish, so the next waits for it (#publishNow never rejects). */
-  #publishing: Promise<unknown> = Promise.resolve();
+  /** The previous publish, so the next waits for it (#publishNow never rejects); null before the first. */
+  #publishing: Promise<unknown> | null = null;
 
   constructor(messaging: Messaging, sink: ConnectionSink, identity: Identity, remoteAddress: string) {
     this.#messaging = messaging;
     this.sink = sink;
     this.identity = identity;
     this.remoteAddress = remoteAddress;
-    const { publishRatePerSecond, publishBurst } = messaging.config;
-    this.#bucket = new TokenBucket(publishRatePerSecond, publishBurst);
     sink.event({
       event: 'hello',
       identity: identity.id,
@@ -213,7 +215,8 @@ export class ChannelSession {
    * connection's publishes are stored in the order it sent them, whatever the bus's latency.
    */
   publish(rawChannel: string, draft: MessageDraft, ref?: string): Promise<StoredMessage | null> {
-    const run = this.#publishing.then(() => this.#publishNow(rawChannel, draft, ref));
+    const previous = this.#publishing ?? Promise.resolve();
+    const run = previous.then(() => this.#publishNow(rawChannel, draft, ref));
     this.#publishing = run;
     return run;
   }
@@ -221,9 +224,10 @@ export class ChannelSession {
   async #publishNow(rawChannel: string, draft: MessageDraft, ref?: string): Promise<StoredMessage | null> {
     if (this.#closed) return null;
     try {
+      const { publishRatePerSecond, publishBurst } = this.#messaging.config;
+      this.#bucket ??= new TokenBucket(publishRatePerSecond, publishBurst);
       const retryAfterMs = this.#bucket.take();
       if (retryAfterMs > 0) {
-        const { publishRatePerSecond, publishBurst } = this.#messaging.config;
         throw new MessagingError(
           'rate_limited',
           `publish refused: more than ${publishRatePerSecond}/s (burst ${publishBurst}) from this connection; retry in ${retryAfterMs} ms`,
@@ -251,6 +255,7 @@ export class ChannelSession {
    * history, so a client must not be able to ask for that without bound.
    */
   #takeControlToken(): void {
+    this.#controlBucket ??= new TokenBucket(CONTROL_RATE, CONTROL_BURST);
     const retryAfterMs = this.#controlBucket.take();
     if (retryAfterMs > 0) {
       throw new MessagingError(

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { TokenVerifier } from '../auth/Tokens.ts';
 import type { MessagingConfig } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
 import { ChannelHub } from './ChannelHub.ts';
@@ -10,6 +11,7 @@ import {
   type Identity,
   type IdentityResolver,
   PatternChannelPolicy,
+  TokenIdentities,
 } from './ChannelPolicy.ts';
 import { InMemoryBus } from './InMemoryBus.ts';
 import type { MessageDraft, StoredMessage } from './Message.ts';
@@ -44,6 +46,8 @@ export class Messaging {
     bus?: MessageBus;
     policy?: ChannelPolicy;
     identities?: IdentityResolver;
+    /** `auth.jwtSecret`, for the default identities: tokens when set, else everyone is anonymous. */
+    jwtSecret?: string;
     /** Viewers of a stream across media protocols, for presence on its channels. */
     viewersOf?: (streamPath: string) => number | undefined;
   }) {
@@ -58,7 +62,12 @@ export class Messaging {
         maxChannels: config.maxChannels,
       });
     this.policy = options.policy ?? new PatternChannelPolicy(config);
-    this.identities = options.identities ?? new AnonymousIdentities(config.identitySecret);
+    this.identities =
+      options.identities ??
+      new TokenIdentities(
+        options.jwtSecret ? new TokenVerifier(options.jwtSecret) : null,
+        new AnonymousIdentities(config.identitySecret),
+      );
     const viewersOf = options.viewersOf;
     this.hub = new ChannelHub({
       bus: this.bus,

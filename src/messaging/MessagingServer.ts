@@ -25,6 +25,8 @@ export class MessagingServer {
   constructor(options: {
     config: MessagingConfig;
     corsOrigin: string;
+    /** `auth.jwtSecret`: signed tokens name clients and their grants; empty or absent, tokens are off. */
+    jwtSecret?: string;
     log: Logger;
     bus?: MessageBus;
     policy?: ChannelPolicy;

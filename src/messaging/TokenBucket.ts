@@ -2,6 +2,9 @@
  * Token bucket: `burst` tokens, refilled at `ratePerSecond`. A publish takes one token; with none left it is
  * refused and the caller learns how long until the next token.
  */
+/** The default clock, one function for every bucket (a default-parameter arrow would be one per bucket). */
+const monotonic = (): number => performance.now();
+
 export class TokenBucket {
   readonly ratePerSecond: number;
   readonly burst: number;
@@ -9,7 +12,7 @@ export class TokenBucket {
   #updatedAt: number;
   readonly #now: () => number;
 
-  constructor(ratePerSecond: number, burst: number, now: () => number = () => performance.now()) {
+  constructor(ratePerSecond: number, burst: number, now: () => number = monotonic) {
     this.ratePerSecond = ratePerSecond;
     this.burst = burst;
     this.#tokens = burst;

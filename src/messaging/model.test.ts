@@ -134,6 +134,11 @@ test('patterns: * stays within a segment, ** matches anything', () => {
     grants: [{ pattern: 'live/**', actions: ['publish' as const] }],
   };
   assert.equal(policy.authorize(host, 'live/cam1:auction', 'publish'), null);
+  // A connection that outlives its token may do nothing more, not even what anonymous clients may.
+  const lapsed = { ...host, expiresAt: Date.now() - 1 };
+  assert.match(policy.authorize(lapsed, 'live/cam1:auction', 'publish') ?? '', /token of host expired at/);
+  assert.match(policy.authorize(lapsed, 'live/cam1:chat', 'subscribe') ?? '', /expired/);
+  assert.equal(policy.authorize({ ...host, expiresAt: Date.now() + 60_000 }, 'live/x:y', 'publish'), null);
 });
 
 test('client frames: each op parsed, bad ones refused with what was wrong', () => {

@@ -14,14 +14,17 @@ export interface ChannelTransportContext {
   readonly ephemeral?: boolean;
   /** The identity token the server gave this client, if any: presented on every request. */
   identity(): string | undefined;
+  /** A signed access token (`ChannelOptions.token`), presented as `?token=`. */
+  readonly accessToken?: string;
 }
 
-/** `?since=…&identity=…` (either may be absent), with the leading `?` when not empty. */
+/** `?since=…&identity=…&token=…` (each may be absent), with the leading `?` when not empty. */
 export function channelQuery(context: ChannelTransportContext, since: number | undefined): string {
   const query = new URLSearchParams();
   if (since !== undefined) query.set('since', String(since));
   const identity = context.identity();
   if (identity) query.set('identity', identity);
+  if (context.accessToken) query.set('token', context.accessToken);
   const text = query.toString();
   return text ? `?${text}` : '';
 }

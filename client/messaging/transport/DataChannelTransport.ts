@@ -108,6 +108,7 @@ class DataChannelTransport implements ChannelTransport {
       // Between two data channels (the peer connection is being replaced): over HTTP, as the others do.
       return httpPublish(this.#context.server, this.#context.channel, type, data, {
         token: this.#context.identity(),
+        accessToken: this.#context.accessToken,
         learn: (token) => this.#observer.onIdentity(token),
       });
     }

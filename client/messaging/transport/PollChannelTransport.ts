@@ -38,6 +38,7 @@ class PollChannelTransport implements ChannelTransport {
       if (position !== undefined) query.set('since', String(position));
       const identity = this.#context.identity();
       if (identity) query.set('identity', identity);
+      if (this.#context.accessToken) query.set('token', this.#context.accessToken);
       // The first poll is answered at once, so the channel knows it is connected without waiting for a message.
       if (!opened) query.set('timeout', '0');
       else if (this.#context.pollTimeoutMs !== undefined)
@@ -88,6 +89,7 @@ class PollChannelTransport implements ChannelTransport {
   publish(type: string, data: unknown): Promise<{ id: number; channel: string }> {
     return httpPublish(this.#context.server, this.#context.channel, type, data, {
       token: this.#context.identity(),
+      accessToken: this.#context.accessToken,
       learn: (token) => this.#observer.onIdentity(token),
     });
   }

@@ -63,6 +63,7 @@ class SseChannelTransport implements ChannelTransport {
   publish(type: string, data: unknown): Promise<{ id: number; channel: string }> {
     return httpPublish(this.#context.server, this.#context.channel, type, data, {
       token: this.#context.identity(),
+      accessToken: this.#context.accessToken,
       learn: (token) => this.#observer.onIdentity(token),
     });
   }

@@ -75,6 +75,7 @@ class WsChannelTransport implements ChannelTransport {
     if (!ws || ws.readyState !== WebSocket.OPEN)
       return httpPublish(this.#context.server, this.#context.channel, type, data, {
         token: this.#context.identity(),
+        accessToken: this.#context.accessToken,
         learn: (token) => this.#observer.onIdentity(token),
       });
     return this.#protocol.publish((text) => ws.send(text), this.#context.channel, type, data);

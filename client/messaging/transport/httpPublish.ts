@@ -6,10 +6,14 @@ export async function httpPublish(
   channel: string,
   type: string,
   data: unknown,
-  identity?: { token: string | undefined; learn(token: string): void },
+  identity?: { token: string | undefined; learn(token: string): void; accessToken?: string },
 ): Promise<ChannelMessage> {
   let response: Response;
-  const query = identity?.token ? `?identity=${encodeURIComponent(identity.token)}` : '';
+  const params = new URLSearchParams();
+  if (identity?.token) params.set('identity', identity.token);
+  // A query parameter, not an Authorization header: that would make every cross-origin publish preflighted.
+  if (identity?.accessToken) params.set('token', identity.accessToken);
+  const query = params.size > 0 ? `?${params}` : '';
   try {
     response = await fetch(`${server}/api/v1/channels/${channel}/messages${query}`, {
       method: 'POST',

@@ -41,6 +41,10 @@ class WsSink implements ConnectionSink {
   readonly #framed: FramedEvents;
   readonly #maxBacklogBytes: number;
   missedPongs = 0;
+  /** Set once the session exists (it greets the client through this sink as it is made). */
+  session: ChannelSession | null = null;
+  /** Gives back this connection's place in the per-IP count. */
+  release: (() => void) | null = null;
 
   constructor(ws: WebSocket, framed: FramedEvents, maxBacklogBytes: number) {
     this.ws = ws;
@@ -88,8 +92,19 @@ export class WsChannelServer {
   readonly #messaging: Messaging;
   readonly #wss: WebSocketServer;
   readonly #framed = new FramedEvents();
-  readonly #sinks = new Set<WsSink>();
+  /** Each open socket's sink; the socket listeners below find their connection here. */
+  readonly #sinks = new Map<WebSocket, WsSink>();
   readonly #heartbeat: NodeJS.Timeout;
+  /**
+   * One set of socket listeners for every connection (EventEmitter calls them with `this` = the socket), not
+   * four closures per connection: an idle connection's memory is what 10,000 viewers multiply.
+   */
+  readonly #listeners: {
+    pong: (this: WebSocket) => void;
+    message: (this: WebSocket, data: Buffer, isBinary: boolean) => void;
+    error: (this: WebSocket, err: Error) => void;
+    close: (this: WebSocket) => void;
+  };
 
   constructor(messaging: Messaging) {
     this.#messaging = messaging;
@@ -97,10 +112,44 @@ export class WsChannelServer {
     this.#wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
+      // #sinks tracks the sockets; ws's own tracking would add a Set entry and a closure per socket.
+      clientTracking: false,
       maxPayload: messaging.config.maxMessageBytes + 4096,
     });
+    const sinks = this.#sinks;
+    const failed = (err: unknown, ws: WebSocket) => this.#failed(err, ws);
+    this.#listeners = {
+      pong() {
+        const sink = sinks.get(this);
+        if (sink) sink.missedPongs = 0;
+      },
+      message(data, isBinary) {
+        const sink = sinks.get(this);
+        if (!sink?.session) return;
+        if (isBinary) {
+          sink.event(
+            new MessagingError(
+              'bad_frame',
+              'binary frames are not part of the protocol; send JSON text',
+            ).toEvent(),
+          );
+          return;
+        }
+        sink.session.handleFrame(data.toString('utf8')).catch((err) => failed(err, this));
+      },
+      error(err) {
+        messaging.log.debug({ err: err.message }, 'messaging socket error');
+      },
+      close() {
+        const sink = sinks.get(this);
+        if (!sink) return;
+        sinks.delete(this);
+        sink.session?.close();
+        sink.release?.();
+      },
+    };
     this.#heartbeat = setInterval(() => {
-      for (const sink of this.#sinks) {
+      for (const sink of sinks.values()) {
         if (sink.missedPongs >= 2) {
           messaging.log.info({ transport: 'ws' }, 'messaging client missed two pongs; dropped');
           sink.ws.terminate();
@@ -163,30 +212,15 @@ export class WsChannelServer {
   ): void {
     const config = this.#messaging.config;
     const sink = new WsSink(ws, this.#framed, config.maxBacklogBytes);
-    const session = new ChannelSession(this.#messaging, sink, identity, remoteAddress);
-    this.#sinks.add(sink);
-    ws.on('pong', () => {
-      sink.missedPongs = 0;
-    });
-    ws.on('message', (data: Buffer, isBinary) => {
-      if (isBinary) {
-        sink.event(
-          new MessagingError(
-            'bad_frame',
-            'binary frames are not part of the protocol; send JSON text',
-          ).toEvent(),
-        );
-        return;
-      }
-      session.handleFrame(data.toString('utf8')).catch((err) => this.#failed(err, ws));
-    });
-    ws.on('error', (err) => this.#messaging.log.debug({ err: err.message }, 'messaging socket error'));
-    ws.on('close', () => {
-      session.close();
-      this.#sinks.delete(sink);
-      release();
-    });
-    if (channel !== null) session.subscribe(channel, since).catch((err) => this.#failed(err, ws));
+    sink.release = release;
+    this.#sinks.set(ws, sink);
+    sink.session = new ChannelSession(this.#messaging, sink, identity, remoteAddress);
+    const listeners = this.#listeners;
+    ws.on('pong', listeners.pong);
+    ws.on('message', listeners.message);
+    ws.on('error', listeners.error);
+    ws.on('close', listeners.close);
+    if (channel !== null) sink.session.subscribe(channel, since).catch((err) => this.#failed(err, ws));
   }
 
   /** A bug, not a client's fault: log it and close this socket (1011), never the process. */
@@ -197,13 +231,14 @@ export class WsChannelServer {
 
   close(): void {
     clearInterval(this.#heartbeat);
-    for (const sink of this.#sinks) sink.ws.close(ChannelCloseCode.goingAway, 'server shutting down');
+    for (const sink of this.#sinks.values())
+      sink.ws.close(ChannelCloseCode.goingAway, 'server shutting down');
   }
 
   /** Closes every socket a server-side test or an operator wants gone (the client resumes). */
   dropAll(code: number = ChannelCloseCode.goingAway, reason = 'dropped by the server'): number {
     let n = 0;
-    for (const sink of this.#sinks) {
+    for (const sink of this.#sinks.values()) {
       sink.ws.close(code, reason);
       n++;
     }
