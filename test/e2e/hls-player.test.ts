@@ -95,12 +95,10 @@ before(async () => {
 });
 
 after(async () => {
-  // The server first, while the browser still answers: libdatachannel cleaned up while peers whose remote had
-  // vanished were still shutting down crashed the test process at exit (SIGSEGV/abort in ~1 of 2 runs).
   await stop(publisher);
   killAll();
-  await server?.close();
   await browser?.close();
+  await server?.close();
 });
 
 test('the player page plays the stream over LL-HLS with hls.js', async () => {

@@ -42,8 +42,8 @@ after(async () => {
   await source?.kill();
   await pages?.close();
   killAll();
-  await server?.close();
   await browser?.close();
+  await server?.close();
 });
 
 test('the barcode round-trips on a canvas in Chromium, through scaling and blur, and rejects corruption', async () => {

@@ -24,6 +24,8 @@ const LOG_LEVELS = {
 
 /** How long closed peers get to deliver their close events before libdatachannel is cleaned up. */
 const CLOSE_SETTLE_MS = 250;
+/** The longest the last engine waits for its peers to reach `closed` before cleaning up anyway. */
+const CLOSE_WAIT_MS = 2000;
 /** A free UDP port on `host`, for `webrtc.udpPort: 0` (tests). */
 function freeUdpPort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -39,6 +41,8 @@ function freeUdpPort(host: string): Promise<number> {
 export class WebRtcEngine {
   readonly udpPort: number;
   readonly #config: WebRtcConfig;
+  /** Every peer this engine made that was not yet seen closed, including ones still being negotiated. */
+  readonly #peers = new Set<PeerConnection>();
   #closed = false;
 
   private constructor(config: WebRtcConfig, udpPort: number) {
@@ -63,7 +67,8 @@ export class WebRtcEngine {
   /** A peer on the shared UDP port. Negotiation is driven by the WHIP/WHEP session, not automatic. */
   createPeer(name: string): PeerConnection {
     if (this.#closed) throw new Error('WebRTC engine is closed');
-    return new nodeDataChannel.PeerConnection(name, {
+    for (const peer of this.#peers) if (peer.state() === 'closed') this.#peers.delete(peer);
+    const peer = new nodeDataChannel.PeerConnection(name, {
       iceServers: [],
       enableIceUdpMux: true,
       portRangeBegin: this.udpPort,
@@ -73,6 +78,8 @@ export class WebRtcEngine {
       // Room for SRTP and header overhead under a 1500-byte path; our packetizer stays below it.
       mtu: 1280,
     });
+    this.#peers.add(peer);
+    return peer;
   }
 
   /**
@@ -99,6 +106,20 @@ export class WebRtcEngine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // A peer whose answer was still being gathered belongs to no session yet, so nobody else closes it; one
+    // left gathering ICE candidates while cleanup() ran aborted the process ("Failed to gather local ICE
+    // candidates" thrown on a libdatachannel thread).
+    for (const peer of this.#peers) {
+      try {
+        peer.close();
+      } catch {
+        // already closed
+      }
+    }
+    const deadline = performance.now() + CLOSE_WAIT_MS;
+    while (performance.now() < deadline && [...this.#peers].some((p) => p.state() !== 'closed'))
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    this.#peers.clear();
     liveEngines--;
     if (liveEngines !== 0) return;
     await new Promise((resolve) => setTimeout(resolve, CLOSE_SETTLE_MS));
