@@ -8,6 +8,7 @@ import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { Stream } from '../../core/Stream.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
 import { HlsPackager, type HlsPackagerOptions, HlsRequestError } from './HlsPackager.ts';
+import { buildResponse, canWritePrebuilt, HttpDate, writePrebuilt } from './PrebuiltResponse.ts';
 import { IMMUTABLE, sendMediaBody } from './sendMediaBody.ts';
 
 /** What a URL under /hls/{path}/ names; anything else is a 404 without touching any state. */
@@ -78,6 +79,11 @@ const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 /** A plain playlist is stale after one part or two; a CDN may still collapse concurrent requests. */
 const PLAYLIST_CACHE = 'public, max-age=1';
 
+/** A blocking response answers exactly its query, so caches may share it for a target duration. */
+function playlistCacheControl(packager: HlsPackager, blocking: boolean): string {
+  return blocking ? `public, max-age=${packager.targetDuration}` : PLAYLIST_CACHE;
+}
+
 /** A JSON error on a response the framework no longer handles (hijacked to hold it). */
 function sendError(reply: FastifyReply, err: HlsRequestError, cors: string): void {
   const res = reply.raw;
@@ -91,6 +97,18 @@ function sendError(reply: FastifyReply, err: HlsRequestError, cors: string): voi
     'content-length': Buffer.byteLength(body),
   });
   res.end(body);
+}
+
+/**
+ * A packager's media playlist as whole HTTP responses for its current version: one per form (full or delta,
+ * plain or blocking, which differ in cache lifetime) and second (the Date header), built on first use.
+ */
+interface PlaylistResponses {
+  version: number;
+  second: number;
+  cors: string;
+  /** Indexed by (skip ? 1 : 0) + (blocking ? 2 : 0). */
+  readonly bytes: (Buffer | undefined)[];
 }
 
 export interface HlsCounters {
@@ -124,6 +142,8 @@ export class HlsServer {
   readonly #log: Logger;
   readonly #expiry = new Map<string, NodeJS.Timeout>();
   readonly #registry: StreamRegistry;
+  readonly #date = new HttpDate();
+  readonly #playlistResponses = new WeakMap<HlsPackager, PlaylistResponses>();
   readonly #onPublished = (stream: Stream) => this.#start(stream);
   readonly #onUnpublished = (stream: Stream) => this.#stop(stream);
 
@@ -294,15 +314,18 @@ export class HlsServer {
     if (res.destroyed || res.headersSent) return;
     try {
       const blocking = query.msn !== undefined;
-      const body = packager.mediaPlaylist(query.skip);
-      res.writeHead(200, {
-        'access-control-allow-origin': cors,
-        'content-type': PLAYLIST_TYPE,
-        // A blocking response answers exactly its query, so caches may share it for a target duration.
-        'cache-control': blocking ? `public, max-age=${packager.targetDuration}` : PLAYLIST_CACHE,
-        'content-length': body.length,
-      });
-      res.end(body);
+      if (canWritePrebuilt(reply.request.raw, res)) {
+        writePrebuilt(res, this.#playlistResponse(packager, query.skip, blocking, cors));
+      } else {
+        const body = packager.mediaPlaylist(query.skip);
+        res.writeHead(200, {
+          'access-control-allow-origin': cors,
+          'content-type': PLAYLIST_TYPE,
+          'cache-control': playlistCacheControl(packager, blocking),
+          'content-length': body.length,
+        });
+        res.end(body);
+      }
       this.counters.playlists++;
       if (blocking) this.counters.blockedPlaylists++;
       if (waited) {
@@ -313,6 +336,31 @@ export class HlsServer {
       this.#log.error({ err, path: packager.path }, 'media playlist response failed');
       res.destroy();
     }
+  }
+
+  /** The whole response for this playlist form, built once per version, form and second for every poller. */
+  #playlistResponse(packager: HlsPackager, skip: boolean, blocking: boolean, cors: string): Buffer {
+    const second = this.#date.second;
+    let cached = this.#playlistResponses.get(packager);
+    if (!cached || cached.version !== packager.version || cached.second !== second || cached.cors !== cors) {
+      cached = { version: packager.version, second, cors, bytes: [] };
+      this.#playlistResponses.set(packager, cached);
+    }
+    const form = (skip ? 1 : 0) + (blocking ? 2 : 0);
+    let bytes = cached.bytes[form];
+    if (!bytes) {
+      bytes = buildResponse(
+        [
+          ['access-control-allow-origin', cors],
+          ['content-type', PLAYLIST_TYPE],
+          ['cache-control', playlistCacheControl(packager, blocking)],
+          ['date', this.#date.value],
+        ],
+        packager.mediaPlaylist(skip),
+      );
+      cached.bytes[form] = bytes;
+    }
+    return bytes;
   }
 
   /** Holds the request per the delivery directives; true when it had to wait. */
