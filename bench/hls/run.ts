@@ -7,7 +7,11 @@
  * Beside it, nginx with Debian's RTMP module (libnginx-mod-rtmp) serving classic HLS from the same source
  * (1 s fragments, 4 s playlist; it has no LL-HLS) to plain live-HLS clients.
  *
- *   node bench/hls/run.ts [--clients 100,500,1000] [--seconds 15] [--server subsecond|nginx|both] [--out FILE]
+ *   node bench/hls/run.ts [--clients 100,500,1000] [--seconds 15] [--server subsecond|nginx|both]
+ *                         [--generators K] [--out FILE]
+ *
+ * --generators K splits the clients over K load-generator processes (one Node event loop saturates near
+ * 7,000 LL-HLS responses per second), their figures merged.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +19,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DelayHistogram } from '../../src/core/DelayHistogram.ts';
 import { cpuPercent, freePort, readProc, sleep } from '../fanout/processes.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -26,8 +31,13 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '15' },
     server: { type: 'string', default: 'both' },
     out: { type: 'string', default: '' },
+    generators: { type: 'string', default: '1' },
   },
 });
+const generators = Number(values.generators);
+if (!Number.isInteger(generators) || generators < 1 || generators > 16) {
+  throw new Error(`--generators must be an integer from 1 to 16, got ${JSON.stringify(values.generators)}`);
+}
 const servers = values.server === 'both' ? ['subsecond', 'nginx'] : [values.server];
 const clientCounts = values.clients.split(',').map(Number);
 const seconds = Number(values.seconds);
@@ -61,15 +71,88 @@ function ffmpegSource(rtmpUrl: string): ChildProcess {
   ]);
 }
 
-async function runPollers(url: string, clients: number, mode: string) {
+/** What one load-generator process prints (bench/hls/pollers.ts). */
+interface GeneratorResult {
+  clients: number;
+  seconds: number;
+  cpuPercent: number;
+  playlists: number;
+  parts: number;
+  errors: number;
+  bytes: number;
+  partFetchBuckets: [number, number][];
+  partFetchMaxMs: number;
+  /** Per part URI: wall ms its first and last client saw it listed, and how many did. */
+  seen: [string, number, number, number][];
+}
+
+function runGenerator(url: string, clients: number, mode: string): Promise<GeneratorResult> {
   const args = [`${REPO}bench/hls/pollers.ts`, url, String(clients), String(seconds), mode];
   const generator = start(process.execPath, args);
   let out = '';
   generator.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
   });
-  await new Promise((r) => generator.once('exit', r));
-  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}');
+  return new Promise((resolve, reject) => {
+    generator.once('exit', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      if (code !== 0 || !line.startsWith('{')) reject(new Error(`load generator exited ${code}: ${line}`));
+      else resolve(JSON.parse(line) as GeneratorResult);
+    });
+  });
+}
+
+/** The clients split over the generator processes, their figures merged. */
+async function runPollers(url: string, clients: number, mode: string) {
+  const shares = Array.from(
+    { length: Math.min(generators, clients) },
+    (_, i) => Math.floor(clients / generators) + (i < clients % generators ? 1 : 0),
+  );
+  const results = await Promise.all(shares.map((n) => runGenerator(url, n, mode)));
+  const sum = (f: (r: GeneratorResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  const fetch = new DelayHistogram();
+  for (const r of results) {
+    for (const [i, n] of r.partFetchBuckets) {
+      fetch.counts[i] += n;
+      fetch.count += n;
+    }
+    fetch.max = Math.max(fetch.max, r.partFetchMaxMs);
+  }
+  // Fan-out spread: for parts that (nearly) every client followed, first to last client being answered.
+  const seen = new Map<string, { first: number; last: number; count: number }>();
+  for (const r of results) {
+    for (const [uri, first, last, count] of r.seen) {
+      const m = seen.get(uri);
+      if (!m) seen.set(uri, { first, last, count });
+      else {
+        m.first = Math.min(m.first, first);
+        m.last = Math.max(m.last, last);
+        m.count += count;
+      }
+    }
+  }
+  const spreads = [...seen.values()]
+    .filter((m) => m.count >= clients * 0.9)
+    .map((m) => m.last - m.first)
+    .sort((a, b) => a - b);
+  const spreadQuantile = (q: number) =>
+    spreads.length ? spreads[Math.min(spreads.length - 1, Math.ceil(q * spreads.length) - 1)] : 0;
+  const elapsed = Math.max(...results.map((r) => r.seconds));
+  const playlists = sum((r) => r.playlists);
+  const parts = sum((r) => r.parts);
+  return {
+    clients,
+    generators: results.length,
+    generatorCpuPercent: Math.round(sum((r) => r.cpuPercent)),
+    seconds: elapsed,
+    playlists,
+    parts,
+    errors: sum((r) => r.errors),
+    bytes: sum((r) => r.bytes),
+    responsesPerSecond: Math.round((playlists + parts) / elapsed),
+    partFetchMs: { p50: fetch.quantile(0.5), p99: fetch.quantile(0.99) },
+    fanOutSpreadMs: { p50: spreadQuantile(0.5), p99: spreadQuantile(0.99), parts: spreads.length },
+  };
 }
 
 /** The worker processes of an nginx master (proc(5): the children of each of its threads). */
@@ -205,6 +288,8 @@ async function measure(clients: number) {
     server: 'subsecond (LL-HLS)',
     clients,
     serverCpuPercent: Math.round(cpuPercent(cpu0, cpu1)),
+    /** The kernel's share of it: on loopback, sending includes delivering into the client's socket. */
+    serverSystemCpuPercent: Math.round(((cpu1.systemSeconds - cpu0.systemSeconds) / wall) * 100),
     serverRssMB: Math.round(cpu1.rssBytes / 2 ** 20),
     heldMediaMB: Number(((after.hls.streams[0]?.bytes ?? 0) / 2 ** 20).toFixed(1)),
     responsesPerSecond: Math.round(served / wall),
@@ -225,14 +310,14 @@ for (const clients of clientCounts) {
 }
 
 console.log(
-  '\n| server | clients | server CPU % | RSS MB | responses/s | responses per CPU-s | held response p50 / p99 ms (server) | segment/part GET p50 / p99 ms | errors |',
+  '\n| server | clients | generators (CPU %) | server CPU % | RSS MB | responses/s | responses per CPU-s | held response p50 / p99 ms (server) | segment/part GET p50 / p99 ms | errors |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const held =
-    'heldResponseDelayMs' in r ? `${r.heldResponseDelayMs.p50} / ${r.heldResponseDelayMs.p99}` : '—';
+    'heldResponseDelayMs' in r ? `${r.heldResponseDelayMs.p50.toFixed(1)} / ${r.heldResponseDelayMs.p99.toFixed(1)}` : '—';
   console.log(
-    `| ${r.server} | ${r.clients} | ${r.serverCpuPercent} | ${r.serverRssMB} | ${r.responsesPerSecond} | ${r.responsesPerCpuSecond} | ${held} | ${r.client.partFetchMs.p50.toFixed(1)} / ${r.client.partFetchMs.p99.toFixed(1)} | ${r.client.errors} |`,
+    `| ${r.server} | ${r.clients} | ${r.client.generators} (${r.client.generatorCpuPercent}) | ${r.serverCpuPercent} | ${r.serverRssMB} | ${r.responsesPerSecond} | ${r.responsesPerCpuSecond} | ${held} | ${r.client.partFetchMs.p50.toFixed(1)} / ${r.client.partFetchMs.p99.toFixed(1)} | ${r.client.errors} |`,
   );
 }
 const dir = join(REPO, 'bench/results');
