@@ -4,12 +4,21 @@ import { CmafFeed } from '../../core/CmafFeed.ts';
 import { DelayHistogram } from '../../core/DelayHistogram.ts';
 import type { GopCacheLimits } from '../../core/GopCache.ts';
 import type { Logger } from '../../core/log.ts';
-import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { Stream } from '../../core/Stream.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
 import { HlsPackager, type HlsPackagerOptions, HlsRequestError } from './HlsPackager.ts';
 import { buildResponse, canWritePrebuilt, HttpDate, writePrebuilt } from './PrebuiltResponse.ts';
+import {
+  answerUnavailable,
+  checkEpoch,
+  type DeliveryProtocol,
+  livePackager,
+  parseResourceRequest,
+  unknownResource,
+} from './resourceRequest.ts';
 import { IMMUTABLE, sendMediaBody } from './sendMediaBody.ts';
+
+const HLS: DeliveryProtocol = { prefix: 'hls', label: 'HLS', entry: 'index.m3u8', entryKind: 'playlist' };
 
 /** What a URL under /hls/{path}/ names; anything else is a 404 without touching any state. */
 export type HlsResource =
@@ -32,10 +41,7 @@ export function parseResourceName(name: string): HlsResource {
   if (m) return { kind: 'segment', epoch: m[1], msn: Number(m[2]) };
   m = PART.exec(name);
   if (m) return { kind: 'part', epoch: m[1], msn: Number(m[2]), index: Number(m[3]) };
-  throw new HlsRequestError(
-    404,
-    `no HLS resource named ${JSON.stringify(name.slice(0, 100))}: the playlist is index.m3u8`,
-  );
+  throw unknownResource(name, HLS);
 }
 
 export interface BlockingQuery {
@@ -207,41 +213,14 @@ export class HlsServer {
   }
 
   /** `GET /hls/*`: playlists, init segments, segments and parts of one stream. */
-  async handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    try {
-      return await this.#handle(request, reply);
-    } catch (err) {
-      // The shared error handler hides messages of 5xx; a 503 here is the protocol's answer, not a fault.
-      if (err instanceof HlsRequestError && err.statusCode === 503 && !reply.sent) {
-        return reply
-          .status(503)
-          .header('cache-control', 'no-store')
-          .header('retry-after', '1')
-          .send({ error: err.message });
-      }
-      throw err;
-    }
+  handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    return answerUnavailable(reply, () => this.#handle(request, reply));
   }
 
   async #handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const raw = (request.params as Record<string, string>)['*'] ?? '';
-    const slash = raw.lastIndexOf('/');
-    if (slash <= 0) {
-      throw new HlsRequestError(
-        404,
-        `no HLS resource at /hls/${raw.slice(0, 100)}: use /hls/{path}/index.m3u8`,
-      );
-    }
-    let path: string;
-    try {
-      path = parseStreamPath(raw.slice(0, slash));
-    } catch (err) {
-      if (err instanceof InvalidPathError) throw new HlsRequestError(400, err.message);
-      throw err;
-    }
-    const resource = parseResourceName(raw.slice(slash + 1));
-    const packager = this.packagers.get(path);
-    if (!packager) throw new HlsRequestError(404, `stream "${path}" is not live`);
+    const { path, name } = parseResourceRequest(request, HLS);
+    const resource = parseResourceName(name);
+    const packager = livePackager(this.packagers, path);
     switch (resource.kind) {
       case 'multivariant': {
         const query = parseBlockingQuery(request.query as Record<string, unknown>);
@@ -282,9 +261,7 @@ export class HlsServer {
       }
       case 'segment':
       case 'part': {
-        if (resource.epoch !== packager.epoch) {
-          throw new HlsRequestError(404, `"${path}" restarted since this URI was listed; reload index.m3u8`);
-        }
+        checkEpoch(packager, resource.epoch, HLS);
         const found =
           resource.kind === 'part'
             ? packager.findPart(resource.msn, resource.index)
