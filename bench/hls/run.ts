@@ -8,14 +8,15 @@
  * (1 s fragments, 4 s playlist; it has no LL-HLS) to plain live-HLS clients.
  *
  *   node bench/hls/run.ts [--clients 100,500,1000] [--seconds 15] [--server subsecond|nginx|both]
- *                         [--generators K] [--out FILE]
+ *                         [--generators K] [--nice N] [--out FILE]
  *
  * --generators K splits the clients over K load-generator processes (one Node event loop saturates near
- * 7,000 LL-HLS responses per second), their figures merged.
+ * 7,000 LL-HLS responses per second), their figures merged. --nice N runs the Subsecond server under nice(1):
+ * on a machine shared with other work, a negative N approximates cores of its own.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -32,8 +33,14 @@ const { values } = parseArgs({
     server: { type: 'string', default: 'both' },
     out: { type: 'string', default: '' },
     generators: { type: 'string', default: '1' },
+    nice: { type: 'string', default: '0' },
   },
 });
+/** The Subsecond server's nice(1) value: below 0, it is scheduled ahead of the other tenants of a shared machine. */
+const serverNice = Number(values.nice);
+if (!Number.isInteger(serverNice) || serverNice < -20 || serverNice > 19) {
+  throw new Error(`--nice must be an integer from -20 to 19, got ${JSON.stringify(values.nice)}`);
+}
 const generators = Number(values.generators);
 if (!Number.isInteger(generators) || generators < 1 || generators > 16) {
   throw new Error(`--generators must be an integer from 1 to 16, got ${JSON.stringify(values.generators)}`);
@@ -246,12 +253,17 @@ http {
 async function measure(clients: number) {
   const httpPort = await freePort();
   const rtmpPort = await freePort();
-  const server = start(process.execPath, [
+  const serve = [
     `${REPO}src/cli/main.ts`,
     'serve',
     ...['--http.host', '127.0.0.1', '--http.port', String(httpPort)],
     ...['--rtmp.host', '127.0.0.1', '--rtmp.port', String(rtmpPort), '--log.level', 'warn'],
-  ]);
+  ];
+  // nice(1) execs node in its own process, so the pid read from /proc is the server's.
+  const server =
+    serverNice === 0
+      ? start(process.execPath, serve)
+      : start('nice', ['-n', String(serverNice), process.execPath, ...serve]);
   const http = `http://127.0.0.1:${httpPort}`;
   for (let i = 0; i < 100; i++) {
     if (
@@ -287,6 +299,8 @@ async function measure(clients: number) {
   return {
     server: 'subsecond (LL-HLS)',
     clients,
+    /** 1, 5 and 15 minute load averages at the end of the window: what else the machine was doing. */
+    loadAverage: loadavg().map((n) => Number(n.toFixed(2))),
     serverCpuPercent: Math.round(cpuPercent(cpu0, cpu1)),
     /** The kernel's share of it: on loopback, sending includes delivering into the client's socket. */
     serverSystemCpuPercent: Math.round(((cpu1.systemSeconds - cpu0.systemSeconds) / wall) * 100),
@@ -315,7 +329,9 @@ console.log(
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const held =
-    'heldResponseDelayMs' in r ? `${r.heldResponseDelayMs.p50.toFixed(1)} / ${r.heldResponseDelayMs.p99.toFixed(1)}` : '—';
+    'heldResponseDelayMs' in r
+      ? `${r.heldResponseDelayMs.p50.toFixed(1)} / ${r.heldResponseDelayMs.p99.toFixed(1)}`
+      : '—';
   console.log(
     `| ${r.server} | ${r.clients} | ${r.client.generators} (${r.client.generatorCpuPercent}) | ${r.serverCpuPercent} | ${r.serverRssMB} | ${r.responsesPerSecond} | ${r.responsesPerCpuSecond} | ${held} | ${r.client.partFetchMs.p50.toFixed(1)} / ${r.client.partFetchMs.p99.toFixed(1)} | ${r.client.errors} |`,
   );
@@ -323,6 +339,7 @@ for (const r of rows) {
 const dir = join(REPO, 'bench/results');
 mkdirSync(dir, { recursive: true });
 const file = values.out || join(dir, `hls-${new Date().toISOString().slice(0, 10)}.json`);
-writeFileSync(file, `${JSON.stringify({ cores: availableParallelism(), seconds, rows }, null, 2)}\n`);
+const meta = { cores: availableParallelism(), seconds, generators, serverNice, loadAverage: loadavg() };
+writeFileSync(file, `${JSON.stringify({ ...meta, rows }, null, 2)}\n`);
 console.log(`\nwritten to ${file}`);
 process.exit(0);
