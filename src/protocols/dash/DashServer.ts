@@ -40,6 +40,8 @@ export interface DashCounters {
   inits: number;
   /** Segments requested before they were complete, sent with chunked transfer as they were produced. */
   streamedSegments: number;
+  /** Manifest requests held until the timeline's clock anchor was stable. */
+  heldManifests: number;
 }
 
 /**
@@ -47,7 +49,13 @@ export interface DashCounters {
  * `GET /dash/{path}/manifest.mpd`, its init and $Number$ segments, and `GET /dash/time` for UTCTiming.
  */
 export class DashServer {
-  readonly counters: DashCounters = { manifests: 0, segments: 0, inits: 0, streamedSegments: 0 };
+  readonly counters: DashCounters = {
+    manifests: 0,
+    segments: 0,
+    inits: 0,
+    streamedSegments: 0,
+    heldManifests: 0,
+  };
   readonly #packagers: ReadonlyMap<string, HlsPackager>;
   /** The latency the MPD's ServiceDescription asks players to hold, seconds. */
   readonly #targetLatency: number;
@@ -75,6 +83,9 @@ export class DashServer {
       const packager = livePackager(this.#packagers, path);
       // An ended stream has no live edge left to play; a DASH client retries until a publisher returns.
       if (packager.ended) throw new HlsRequestError(404, `stream "${path}" is not live`);
+      // During an encoder's start-up burst availabilityStartTime still moves earlier; a player reading the MPD
+      // then would keep a late clock. Held until the anchor is stable (about a second after the stream starts).
+      if (!packager.anchorStable && !(await this.#stableAnchor(packager, reply))) return reply.hijack();
       const mpd = this.#mpd(packager, request);
       if (!mpd) throw new HlsRequestError(404, `stream "${path}" has no media yet`);
       this.counters.manifests++;
@@ -118,6 +129,27 @@ export class DashServer {
     if (!found.body.complete) this.counters.streamedSegments++;
     sendMediaBody(reply, found.body, packager.blockTimeoutMs);
     return reply;
+  }
+
+  /**
+   * Waits for the packager's anchor to be stable; false when the client left meanwhile. A wait that outlasts
+   * the block timeout serves the MPD as it is (it then asks for a reload every part while it settles).
+   */
+  async #stableAnchor(packager: HlsPackager, reply: FastifyReply): Promise<boolean> {
+    const held: { cancel: (() => void) | null } = { cancel: null };
+    const onClose = () => held.cancel?.();
+    reply.raw.once('close', onClose);
+    try {
+      await packager.waitForStableAnchor((cancel) => {
+        held.cancel = cancel;
+      });
+    } catch (err) {
+      if (!(err instanceof HlsRequestError && err.statusCode === 503)) throw err;
+    } finally {
+      reply.raw.off('close', onClose);
+    }
+    this.counters.heldManifests++;
+    return !reply.raw.destroyed;
   }
 
   #mpd(packager: HlsPackager, request: FastifyRequest): string | null {
