@@ -281,7 +281,9 @@ class RawConnection {
   }
 
   /** The next whole response: status, headers by lower-case name, body. */
-  async next(): Promise<{ status: number; headers: Map<string, string>; body: string }> {
+  async next(
+    options: { head?: boolean } = {},
+  ): Promise<{ status: number; headers: Map<string, string>; body: string }> {
     for (let i = 0; i < 200; i++) {
       const end = this.#data.indexOf('\r\n\r\n');
       if (end >= 0) {
@@ -291,7 +293,7 @@ class RawConnection {
           const colon = line.indexOf(':');
           headers.set(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
         }
-        const length = Number(headers.get('content-length'));
+        const length = options.head ? 0 : Number(headers.get('content-length'));
         assert.ok(Number.isInteger(length), `a content-length in ${lines.join(' | ')}`);
         if (this.#data.length >= end + 4 + length) {
           const body = this.#data.subarray(end + 4, end + 4 + length).toString('utf8');
@@ -340,6 +342,12 @@ describe('held responses written whole', () => {
       const pipelined = await conn.next();
       assert.equal(pipelined.status, 200, pipelined.body);
       assert.equal(pipelined.headers.get('cache-control'), 'public, max-age=1');
+      // HEAD: the same headers, no body (the next response on the connection must parse).
+      conn.send(`HEAD ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      const head = await conn.next({ head: true });
+      assert.equal(head.status, 200);
+      assert.equal(head.body, '');
+      assert.equal(Number(head.headers.get('content-length')), Buffer.byteLength(held.body));
       // Connection: close takes node's ordinary path: the same bytes of playlist, then the connection ends.
       conn.send(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
       const closing = await conn.next();

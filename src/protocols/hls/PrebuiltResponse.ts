@@ -52,7 +52,8 @@ interface OutgoingHeaderState {
 /**
  * Whether `res` may be answered with a prebuilt response: it owns its socket now (not a pipelined response
  * waiting for the one before it), nothing was written yet, and the connection stays open under HTTP/1.1
- * (a `Connection: close` or HTTP/1.0 request takes the ordinary path, which closes or frames it properly).
+ * (a `Connection: close` or HTTP/1.0 request takes the ordinary path, which closes or frames it properly),
+ * for a GET.
  */
 export function canWritePrebuilt(req: IncomingMessage, res: ServerResponse): boolean {
   const socket = res.socket;
@@ -62,6 +63,8 @@ export function canWritePrebuilt(req: IncomingMessage, res: ServerResponse): boo
     socket.writable &&
     !res.headersSent &&
     res.shouldKeepAlive &&
+    // A HEAD response has the headers only: node's path leaves the body out.
+    req.method === 'GET' &&
     req.httpVersionMajor === 1 &&
     req.httpVersionMinor === 1
   );
