@@ -1,7 +1,8 @@
 /**
  * Load generator (its own process, so its CPU is not the server's): N LL-HLS clients that behave like hls.js
  * at the live edge: a blocking playlist request for the part after the last one, then a GET of that part, in a
- * loop. Prints one JSON line with what it measured.
+ * loop. Prints one JSON line with what it measured, in a form that several generators' lines merge into one
+ * (run.ts --generators: latency histograms by bucket, per part the wall time its first and last client saw it).
  *
  *   node bench/hls/pollers.ts <media playlist URL> <clients> <seconds> [ll|classic]
  *
@@ -9,6 +10,7 @@
  * duration and GET every segment not fetched yet.
  */
 import { Agent, get } from 'node:http';
+import { DelayHistogram } from '../../src/core/DelayHistogram.ts';
 
 const [url, clientsArg, secondsArg, mode = 'll'] = process.argv.slice(2);
 const clients = Number(clientsArg);
@@ -58,8 +60,8 @@ let playlists = 0;
 let parts = 0;
 let errors = 0;
 let bytes = 0;
-const partLatency: number[] = [];
-/** Per part URI: when the first and the last client learned of it. */
+const partLatency = new DelayHistogram();
+/** Per part URI: when (wall ms, comparable across generator processes) the first and the last client learned of it. */
 const seen = new Map<string, { first: number; last: number; count: number }>();
 const deadline = performance.now() + seconds * 1000;
 
@@ -89,7 +91,7 @@ async function classicClient(): Promise<void> {
         if (res.status !== 200) throw new Error(`segment ${res.status}`);
         bytes += res.body.length;
         parts++;
-        partLatency.push(performance.now() - started);
+        partLatency.record(performance.now() - started);
       } catch {
         errors++;
       }
@@ -115,7 +117,7 @@ async function client(): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
       continue;
     }
-    const now = performance.now();
+    const now = performance.timeOrigin + performance.now();
     const last = lastPart(text);
     if (!last) continue;
     state = last;
@@ -131,20 +133,15 @@ async function client(): Promise<void> {
       if (res.status !== 200) throw new Error(`part ${res.status}`);
       bytes += res.body.length;
       parts++;
-      partLatency.push(performance.now() - started);
+      partLatency.record(performance.now() - started);
     } catch {
       errors++;
     }
   }
 }
 
-function quantile(values: number[], q: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-}
-
 const started = performance.now();
+const cpuBefore = process.cpuUsage();
 // Spread the joins over a second, as real viewers do not arrive in one tick.
 await Promise.all(
   Array.from({ length: clients }, (_, i) =>
@@ -152,19 +149,23 @@ await Promise.all(
   ),
 );
 const elapsed = (performance.now() - started) / 1000;
-// Fan-out spread: for parts that (nearly) every client followed, first to last client being answered.
-const spreads = [...seen.values()].filter((m) => m.count >= clients * 0.9).map((m) => m.last - m.first);
+const cpu = process.cpuUsage(cpuBefore);
+/** Non-empty buckets only: [index, count] pairs. */
+const buckets = (h: DelayHistogram) => [...h.counts.entries()].filter(([, n]) => n > 0);
 console.log(
   JSON.stringify({
     clients,
     seconds: elapsed,
+    cpuPercent: ((cpu.user + cpu.system) / 1e6 / elapsed) * 100,
     playlists,
     parts,
     errors,
     bytes,
     responsesPerSecond: (playlists + parts) / elapsed,
-    partFetchMs: { p50: quantile(partLatency, 0.5), p99: quantile(partLatency, 0.99) },
-    fanOutSpreadMs: { p50: quantile(spreads, 0.5), p99: quantile(spreads, 0.99), parts: spreads.length },
+    partFetchMs: { p50: partLatency.quantile(0.5), p99: partLatency.quantile(0.99) },
+    partFetchBuckets: buckets(partLatency),
+    partFetchMaxMs: partLatency.max,
+    seen: [...seen.entries()].map(([uri, m]) => [uri, m.first, m.last, m.count]),
   }),
 );
 agent.destroy();

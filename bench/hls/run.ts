@@ -7,14 +7,20 @@
  * Beside it, nginx with Debian's RTMP module (libnginx-mod-rtmp) serving classic HLS from the same source
  * (1 s fragments, 4 s playlist; it has no LL-HLS) to plain live-HLS clients.
  *
- *   node bench/hls/run.ts [--clients 100,500,1000] [--seconds 15] [--server subsecond|nginx|both] [--out FILE]
+ *   node bench/hls/run.ts [--clients 100,500,1000] [--seconds 15] [--server subsecond|nginx|both]
+ *                         [--generators K] [--nice N] [--out FILE]
+ *
+ * --generators K splits the clients over K load-generator processes (one Node event loop saturates near
+ * 7,000 LL-HLS responses per second), their figures merged. --nice N runs the Subsecond server under nice(1):
+ * on a machine shared with other work, a negative N approximates cores of its own.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DelayHistogram } from '../../src/core/DelayHistogram.ts';
 import { cpuPercent, freePort, readProc, sleep } from '../fanout/processes.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -26,8 +32,19 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '15' },
     server: { type: 'string', default: 'both' },
     out: { type: 'string', default: '' },
+    generators: { type: 'string', default: '1' },
+    nice: { type: 'string', default: '0' },
   },
 });
+/** The Subsecond server's nice(1) value: below 0, it is scheduled ahead of the other tenants of a shared machine. */
+const serverNice = Number(values.nice);
+if (!Number.isInteger(serverNice) || serverNice < -20 || serverNice > 19) {
+  throw new Error(`--nice must be an integer from -20 to 19, got ${JSON.stringify(values.nice)}`);
+}
+const generators = Number(values.generators);
+if (!Number.isInteger(generators) || generators < 1 || generators > 16) {
+  throw new Error(`--generators must be an integer from 1 to 16, got ${JSON.stringify(values.generators)}`);
+}
 const servers = values.server === 'both' ? ['subsecond', 'nginx'] : [values.server];
 const clientCounts = values.clients.split(',').map(Number);
 const seconds = Number(values.seconds);
@@ -61,15 +78,88 @@ function ffmpegSource(rtmpUrl: string): ChildProcess {
   ]);
 }
 
-async function runPollers(url: string, clients: number, mode: string) {
+/** What one load-generator process prints (bench/hls/pollers.ts). */
+interface GeneratorResult {
+  clients: number;
+  seconds: number;
+  cpuPercent: number;
+  playlists: number;
+  parts: number;
+  errors: number;
+  bytes: number;
+  partFetchBuckets: [number, number][];
+  partFetchMaxMs: number;
+  /** Per part URI: wall ms its first and last client saw it listed, and how many did. */
+  seen: [string, number, number, number][];
+}
+
+function runGenerator(url: string, clients: number, mode: string): Promise<GeneratorResult> {
   const args = [`${REPO}bench/hls/pollers.ts`, url, String(clients), String(seconds), mode];
   const generator = start(process.execPath, args);
   let out = '';
   generator.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
   });
-  await new Promise((r) => generator.once('exit', r));
-  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}');
+  return new Promise((resolve, reject) => {
+    generator.once('exit', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      if (code !== 0 || !line.startsWith('{')) reject(new Error(`load generator exited ${code}: ${line}`));
+      else resolve(JSON.parse(line) as GeneratorResult);
+    });
+  });
+}
+
+/** The clients split over the generator processes, their figures merged. */
+async function runPollers(url: string, clients: number, mode: string) {
+  const shares = Array.from(
+    { length: Math.min(generators, clients) },
+    (_, i) => Math.floor(clients / generators) + (i < clients % generators ? 1 : 0),
+  );
+  const results = await Promise.all(shares.map((n) => runGenerator(url, n, mode)));
+  const sum = (f: (r: GeneratorResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  const fetch = new DelayHistogram();
+  for (const r of results) {
+    for (const [i, n] of r.partFetchBuckets) {
+      fetch.counts[i] += n;
+      fetch.count += n;
+    }
+    fetch.max = Math.max(fetch.max, r.partFetchMaxMs);
+  }
+  // Fan-out spread: for parts that (nearly) every client followed, first to last client being answered.
+  const seen = new Map<string, { first: number; last: number; count: number }>();
+  for (const r of results) {
+    for (const [uri, first, last, count] of r.seen) {
+      const m = seen.get(uri);
+      if (!m) seen.set(uri, { first, last, count });
+      else {
+        m.first = Math.min(m.first, first);
+        m.last = Math.max(m.last, last);
+        m.count += count;
+      }
+    }
+  }
+  const spreads = [...seen.values()]
+    .filter((m) => m.count >= clients * 0.9)
+    .map((m) => m.last - m.first)
+    .sort((a, b) => a - b);
+  const spreadQuantile = (q: number) =>
+    spreads.length ? spreads[Math.min(spreads.length - 1, Math.ceil(q * spreads.length) - 1)] : 0;
+  const elapsed = Math.max(...results.map((r) => r.seconds));
+  const playlists = sum((r) => r.playlists);
+  const parts = sum((r) => r.parts);
+  return {
+    clients,
+    generators: results.length,
+    generatorCpuPercent: Math.round(sum((r) => r.cpuPercent)),
+    seconds: elapsed,
+    playlists,
+    parts,
+    errors: sum((r) => r.errors),
+    bytes: sum((r) => r.bytes),
+    responsesPerSecond: Math.round((playlists + parts) / elapsed),
+    partFetchMs: { p50: fetch.quantile(0.5), p99: fetch.quantile(0.99) },
+    fanOutSpreadMs: { p50: spreadQuantile(0.5), p99: spreadQuantile(0.99), parts: spreads.length },
+  };
 }
 
 /** The worker processes of an nginx master (proc(5): the children of each of its threads). */
@@ -163,12 +253,17 @@ http {
 async function measure(clients: number) {
   const httpPort = await freePort();
   const rtmpPort = await freePort();
-  const server = start(process.execPath, [
+  const serve = [
     `${REPO}src/cli/main.ts`,
     'serve',
     ...['--http.host', '127.0.0.1', '--http.port', String(httpPort)],
     ...['--rtmp.host', '127.0.0.1', '--rtmp.port', String(rtmpPort), '--log.level', 'warn'],
-  ]);
+  ];
+  // nice(1) execs node in its own process, so the pid read from /proc is the server's.
+  const server =
+    serverNice === 0
+      ? start(process.execPath, serve)
+      : start('nice', ['-n', String(serverNice), process.execPath, ...serve]);
   const http = `http://127.0.0.1:${httpPort}`;
   for (let i = 0; i < 100; i++) {
     if (
@@ -204,7 +299,11 @@ async function measure(clients: number) {
   return {
     server: 'subsecond (LL-HLS)',
     clients,
+    /** 1, 5 and 15 minute load averages at the end of the window: what else the machine was doing. */
+    loadAverage: loadavg().map((n) => Number(n.toFixed(2))),
     serverCpuPercent: Math.round(cpuPercent(cpu0, cpu1)),
+    /** The kernel's share of it: on loopback, sending includes delivering into the client's socket. */
+    serverSystemCpuPercent: Math.round(((cpu1.systemSeconds - cpu0.systemSeconds) / wall) * 100),
     serverRssMB: Math.round(cpu1.rssBytes / 2 ** 20),
     heldMediaMB: Number(((after.hls.streams[0]?.bytes ?? 0) / 2 ** 20).toFixed(1)),
     responsesPerSecond: Math.round(served / wall),
@@ -225,19 +324,22 @@ for (const clients of clientCounts) {
 }
 
 console.log(
-  '\n| server | clients | server CPU % | RSS MB | responses/s | responses per CPU-s | held response p50 / p99 ms (server) | segment/part GET p50 / p99 ms | errors |',
+  '\n| server | clients | generators (CPU %) | server CPU % | RSS MB | responses/s | responses per CPU-s | held response p50 / p99 ms (server) | segment/part GET p50 / p99 ms | errors |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const held =
-    'heldResponseDelayMs' in r ? `${r.heldResponseDelayMs.p50} / ${r.heldResponseDelayMs.p99}` : '—';
+    'heldResponseDelayMs' in r
+      ? `${r.heldResponseDelayMs.p50.toFixed(1)} / ${r.heldResponseDelayMs.p99.toFixed(1)}`
+      : '—';
   console.log(
-    `| ${r.server} | ${r.clients} | ${r.serverCpuPercent} | ${r.serverRssMB} | ${r.responsesPerSecond} | ${r.responsesPerCpuSecond} | ${held} | ${r.client.partFetchMs.p50.toFixed(1)} / ${r.client.partFetchMs.p99.toFixed(1)} | ${r.client.errors} |`,
+    `| ${r.server} | ${r.clients} | ${r.client.generators} (${r.client.generatorCpuPercent}) | ${r.serverCpuPercent} | ${r.serverRssMB} | ${r.responsesPerSecond} | ${r.responsesPerCpuSecond} | ${held} | ${r.client.partFetchMs.p50.toFixed(1)} / ${r.client.partFetchMs.p99.toFixed(1)} | ${r.client.errors} |`,
   );
 }
 const dir = join(REPO, 'bench/results');
 mkdirSync(dir, { recursive: true });
 const file = values.out || join(dir, `hls-${new Date().toISOString().slice(0, 10)}.json`);
-writeFileSync(file, `${JSON.stringify({ cores: availableParallelism(), seconds, rows }, null, 2)}\n`);
+const meta = { cores: availableParallelism(), seconds, generators, serverNice, loadAverage: loadavg() };
+writeFileSync(file, `${JSON.stringify({ ...meta, rows }, null, 2)}\n`);
 console.log(`\nwritten to ${file}`);
 process.exit(0);

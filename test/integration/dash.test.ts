@@ -1,41 +1,11 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
+import { test } from 'node:test';
 import { findBoxes, parseTfhd, readBoxes } from '../../src/media/fmp4/reader.ts';
-import { type RunningServer, startServer } from '../../src/server.ts';
-import { ffprobe, killAll, publishTestSource, stop, waitFor } from '../helpers/processes.ts';
+import { CAMERA_PATH, LiveCamera } from '../helpers/liveCamera.ts';
 
-const execFileAsync = promisify(execFile);
-let server: RunningServer;
-let publisher: ChildProcess | undefined;
-const dir = mkdtempSync(join(tmpdir(), 'subsecond-dash-'));
-
-before(async () => {
-  server = await startServer({
-    http: { host: '127.0.0.1', port: 0 },
-    rtmp: { host: '127.0.0.1', port: 0 },
-    log: { level: 'warn' },
-  });
-  publisher = publishTestSource(`${server.rtmpUrl}/live/cam1`, { size: '640x360', rate: 30, gop: 30 });
-  await waitFor(
-    'two complete segments of live/cam1',
-    () => (server.hls?.packagers.get('live/cam1')?.segments.length ?? 0) >= 2,
-  );
-});
-
-after(async () => {
-  await stop(publisher);
-  killAll();
-  await server?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const manifestUrl = () => `${server.httpUrl}/dash/live/cam1/manifest.mpd`;
+const camera = new LiveCamera('dash');
+const server = () => camera.server;
+const manifestUrl = () => `${server().httpUrl}/dash/${CAMERA_PATH}/manifest.mpd`;
 const attr = (xml: string, element: string, name: string) =>
   new RegExp(`<${element}[^>]*\\s${name}="([^"]*)"`).exec(xml)?.[1];
 
@@ -65,26 +35,13 @@ test('the MPD is dynamic, low-latency, one adaptation set per track, clocked by 
 });
 
 test('ffmpeg reads 5 s of H.264 + AAC from the manifest, in real time', async () => {
-  const out = join(dir, 'dash.mp4');
-  await execFileAsync(
-    'ffmpeg',
-    ['-hide_banner', '-loglevel', 'error', '-i', manifestUrl(), '-t', '5', '-c', 'copy', '-y', out],
-    { timeout: 60_000 },
-  );
-  const streams = await ffprobe(out);
-  const v = streams.find((s) => s.codec_type === 'video');
-  const a = streams.find((s) => s.codec_type === 'audio');
-  assert.equal(v?.codec_name, 'h264');
-  assert.equal(v?.width, 640);
-  assert.equal(a?.codec_name, 'aac');
-  const frames = Number(v?.nb_read_frames);
-  assert.ok(frames >= 140 && frames <= 160, `${frames} video frames from 5 s`);
+  await camera.readFiveSeconds(manifestUrl(), 'dash.mp4');
 });
 
 test('the segment being produced is sent with chunked transfer as its fragments arrive', async () => {
-  const packager = server.hls!.packagers.get('live/cam1')!;
+  const packager = server().hls!.packagers.get(CAMERA_PATH)!;
   const msn = packager.current!.msn + 1;
-  const url = `${server.httpUrl}/dash/live/cam1/seg-${packager.epoch}-${msn}-t1.m4s`;
+  const url = `${server().httpUrl}/dash/live/cam1/seg-${packager.epoch}-${msn}-t1.m4s`;
   // Asked before it begins (as a client with availabilityTimeOffset does): held, then streamed.
   const started = performance.now();
   const res = await fetch(url);
@@ -115,7 +72,7 @@ test('the segment being produced is sent with chunked transfer as its fragments 
 });
 
 test('unknown streams, names and traversal attempts are refused with a message', async () => {
-  const epoch = server.hls!.packagers.get('live/cam1')!.epoch;
+  const epoch = server().hls!.packagers.get(CAMERA_PATH)!.epoch;
   const cases: [string, number, RegExp][] = [
     ['/dash/nobody/manifest.mpd', 404, /stream "nobody" is not live/],
     ['/dash/live/cam1/index.m3u8', 404, /no DASH resource named "index.m3u8"/],
@@ -125,7 +82,7 @@ test('unknown streams, names and traversal attempts are refused with a message',
     ['/dash/live/..%2f..%2fetc/manifest.mpd', 400, /invalid stream path/],
   ];
   for (const [path, status, message] of cases) {
-    const res = await fetch(`${server.httpUrl}${path}`);
+    const res = await fetch(`${server().httpUrl}${path}`);
     assert.equal(res.status, status, path);
     assert.match(((await res.json()) as { error: string }).error, message, path);
   }

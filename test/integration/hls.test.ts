@@ -1,59 +1,19 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { conformanceProblems, parseMediaPlaylist } from '../../src/protocols/hls/testing/m3u8.ts';
-import { type RunningServer, startServer } from '../../src/server.ts';
-import { ffprobe, killAll, publishTestSource, stop, waitFor } from '../helpers/processes.ts';
+import { CAMERA_PATH, LiveCamera } from '../helpers/liveCamera.ts';
+import { waitFor } from '../helpers/processes.ts';
 
 const execFileAsync = promisify(execFile);
-let server: RunningServer;
-let publisher: ChildProcess | undefined;
-const dir = mkdtempSync(join(tmpdir(), 'subsecond-hls-'));
-
-before(async () => {
-  server = await startServer({
-    http: { host: '127.0.0.1', port: 0 },
-    rtmp: { host: '127.0.0.1', port: 0 },
-    log: { level: 'warn' },
-  });
-  publisher = publishTestSource(`${server.rtmpUrl}/live/cam1`, { size: '640x360', rate: 30, gop: 30 });
-  await waitFor(
-    'two complete HLS segments of live/cam1',
-    () => (server.hls?.packagers.get('live/cam1')?.segments.length ?? 0) >= 2,
-  );
-});
-
-after(async () => {
-  await stop(publisher);
-  killAll();
-  await server?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const playlistUrl = () => `${server.httpUrl}/hls/live/cam1/index.m3u8`;
+const camera = new LiveCamera('hls');
+const server = () => camera.server;
+const playlistUrl = () => `${server().httpUrl}/hls/${CAMERA_PATH}/index.m3u8`;
 
 test('ffmpeg reads 5 s of H.264 + AAC from the LL-HLS playlist', async () => {
-  const out = join(dir, 'hls.mp4');
-  await execFileAsync(
-    'ffmpeg',
-    ['-hide_banner', '-loglevel', 'error', '-i', playlistUrl(), '-t', '5', '-c', 'copy', '-y', out],
-    { timeout: 60_000 },
-  );
-  const streams = await ffprobe(out);
-  const v = streams.find((s) => s.codec_type === 'video');
-  const a = streams.find((s) => s.codec_type === 'audio');
-  assert.equal(v?.codec_name, 'h264');
-  assert.equal(v?.width, 640);
-  assert.equal(v?.height, 360);
-  assert.equal(a?.codec_name, 'aac');
-  assert.equal(a?.sample_rate, '48000');
-  const frames = Number(v?.nb_read_frames);
-  assert.ok(frames >= 140 && frames <= 160, `${frames} video frames decoded from 5 s`);
+  const streams = await camera.readFiveSeconds(playlistUrl(), 'hls.mp4');
+  assert.equal(streams.find((s) => s.codec_type === 'audio')?.sample_rate, '48000');
 });
 
 test('ffprobe sees the codecs straight from the URL', async () => {
@@ -67,7 +27,7 @@ test('ffprobe sees the codecs straight from the URL', async () => {
 });
 
 test('a live RTMP source yields conforming playlists, part after part, through blocking reloads', async () => {
-  const media = `${server.httpUrl}/hls/live/cam1/media.m3u8`;
+  const media = `${server().httpUrl}/hls/${CAMERA_PATH}/media.m3u8`;
   let p = parseMediaPlaylist(await (await fetch(media)).text());
   const times: number[] = [];
   // Like hls.js: ask for the part after the last one, eight times in a row (~1.6 s of media).
@@ -91,7 +51,7 @@ test('a live RTMP source yields conforming playlists, part after part, through b
 });
 
 test('Prometheus metrics report the media held per stream and the responses served', async () => {
-  const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
+  const text = await (await fetch(`${server().httpUrl}/metrics`)).text();
   const held = Number(/subsecond_hls_media_bytes\{path="live\/cam1"\} (\d+)/.exec(text)?.[1]);
   assert.ok(held > 100_000 && held < 64 * 2 ** 20, `held ${held} bytes`);
   assert.match(text, /subsecond_hls_responses_total\{resource="blocked_playlist"\} [1-9]/);
@@ -99,8 +59,8 @@ test('Prometheus metrics report the media held per stream and the responses serv
 });
 
 test('a publisher restart ends the playlist, then continues it after a discontinuity', async () => {
-  await stop(publisher);
-  const media = `${server.httpUrl}/hls/live/cam1/media.m3u8`;
+  await camera.unpublish();
+  const media = `${server().httpUrl}/hls/${CAMERA_PATH}/media.m3u8`;
   const ended = await waitFor('EXT-X-ENDLIST', async () => {
     const text = await (await fetch(media)).text();
     return text.includes('#EXT-X-ENDLIST') ? parseMediaPlaylist(text) : null;
@@ -108,7 +68,7 @@ test('a publisher restart ends the playlist, then continues it after a discontin
   assert.ok(ended);
   assert.deepEqual(conformanceProblems(ended), []);
   const lastMsn = ended.segments[ended.segments.length - 1].msn;
-  publisher = publishTestSource(`${server.rtmpUrl}/live/cam1`, { size: '640x360', rate: 30, gop: 30 });
+  camera.publish();
   const resumed = await waitFor('the republished stream in the playlist', async () => {
     const p = parseMediaPlaylist(await (await fetch(media)).text());
     return p.segments.some((s) => s.msn > lastMsn && s.parts.length > 0) ? p : null;

@@ -72,6 +72,70 @@ describe('LL-DASH', () => {
     src.unpublish();
   });
 
+  it("holds the MPD until the timeline's clock anchor settled, then serves the settled one", async () => {
+    const src = source('d/settle');
+    src.pushUntil(1.1);
+    const packager = server.hls!.packagers.get('d/settle')!;
+    assert.equal(packager.anchorSettling, true);
+    const held = server.dash!.counters.heldManifests;
+    let answered = false;
+    const pending = manifest('d/settle').then((text) => {
+      answered = true;
+      return text;
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(answered, false, 'not served while availabilityStartTime may still move');
+    src.pushUntil(4.1);
+    const mpd = await pending;
+    assert.equal(packager.anchorSettling, false);
+    assert.equal(server.dash!.counters.heldManifests, held + 1);
+    assert.equal(
+      Date.parse(attr(mpd, 'MPD', 'availabilityStartTime')!),
+      Math.round(packager.timeline!.wallMs),
+      'the anchor it names is the settled one',
+    );
+    assert.equal(attr(mpd, 'MPD', 'minimumUpdatePeriod'), 'PT10S', 'settled: reloads every five segments');
+    src.unpublish();
+  });
+
+  it('serves a held MPD once frames arrive in real time for a second, before the anchor window ends', async () => {
+    const src = source('d/paced');
+    src.pushUntil(1.1); // the encoder's start-up burst
+    const packager = server.hls!.packagers.get('d/paced')!;
+    let answered = false;
+    const pending = manifest('d/paced').then((text) => {
+      answered = true;
+      return text;
+    });
+    let media = 1.1;
+    for (let i = 0; i < 40 && !answered; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      media += 0.1;
+      src.pushUntil(media);
+    }
+    const mpd = await pending;
+    assert.ok(media >= 2.1 && media <= 2.8, `served after ${media.toFixed(1)} s of media`);
+    assert.equal(packager.anchorSettling, true, 'within the first two segments');
+    assert.equal(packager.anchorStable, true);
+    assert.equal(
+      Date.parse(attr(mpd, 'MPD', 'availabilityStartTime')!),
+      Math.round(packager.timeline!.wallMs),
+    );
+    assert.equal(attr(mpd, 'MPD', 'minimumUpdatePeriod'), 'PT0.2S', 'reloads every part while it may move');
+    src.unpublish();
+  });
+
+  it('serves the MPD as it is when the anchor does not settle within the block timeout', async () => {
+    const src = source('d/stall');
+    src.pushUntil(1.1);
+    const started = performance.now();
+    const mpd = await manifest('d/stall');
+    const waited = performance.now() - started;
+    assert.ok(waited >= 1950 && waited < 3000, `served after ${waited.toFixed(0)} ms (block timeout 2000)`);
+    assert.equal(attr(mpd, 'MPD', 'minimumUpdatePeriod'), 'PT0.2S', 'still settling: reload every part');
+    src.unpublish();
+  });
+
   it('holds a request for the next segment until it begins, streams it, and it decodes', async () => {
     const src = source('d/seg');
     src.pushUntil(1.5);
@@ -134,7 +198,7 @@ describe('LL-DASH', () => {
     assert.equal(gone.status, 404);
 
     const again = source('d/end');
-    again.pushUntil(1.1);
+    again.pushUntil(4.1); // past the two segments during which the new timeline's anchor settles
     const mpd = await manifest('d/end');
     assert.equal(attr(mpd, 'Period', 'id'), '2');
     assert.equal(attr(mpd, 'SegmentTemplate', 'startNumber'), '2', 'numbers continue after the republish');

@@ -1,12 +1,26 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { HlsPackager } from '../hls/HlsPackager.ts';
 import { HlsRequestError } from '../hls/HlsPackager.ts';
+import {
+  answerUnavailable,
+  checkEpoch,
+  type DeliveryProtocol,
+  livePackager,
+  parseResourceRequest,
+  unknownResource,
+} from '../hls/resourceRequest.ts';
 import { IMMUTABLE, sendMediaBody } from '../hls/sendMediaBody.ts';
 import { renderMpd } from './mpd.ts';
 
 const INIT = /^init-([0-9a-z]{1,16})-(\d{1,9})-t(\d{1,9})\.mp4$/;
 const SEGMENT = /^seg-([0-9a-z]{1,16})-(\d{1,15})-t(\d{1,9})\.m4s$/;
+
+const DASH: DeliveryProtocol = {
+  prefix: 'dash',
+  label: 'DASH',
+  entry: 'manifest.mpd',
+  entryKind: 'manifest',
+};
 
 type DashResource =
   | { kind: 'init'; epoch: string; generation: number; trackId: number }
@@ -17,10 +31,7 @@ function parseDashName(name: string): DashResource {
   if (m) return { kind: 'init', epoch: m[1], generation: Number(m[2]), trackId: Number(m[3]) };
   m = SEGMENT.exec(name);
   if (m) return { kind: 'segment', epoch: m[1], msn: Number(m[2]), trackId: Number(m[3]) };
-  throw new HlsRequestError(
-    404,
-    `no DASH resource named ${JSON.stringify(name.slice(0, 100))}: the manifest is manifest.mpd`,
-  );
+  throw unknownResource(name, DASH);
 }
 
 export interface DashCounters {
@@ -29,6 +40,8 @@ export interface DashCounters {
   inits: number;
   /** Segments requested before they were complete, sent with chunked transfer as they were produced. */
   streamedSegments: number;
+  /** Manifest requests held until the timeline's clock anchor was stable. */
+  heldManifests: number;
 }
 
 /**
@@ -36,7 +49,13 @@ export interface DashCounters {
  * `GET /dash/{path}/manifest.mpd`, its init and $Number$ segments, and `GET /dash/time` for UTCTiming.
  */
 export class DashServer {
-  readonly counters: DashCounters = { manifests: 0, segments: 0, inits: 0, streamedSegments: 0 };
+  readonly counters: DashCounters = {
+    manifests: 0,
+    segments: 0,
+    inits: 0,
+    streamedSegments: 0,
+    heldManifests: 0,
+  };
   readonly #packagers: ReadonlyMap<string, HlsPackager>;
   /** The latency the MPD's ServiceDescription asks players to hold, seconds. */
   readonly #targetLatency: number;
@@ -47,45 +66,26 @@ export class DashServer {
     this.#targetLatency = options.targetLatencyMs / 1000;
   }
 
-  async handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    try {
-      return await this.#handle(request, reply);
-    } catch (err) {
-      if (err instanceof HlsRequestError && err.statusCode === 503 && !reply.sent) {
-        return reply.status(503).header('cache-control', 'no-store').send({ error: err.message });
-      }
-      throw err;
-    }
+  handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    return answerUnavailable(reply, () => this.#handle(request, reply));
   }
 
   async #handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const raw = (request.params as Record<string, string>)['*'] ?? '';
-    if (raw === 'time') {
+    if ((request.params as Record<string, string>)['*'] === 'time') {
       // UTCTiming urn:mpeg:dash:utc:http-iso:2014: the server's clock, never cached.
       return reply
         .header('content-type', 'text/plain; charset=utf-8')
         .header('cache-control', 'no-store')
         .send(new Date().toISOString());
     }
-    const slash = raw.lastIndexOf('/');
-    if (slash <= 0) {
-      throw new HlsRequestError(
-        404,
-        `no DASH resource at /dash/${raw.slice(0, 100)}: use /dash/{path}/manifest.mpd`,
-      );
-    }
-    let path: string;
-    try {
-      path = parseStreamPath(raw.slice(0, slash));
-    } catch (err) {
-      if (err instanceof InvalidPathError) throw new HlsRequestError(400, err.message);
-      throw err;
-    }
-    const name = raw.slice(slash + 1);
-    const packager = this.#packagers.get(path);
+    const { path, name } = parseResourceRequest(request, DASH);
     if (name === 'manifest.mpd') {
+      const packager = livePackager(this.#packagers, path);
       // An ended stream has no live edge left to play; a DASH client retries until a publisher returns.
-      if (!packager || packager.ended) throw new HlsRequestError(404, `stream "${path}" is not live`);
+      if (packager.ended) throw new HlsRequestError(404, `stream "${path}" is not live`);
+      // During an encoder's start-up burst availabilityStartTime still moves earlier; a player reading the MPD
+      // then would keep a late clock. Held until the anchor is stable (about a second after the stream starts).
+      if (!packager.anchorStable && !(await this.#stableAnchor(packager, reply))) return reply.hijack();
       const mpd = this.#mpd(packager, request);
       if (!mpd) throw new HlsRequestError(404, `stream "${path}" has no media yet`);
       this.counters.manifests++;
@@ -95,10 +95,8 @@ export class DashServer {
         .send(mpd);
     }
     const resource = parseDashName(name);
-    if (!packager) throw new HlsRequestError(404, `stream "${path}" is not live`);
-    if (resource.epoch !== packager.epoch) {
-      throw new HlsRequestError(404, `"${path}" restarted since this URI was listed; reload manifest.mpd`);
-    }
+    const packager = livePackager(this.#packagers, path);
+    checkEpoch(packager, resource.epoch, DASH);
     if (resource.kind === 'init') {
       const init = packager.initFor(resource.generation)?.trackInits.get(resource.trackId);
       if (!init) {
@@ -131,6 +129,27 @@ export class DashServer {
     if (!found.body.complete) this.counters.streamedSegments++;
     sendMediaBody(reply, found.body, packager.blockTimeoutMs);
     return reply;
+  }
+
+  /**
+   * Waits for the packager's anchor to be stable; false when the client left meanwhile. A wait that outlasts
+   * the block timeout serves the MPD as it is (it then asks for a reload every part while it settles).
+   */
+  async #stableAnchor(packager: HlsPackager, reply: FastifyReply): Promise<boolean> {
+    const held: { cancel: (() => void) | null } = { cancel: null };
+    const onClose = () => held.cancel?.();
+    reply.raw.once('close', onClose);
+    try {
+      await packager.waitForStableAnchor((cancel) => {
+        held.cancel = cancel;
+      });
+    } catch (err) {
+      if (!(err instanceof HlsRequestError && err.statusCode === 503)) throw err;
+    } finally {
+      reply.raw.off('close', onClose);
+    }
+    this.counters.heldManifests++;
+    return !reply.raw.destroyed;
   }
 
   #mpd(packager: HlsPackager, request: FastifyRequest): string | null {

@@ -18,6 +18,12 @@ export interface HlsPackagerOptions {
 
 /** Segments at the start of a timeline during which its wall-clock anchor may move earlier. */
 const ANCHOR_SETTLE_SEGMENTS = 2;
+/**
+ * A move of the anchor this small (ms) leaves a DASH player's clock close enough to its target; once none
+ * larger happened for this much media (s), the start-up burst is over and the anchor counts as stable.
+ */
+const ANCHOR_STABLE_SHIFT_MS = 20;
+const ANCHOR_STABLE_SECONDS = 1;
 /** A failure a client caused or must retry, with the HTTP status it maps to. */
 export class HlsRequestError extends Error {
   readonly statusCode: number;
@@ -117,9 +123,14 @@ export interface HlsTimeline {
   readonly init: HlsInit;
 }
 
+/** Waiter.part codes beside part indexes. */
+const WHOLE_SEGMENT = -1;
+const SEGMENT_BEGUN = -2;
+const ANCHOR_STABLE = -3;
+
 interface Waiter {
   readonly msn: number;
-  /** -1: the whole segment `msn` must be complete; -2: it must have begun. */
+  /** WHOLE_SEGMENT: segment `msn` must be complete; SEGMENT_BEGUN: it must have begun; ANCHOR_STABLE: the timeline's wall-clock anchor is stable. */
   readonly part: number;
   readonly resolve: () => void;
   readonly reject: (err: HlsRequestError) => void;
@@ -169,6 +180,8 @@ export class HlsPackager implements CmafListener {
   /** Until this dts the anchor may still move earlier (see #settleAnchor), never before #anchorFloor. */
   #settleUntilDts = 0;
   #anchorFloor = 0;
+  /** The dts at which the anchor last moved by more than ANCHOR_STABLE_SHIFT_MS (-1: no timeline yet). */
+  #anchorMovedDts = -1;
   #lastWallEnd = 0;
   #waiters = new Set<Waiter>();
   #cache: { version: number; full: Buffer | null; delta: Buffer | null } = {
@@ -278,6 +291,7 @@ export class HlsPackager implements CmafListener {
     this.#timingTrack = init.tracks.find((t) => t.kind === 'video') ?? init.tracks[0] ?? null;
     this.#discontinuity = this.#nextMsn > 0;
     this.#lastDts = -1;
+    this.#anchorMovedDts = -1;
     if (this.ended) {
       this.ended = false;
       this.#changed();
@@ -351,6 +365,7 @@ export class HlsPackager implements CmafListener {
       const arrivalWall = performance.timeOrigin + fragment.frame.arrival;
       this.#anchor = { dts, wallMs: Math.max(arrivalWall, this.#lastWallEnd) };
       this.#settleUntilDts = dts + ANCHOR_SETTLE_SEGMENTS * this.options.segmentTarget * ts;
+      this.#anchorMovedDts = dts;
       // The previous timeline's end: a new one never starts before it.
       this.#anchorFloor = this.#lastWallEnd;
       this.timeline = {
@@ -370,6 +385,22 @@ export class HlsPackager implements CmafListener {
     this.#dirty = true;
   }
 
+  /** Whether the current timeline's wall-clock anchor may still move (its first segments). */
+  get anchorSettling(): boolean {
+    return this.timeline !== null && this.#lastDts < this.#settleUntilDts;
+  }
+
+  /**
+   * Whether the anchor has stopped moving in any way that matters: settled, or no move of more than
+   * ANCHOR_STABLE_SHIFT_MS over the last ANCHOR_STABLE_SECONDS of media (the encoder's start-up burst is over
+   * and frames arrive in real time). Before a new timeline's first segment it is not.
+   */
+  get anchorStable(): boolean {
+    if (!this.anchorSettling) return true;
+    if (this.#lastDts < 0 || this.#anchorMovedDts < 0) return false;
+    return (this.#lastDts - this.#anchorMovedDts) / this.timeline!.timescale >= ANCHOR_STABLE_SECONDS;
+  }
+
   /**
    * A timeline's first frame often arrives late: an encoder that starts while its source is already running
    * sends the backlog in a burst (ffmpeg: ~1.2 s after capture, then ~0.1 s). Anchored there, the wall clock
@@ -378,16 +409,12 @@ export class HlsPackager implements CmafListener {
    * follows the earliest wall time any frame implies; moving earlier is safe, as a segment asked for before it
    * begins is held until it does.
    */
-  /** Whether the current timeline's wall-clock anchor may still move (its first segments). */
-  get anchorSettling(): boolean {
-    return this.timeline !== null && this.#lastDts < this.#settleUntilDts;
-  }
-
   #settleAnchor(fragment: CmafFragment, dts: number, ts: number): void {
     const implied = performance.timeOrigin + fragment.frame.arrival - ((dts - this.#anchor.dts) / ts) * 1000;
     const wallMs = Math.max(implied, this.#anchorFloor);
     const shift = this.#anchor.wallMs - wallMs;
     if (shift <= 1) return;
+    if (shift > ANCHOR_STABLE_SHIFT_MS) this.#anchorMovedDts = dts;
     this.#anchor = { dts: this.#anchor.dts, wallMs };
     this.timeline = { ...this.timeline!, wallMs };
     const first = this.timeline.firstMsn;
@@ -473,7 +500,8 @@ export class HlsPackager implements CmafListener {
   }
 
   #satisfies(msn: number, part: number): boolean {
-    if (part === -2) {
+    if (part === ANCHOR_STABLE) return this.anchorStable;
+    if (part === SEGMENT_BEGUN) {
       if (this.current && this.current.msn >= msn) return true;
       const last = this.segments.at(-1);
       return last !== undefined && last.msn >= msn;
@@ -548,7 +576,7 @@ export class HlsPackager implements CmafListener {
         );
       }
     }
-    const p = part ?? -1;
+    const p = part ?? WHOLE_SEGMENT;
     return this.#satisfies(msn, p) ? null : { msn, part: p };
   }
 
@@ -557,11 +585,27 @@ export class HlsPackager implements CmafListener {
    * segment by the clock, a moment before it starts. 404 for one further ahead than the next.
    */
   async waitForSegmentStart(msn: number, onCancel?: (cancel: () => void) => void): Promise<void> {
-    if (this.#satisfies(msn, -2) || this.ended) return;
+    if (this.#satisfies(msn, SEGMENT_BEGUN) || this.ended) return;
     const next = (this.current?.msn ?? this.segments.at(-1)?.msn ?? -1) + 1;
     if (msn > next) throw new HlsRequestError(404, `segment ${msn} of "${this.path}" does not exist yet`);
     return new Promise<void>((resolve, reject) => {
-      const cancel = this.#hold(msn, -2, resolve, reject);
+      const cancel = this.#hold(msn, SEGMENT_BEGUN, resolve, reject);
+      onCancel?.(() => {
+        cancel();
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Resolves once the current timeline's wall-clock anchor is stable (at once if it is, or when the stream
+   * ends): LL-DASH's availabilityStartTime is that anchor, and a player that read it before a later move
+   * earlier keeps its clock late. Throws 503 after the block timeout.
+   */
+  async waitForStableAnchor(onCancel?: (cancel: () => void) => void): Promise<void> {
+    if (this.anchorStable || this.ended) return;
+    return new Promise<void>((resolve, reject) => {
+      const cancel = this.#hold(0, ANCHOR_STABLE, resolve, reject);
       onCancel?.(() => {
         cancel();
         resolve();
@@ -574,7 +618,12 @@ export class HlsPackager implements CmafListener {
     const waiter: Waiter = { msn, part, resolve: ready, reject: fail, timer: null };
     waiter.timer = setTimeout(() => {
       this.#waiters.delete(waiter);
-      const what = part < 0 ? `segment ${msn}` : `part ${part} of segment ${msn}`;
+      const what =
+        part === ANCHOR_STABLE
+          ? 'a stable clock anchor'
+          : part < 0
+            ? `segment ${msn}`
+            : `part ${part} of segment ${msn}`;
       fail(new HlsRequestError(503, `${what} of "${this.path}" did not appear within ${timeout} ms`));
     }, timeout);
     this.#waiters.add(waiter);

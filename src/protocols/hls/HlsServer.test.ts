@@ -256,6 +256,114 @@ describe('blocking playlist reload (RFC 8216bis §6.2.5.2)', () => {
   });
 });
 
+/** An HTTP/1.1 connection read response by response (framed by content-length, as every playlist is). */
+class RawConnection {
+  readonly #socket;
+  #data = Buffer.alloc(0);
+  #wake: (() => void) | null = null;
+  closed = false;
+
+  constructor() {
+    const url = new URL(server.httpUrl);
+    this.#socket = connect(Number(url.port), url.hostname);
+    this.#socket.on('data', (d: Buffer) => {
+      this.#data = Buffer.concat([this.#data, d]);
+      this.#wake?.();
+    });
+    this.#socket.on('close', () => {
+      this.closed = true;
+      this.#wake?.();
+    });
+  }
+
+  send(requests: string): void {
+    this.#socket.write(requests);
+  }
+
+  /** The next whole response: status, headers by lower-case name, body. */
+  async next(
+    options: { head?: boolean } = {},
+  ): Promise<{ status: number; headers: Map<string, string>; body: string }> {
+    for (let i = 0; i < 200; i++) {
+      const end = this.#data.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        const lines = this.#data.subarray(0, end).toString('latin1').split('\r\n');
+        const headers = new Map<string, string>();
+        for (const line of lines.slice(1)) {
+          const colon = line.indexOf(':');
+          headers.set(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
+        }
+        const length = options.head ? 0 : Number(headers.get('content-length'));
+        assert.ok(Number.isInteger(length), `a content-length in ${lines.join(' | ')}`);
+        if (this.#data.length >= end + 4 + length) {
+          const body = this.#data.subarray(end + 4, end + 4 + length).toString('utf8');
+          this.#data = this.#data.subarray(end + 4 + length);
+          return { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(lines[0])?.[1]), headers, body };
+        }
+      }
+      if (this.closed) break;
+      await new Promise<void>((r) => {
+        this.#wake = r;
+        setTimeout(r, 50);
+      });
+    }
+    throw new Error(`no whole response; have ${JSON.stringify(this.#data.toString('latin1').slice(0, 200))}`);
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
+describe('held responses written whole', () => {
+  it('answers held, pipelined and closing requests on one connection with the same playlist and framing', async () => {
+    const src = new Source('prebuilt/a');
+    src.pushUntil(2.5);
+    const { msn, index } = lastPart(await playlist('prebuilt/a'));
+    const conn = new RawConnection();
+    const host = new URL(server.httpUrl).host;
+    const target = `/hls/prebuilt/a/media.m3u8?_HLS_msn=${msn}&_HLS_part=${index + 1}`;
+    try {
+      // A held request with a plain one pipelined behind it: the second must wait for the first's answer.
+      conn.send(
+        `GET ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n` +
+          `GET /hls/prebuilt/a/media.m3u8?_HLS_skip=YES HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      src.pushUntil(2.75);
+      const held = await conn.next();
+      assert.equal(held.status, 200, held.body);
+      assert.deepEqual(lastPart(parseMediaPlaylist(held.body)), { msn, index: index + 1 });
+      assert.equal(held.headers.get('content-type'), 'application/vnd.apple.mpegurl');
+      assert.equal(held.headers.get('cache-control'), 'public, max-age=2');
+      assert.equal(held.headers.get('access-control-allow-origin'), '*');
+      const date = Date.parse(held.headers.get('date') ?? '');
+      assert.ok(Math.abs(date - Date.now()) < 2000, `a current Date header, got ${held.headers.get('date')}`);
+      const pipelined = await conn.next();
+      assert.equal(pipelined.status, 200, pipelined.body);
+      assert.equal(pipelined.headers.get('cache-control'), 'public, max-age=1');
+      // HEAD: the same headers, no body (the next response on the connection must parse).
+      conn.send(`HEAD ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      const head = await conn.next({ head: true });
+      assert.equal(head.status, 200);
+      assert.equal(head.body, '');
+      assert.equal(Number(head.headers.get('content-length')), Buffer.byteLength(held.body));
+      // Connection: close takes node's ordinary path: the same bytes of playlist, then the connection ends.
+      conn.send(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      const closing = await conn.next();
+      assert.equal(closing.status, 200);
+      assert.equal(closing.body, held.body);
+      assert.equal(closing.headers.get('cache-control'), held.headers.get('cache-control'));
+      assert.equal(closing.headers.get('connection'), 'close');
+      for (let i = 0; i < 50 && !conn.closed; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(conn.closed, true, 'the server closed the connection after the Connection: close answer');
+    } finally {
+      conn.close();
+      src.unpublish();
+    }
+  });
+});
+
 describe('delta updates, end, republish, retention', () => {
   it('_HLS_skip=YES replaces segments older than CAN-SKIP-UNTIL with EXT-X-SKIP', async () => {
     const src = new Source('delta/a');

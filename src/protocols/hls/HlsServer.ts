@@ -4,11 +4,21 @@ import { CmafFeed } from '../../core/CmafFeed.ts';
 import { DelayHistogram } from '../../core/DelayHistogram.ts';
 import type { GopCacheLimits } from '../../core/GopCache.ts';
 import type { Logger } from '../../core/log.ts';
-import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { Stream } from '../../core/Stream.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
 import { HlsPackager, type HlsPackagerOptions, HlsRequestError } from './HlsPackager.ts';
+import { buildResponse, canWritePrebuilt, HttpDate, writePrebuilt } from './PrebuiltResponse.ts';
+import {
+  answerUnavailable,
+  checkEpoch,
+  type DeliveryProtocol,
+  livePackager,
+  parseResourceRequest,
+  unknownResource,
+} from './resourceRequest.ts';
 import { IMMUTABLE, sendMediaBody } from './sendMediaBody.ts';
+
+const HLS: DeliveryProtocol = { prefix: 'hls', label: 'HLS', entry: 'index.m3u8', entryKind: 'playlist' };
 
 /** What a URL under /hls/{path}/ names; anything else is a 404 without touching any state. */
 export type HlsResource =
@@ -31,10 +41,7 @@ export function parseResourceName(name: string): HlsResource {
   if (m) return { kind: 'segment', epoch: m[1], msn: Number(m[2]) };
   m = PART.exec(name);
   if (m) return { kind: 'part', epoch: m[1], msn: Number(m[2]), index: Number(m[3]) };
-  throw new HlsRequestError(
-    404,
-    `no HLS resource named ${JSON.stringify(name.slice(0, 100))}: the playlist is index.m3u8`,
-  );
+  throw unknownResource(name, HLS);
 }
 
 export interface BlockingQuery {
@@ -78,6 +85,11 @@ const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 /** A plain playlist is stale after one part or two; a CDN may still collapse concurrent requests. */
 const PLAYLIST_CACHE = 'public, max-age=1';
 
+/** A blocking response answers exactly its query, so caches may share it for a target duration. */
+function playlistCacheControl(packager: HlsPackager, blocking: boolean): string {
+  return blocking ? `public, max-age=${packager.targetDuration}` : PLAYLIST_CACHE;
+}
+
 /** A JSON error on a response the framework no longer handles (hijacked to hold it). */
 function sendError(reply: FastifyReply, err: HlsRequestError, cors: string): void {
   const res = reply.raw;
@@ -91,6 +103,18 @@ function sendError(reply: FastifyReply, err: HlsRequestError, cors: string): voi
     'content-length': Buffer.byteLength(body),
   });
   res.end(body);
+}
+
+/**
+ * A packager's media playlist as whole HTTP responses for its current version: one per form (full or delta,
+ * plain or blocking, which differ in cache lifetime) and second (the Date header), built on first use.
+ */
+interface PlaylistResponses {
+  version: number;
+  second: number;
+  cors: string;
+  /** Indexed by (skip ? 1 : 0) + (blocking ? 2 : 0). */
+  readonly bytes: (Buffer | undefined)[];
 }
 
 export interface HlsCounters {
@@ -124,6 +148,8 @@ export class HlsServer {
   readonly #log: Logger;
   readonly #expiry = new Map<string, NodeJS.Timeout>();
   readonly #registry: StreamRegistry;
+  readonly #date = new HttpDate();
+  readonly #playlistResponses = new WeakMap<HlsPackager, PlaylistResponses>();
   readonly #onPublished = (stream: Stream) => this.#start(stream);
   readonly #onUnpublished = (stream: Stream) => this.#stop(stream);
 
@@ -187,41 +213,14 @@ export class HlsServer {
   }
 
   /** `GET /hls/*`: playlists, init segments, segments and parts of one stream. */
-  async handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    try {
-      return await this.#handle(request, reply);
-    } catch (err) {
-      // The shared error handler hides messages of 5xx; a 503 here is the protocol's answer, not a fault.
-      if (err instanceof HlsRequestError && err.statusCode === 503 && !reply.sent) {
-        return reply
-          .status(503)
-          .header('cache-control', 'no-store')
-          .header('retry-after', '1')
-          .send({ error: err.message });
-      }
-      throw err;
-    }
+  handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    return answerUnavailable(reply, () => this.#handle(request, reply));
   }
 
   async #handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const raw = (request.params as Record<string, string>)['*'] ?? '';
-    const slash = raw.lastIndexOf('/');
-    if (slash <= 0) {
-      throw new HlsRequestError(
-        404,
-        `no HLS resource at /hls/${raw.slice(0, 100)}: use /hls/{path}/index.m3u8`,
-      );
-    }
-    let path: string;
-    try {
-      path = parseStreamPath(raw.slice(0, slash));
-    } catch (err) {
-      if (err instanceof InvalidPathError) throw new HlsRequestError(400, err.message);
-      throw err;
-    }
-    const resource = parseResourceName(raw.slice(slash + 1));
-    const packager = this.packagers.get(path);
-    if (!packager) throw new HlsRequestError(404, `stream "${path}" is not live`);
+    const { path, name } = parseResourceRequest(request, HLS);
+    const resource = parseResourceName(name);
+    const packager = livePackager(this.packagers, path);
     switch (resource.kind) {
       case 'multivariant': {
         const query = parseBlockingQuery(request.query as Record<string, unknown>);
@@ -262,9 +261,7 @@ export class HlsServer {
       }
       case 'segment':
       case 'part': {
-        if (resource.epoch !== packager.epoch) {
-          throw new HlsRequestError(404, `"${path}" restarted since this URI was listed; reload index.m3u8`);
-        }
+        checkEpoch(packager, resource.epoch, HLS);
         const found =
           resource.kind === 'part'
             ? packager.findPart(resource.msn, resource.index)
@@ -294,15 +291,18 @@ export class HlsServer {
     if (res.destroyed || res.headersSent) return;
     try {
       const blocking = query.msn !== undefined;
-      const body = packager.mediaPlaylist(query.skip);
-      res.writeHead(200, {
-        'access-control-allow-origin': cors,
-        'content-type': PLAYLIST_TYPE,
-        // A blocking response answers exactly its query, so caches may share it for a target duration.
-        'cache-control': blocking ? `public, max-age=${packager.targetDuration}` : PLAYLIST_CACHE,
-        'content-length': body.length,
-      });
-      res.end(body);
+      if (canWritePrebuilt(reply.request.raw, res)) {
+        writePrebuilt(res, this.#playlistResponse(packager, query.skip, blocking, cors));
+      } else {
+        const body = packager.mediaPlaylist(query.skip);
+        res.writeHead(200, {
+          'access-control-allow-origin': cors,
+          'content-type': PLAYLIST_TYPE,
+          'cache-control': playlistCacheControl(packager, blocking),
+          'content-length': body.length,
+        });
+        res.end(body);
+      }
       this.counters.playlists++;
       if (blocking) this.counters.blockedPlaylists++;
       if (waited) {
@@ -313,6 +313,31 @@ export class HlsServer {
       this.#log.error({ err, path: packager.path }, 'media playlist response failed');
       res.destroy();
     }
+  }
+
+  /** The whole response for this playlist form, built once per version, form and second for every poller. */
+  #playlistResponse(packager: HlsPackager, skip: boolean, blocking: boolean, cors: string): Buffer {
+    const second = this.#date.second;
+    let cached = this.#playlistResponses.get(packager);
+    if (!cached || cached.version !== packager.version || cached.second !== second || cached.cors !== cors) {
+      cached = { version: packager.version, second, cors, bytes: [] };
+      this.#playlistResponses.set(packager, cached);
+    }
+    const form = (skip ? 1 : 0) + (blocking ? 2 : 0);
+    let bytes = cached.bytes[form];
+    if (!bytes) {
+      bytes = buildResponse(
+        [
+          ['access-control-allow-origin', cors],
+          ['content-type', PLAYLIST_TYPE],
+          ['cache-control', playlistCacheControl(packager, blocking)],
+          ['date', this.#date.value],
+        ],
+        packager.mediaPlaylist(skip),
+      );
+      cached.bytes[form] = bytes;
+    }
+    return bytes;
   }
 
   /** Holds the request per the delivery directives; true when it had to wait. */
