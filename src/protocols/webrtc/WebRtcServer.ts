@@ -216,6 +216,7 @@ export class WebRtcServer {
       query: new URLSearchParams(request.url.split('?')[1] ?? ''),
     };
     session.pc.onDataChannel((dc) => {
+      this.engine.adoptDataChannel(session.pc, dc);
       const label = dc.getLabel();
       const end = session.closed ? null : (this.#dataChannels?.open(dc, peer) ?? null);
       if (!end) {
@@ -223,7 +224,7 @@ export class WebRtcServer {
           { path: session.path, session: session.id, label },
           `data channel ${JSON.stringify(label.slice(0, 64))} is not served here; closed`,
         );
-        dc.close();
+        this.engine.refuseDataChannel(session.pc, dc);
         return;
       }
       session.onClose(end);

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { PeerConnection } from 'node-datachannel';
+import type { Audio, PeerConnection, Track, Video } from 'node-datachannel';
 import type { Logger } from '../../core/log.ts';
 import { addCandidates, parseTrickleFragment, SdpError, takeCandidates } from './sdp.ts';
 import type { WebRtcEngine } from './WebRtcEngine.ts';
@@ -61,6 +61,11 @@ export abstract class WebRtcSession {
     this.log = log;
     this.pc = engine.createPeer(`${path}#${this.id.slice(0, 8)}`);
     this.pc.onStateChange((state) => this.#onState(state));
+  }
+
+  /** A track for one of the offer's m-sections, closed before the peer when the session ends. */
+  addTrack(description: Video | Audio): Track {
+    return this.#engine.addTrack(this.pc, description);
   }
 
   get closed(): boolean {
@@ -160,11 +165,7 @@ export abstract class WebRtcSession {
       // What hangs off the peer connection (its data channels) is closed while the connection still exists:
       // libdatachannel crashed the process (SIGSEGV) closing a data channel after its peer connection.
       for (const fn of this.#closers.splice(0)) fn();
-      try {
-        this.pc.close();
-      } catch {
-        // already closed by the stack
-      }
+      this.#engine.closePeer(this.pc);
     }
   }
 

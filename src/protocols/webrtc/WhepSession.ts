@@ -111,7 +111,7 @@ export class WhepSession extends WebRtcSession implements RtpFeedListener {
       description.parseSdpLine(`a=rtcp-fb:${codec.payloadType} rrtr`);
       const ssrc = randomInt(1, 0xffffffff);
       description.addSSRC(ssrc, cname, msid, `${media.kind}-${media.mid}`);
-      const out = new OutgoingTrack(media.kind, this.pc.addTrack(description), codec, ssrc);
+      const out = new OutgoingTrack(media.kind, this.addTrack(description), codec, ssrc);
       const track = out.track;
       this.outgoing[media.kind] = out;
       track.onMessage((message) => this.#onViewerRtcp(out, message));

@@ -153,7 +153,7 @@ export class WhipSession extends WebRtcSession implements Publisher {
           : new nodeDataChannel.Audio(media.mid, 'RecvOnly');
       addCodec(description, codec);
       if (media.kind === 'video') this.#acceptSimulcast(description, media);
-      const track = this.pc.addTrack(description);
+      const track = this.addTrack(description);
       const incoming = new IncomingTrack(media.kind, codec, track);
       this.incoming[media.kind] = incoming;
       this.feed[media.kind] = {
@@ -369,7 +369,7 @@ export function addInactive(session: WebRtcSession, media: OfferedMedia): void {
       description.addVideoCodec(format.payloadType, format.name);
     else description.addAudioCodec(format.payloadType, format.name);
   }
-  session.pc.addTrack(description);
+  session.addTrack(description);
 }
 
 const NO_RECORDS: RtcpRecord[] = [];

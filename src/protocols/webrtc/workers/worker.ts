@@ -70,8 +70,9 @@ async function offer(m: Extract<ToWorker, { type: 'offer' }>): Promise<void> {
     });
     return;
   }
+  const own = engine;
   const session = new WhepSession(
-    engine,
+    own,
     m.path,
     m.remoteAddress,
     {
@@ -82,7 +83,7 @@ async function offer(m: Extract<ToWorker, { type: 'offer' }>): Promise<void> {
     log,
   );
   // Offers with a data channel stay in the main process (messaging lives there); nothing is served here.
-  session.pc.onDataChannel((dc) => dc.close());
+  session.pc.onDataChannel((dc) => own.refuseDataChannel(session.pc, dc));
   session.onClose(() => {
     const totals = sent(session);
     closedTotals.packets += totals.packets;
