@@ -68,7 +68,13 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       ? { cert: readFileSync(config.http.tlsCert), key: readFileSync(config.http.tlsKey) }
       : null;
   // Request logging at info would drown the media logs; errors are still logged by the error handler.
-  const common = { loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) };
+  // Closing ends every connection, not only idle ones: a client holding a request open (half-sent headers, a
+  // player reconnecting its WebSocket while the server shuts down) kept close() pending forever.
+  const common = {
+    loggerInstance: log,
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true,
+  };
   const app = (tls ? Fastify({ ...common, https: tls }) : Fastify(common)) as unknown as FastifyInstance;
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('access-control-allow-origin', config.http.corsOrigin);
