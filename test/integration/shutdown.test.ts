@@ -28,7 +28,9 @@ test('close() ends connections with a request in progress and idle keep-alive on
   const halfSent = await open(port, 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n');
   const keptAlive = await open(port, 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
   await new Promise((resolve) => keptAlive.once('data', resolve));
-  const ended = [halfSent, keptAlive].map((s) => new Promise<void>((resolve) => s.once('close', () => resolve())));
+  const ended = [halfSent, keptAlive].map(
+    (s) => new Promise<void>((resolve) => s.once('close', () => resolve())),
+  );
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([
