@@ -8,11 +8,12 @@
  * (1 s fragments, 4 s playlist; it has no LL-HLS) to plain live-HLS clients.
  *
  *   node bench/hls/run.ts [--clients 100,500,1000] [--seconds 15] [--server subsecond|nginx|both]
- *                         [--generators K] [--nice N] [--out FILE]
+ *                         [--generators K] [--nice N] [--pin] [--out FILE]
  *
  * --generators K splits the clients over K load-generator processes (one Node event loop saturates near
  * 7,000 LL-HLS responses per second), their figures merged. --nice N runs the Subsecond server under nice(1):
- * on a machine shared with other work, a negative N approximates cores of its own.
+ * on a machine shared with other work, a negative N approximates cores of its own. --pin puts the server (and
+ * nginx) on CPU 0 and the source and generators on the other CPUs (taskset(1)).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,8 +35,15 @@ const { values } = parseArgs({
     out: { type: 'string', default: '' },
     generators: { type: 'string', default: '1' },
     nice: { type: 'string', default: '0' },
+    pin: { type: 'boolean', default: false },
   },
 });
+/**
+ * --pin: the server on CPU 0, the source and the load generators on the others (taskset(1)), so the server's
+ * write loop is not preempted by its own load; figures then describe a server with a core of its own.
+ */
+const pin = values.pin && availableParallelism() > 1;
+const others = `1-${availableParallelism() - 1}`;
 /** The Subsecond server's nice(1) value: below 0, it is scheduled ahead of the other tenants of a shared machine. */
 const serverNice = Number(values.nice);
 if (!Number.isInteger(serverNice) || serverNice < -20 || serverNice > 19) {
@@ -50,8 +58,11 @@ const clientCounts = values.clients.split(',').map(Number);
 const seconds = Number(values.seconds);
 
 const children: ChildProcess[] = [];
-function start(command: string, args: string[]): ChildProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(command: string, args: string[], cpus = others): ChildProcess {
+  // taskset(1) execs the command in its own process, so the pid stays the command's.
+  const child = pin
+    ? spawn('taskset', ['-c', cpus, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   return child;
 }
@@ -215,7 +226,7 @@ http {
 }
 `,
   );
-  const nginx = start('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')]);
+  const nginx = start('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], '0');
   await sleep(500);
   const source = ffmpegSource(`rtmp://127.0.0.1:${rtmpPort}/live/bench`);
   const playlist = `http://127.0.0.1:${httpPort}/hls/bench.m3u8`;
@@ -262,8 +273,8 @@ async function measure(clients: number) {
   // nice(1) execs node in its own process, so the pid read from /proc is the server's.
   const server =
     serverNice === 0
-      ? start(process.execPath, serve)
-      : start('nice', ['-n', String(serverNice), process.execPath, ...serve]);
+      ? start(process.execPath, serve, '0')
+      : start('nice', ['-n', String(serverNice), process.execPath, ...serve], '0');
   const http = `http://127.0.0.1:${httpPort}`;
   for (let i = 0; i < 100; i++) {
     if (
@@ -339,7 +350,7 @@ for (const r of rows) {
 const dir = join(REPO, 'bench/results');
 mkdirSync(dir, { recursive: true });
 const file = values.out || join(dir, `hls-${new Date().toISOString().slice(0, 10)}.json`);
-const meta = { cores: availableParallelism(), seconds, generators, serverNice, loadAverage: loadavg() };
+const meta = { cores: availableParallelism(), seconds, generators, serverNice, pin, loadAverage: loadavg() };
 writeFileSync(file, `${JSON.stringify({ ...meta, rows }, null, 2)}\n`);
 console.log(`\nwritten to ${file}`);
 process.exit(0);
