@@ -132,7 +132,7 @@ export function startWhepViewer(
 
 /**
  * Resolves with the ms from the POST to the first rendered frame once the viewer's <video> has presented
- * `count` frames; rejects after `timeoutMs`.
+ * `count` frames; rejects after `timeoutMs`. One wait at a time per page (a second replaces the first's hook).
  */
 export function waitForFrames(page: Page, count: number, timeoutMs: number): Promise<number> {
   return page.evaluate(
