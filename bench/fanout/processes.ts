@@ -1,6 +1,7 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
 
 /** Kernel clock ticks per second for /proc/PID/stat times (`getconf CLK_TCK`; 100 on Linux x86 and arm64). */
 const CLK_TCK = 100;
@@ -161,4 +162,137 @@ export function readMachine(): MachineSample {
 export function machinePercent(from: MachineSample, to: MachineSample, cores: number): number {
   const total = to.total - from.total;
   return total > 0 ? ((to.busy - from.busy) / total) * 100 * cores : 0;
+}
+
+/**
+ * Sends `message` to a child over IPC and resolves with its first reply of `type`; rejects on a reply
+ * `{ type: 'error', message }`, on the child's exit, or after `ms`.
+ */
+export function ask<T>(child: Child | ChildProcess, message: object, type: string, ms = 180_000): Promise<T> {
+  const proc = child instanceof Child ? child.process : child;
+  const name = child instanceof Child ? child.name : `child ${proc.pid}`;
+  return within(
+    ms,
+    `${name} answering ${JSON.stringify(message).slice(0, 40)}`,
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (reply: { type?: string; message?: string }) => {
+        if (reply?.type !== type && reply?.type !== 'error') return;
+        cleanup();
+        if (reply.type === 'error') reject(new Error(`${name}: ${reply.message}`));
+        else resolve(reply as T);
+      };
+      const onExit = () => {
+        cleanup();
+        const tail = child instanceof Child ? `:\n${child.tail}` : '';
+        reject(new Error(`${name} exited while asked for "${type}"${tail}`));
+      };
+      const cleanup = () => {
+        proc.off('message', onMessage);
+        proc.off('exit', onExit);
+      };
+      proc.on('message', onMessage);
+      proc.once('exit', onExit);
+      proc.send(message);
+    }),
+  );
+}
+
+/**
+ * Resolves once `check` is true (a throw counts as false), polling every 100 ms; rejects after `ms`, or as
+ * soon as `child` (the process that should bring it about) has exited, with the tail of its output.
+ */
+export async function waitUntil(
+  what: string,
+  ms: number,
+  check: () => boolean | Promise<boolean>,
+  child?: Child,
+): Promise<void> {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    if (child && !child.running) throw new Error(`${child.name} exited before ${what}:\n${child.tail}`);
+    if (
+      await Promise.resolve()
+        .then(check)
+        .catch(() => false)
+    )
+      return;
+    await sleep(100);
+  }
+  throw new Error(`${what}: not within ${ms} ms${child ? `:\n${child.tail}` : ''}`);
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+const REPO = join(import.meta.dirname, '../..');
+
+export interface SubsecondProcess {
+  readonly child: Child;
+  /** http://127.0.0.1:PORT */
+  readonly base: string;
+  readonly rtmpPort: number;
+  readonly udpPort: number;
+}
+
+/**
+ * `subsecond serve` from this checkout with bench/fanout/probe.ts preloaded, HTTP, RTMP and WebRTC UDP on free
+ * loopback ports, `--log.level warn` and `args` after those; resolves once /healthz answers.
+ */
+export async function startSubsecond(
+  children: Children,
+  args: string[],
+  stdio: SpawnOptions['stdio'] = ['ignore', 'pipe', 'pipe', 'ipc'],
+): Promise<SubsecondProcess> {
+  const http = await freePort();
+  const rtmpPort = await freePort();
+  const udpPort = await freePort();
+  const child = children.spawn(
+    'subsecond',
+    process.execPath,
+    [
+      ...['--import', './bench/fanout/probe.ts', 'src/cli/main.ts', 'serve'],
+      ...['--http.host', '127.0.0.1', '--http.port', String(http)],
+      ...['--rtmp.host', '127.0.0.1', '--rtmp.port', String(rtmpPort)],
+      ...['--webrtc.udpPort', String(udpPort), '--log.level', 'warn'],
+      ...args,
+    ],
+    { cwd: REPO, stdio },
+  );
+  // Drained: a pipe nobody reads fills at 64 KiB and then blocks the writer (stdout to a pipe is synchronous).
+  child.process.stdout?.resume();
+  const base = `http://127.0.0.1:${http}`;
+  await waitUntil('Subsecond /healthz', 15_000, async () => (await fetch(`${base}/healthz`)).ok, child);
+  return { child, base, rtmpPort, udpPort };
+}
+
+/** Resolves once Subsecond's stream `path` has its tracks (the source is live). */
+export function waitForTracks(base: string, path: string, ms = 15_000): Promise<void> {
+  return waitUntil(`${path} to go live`, ms, async () => {
+    const r = await fetch(`${base}/api/v1/streams/${path}`);
+    return r.ok && ((await r.json()) as { tracks: unknown[] }).tracks.length > 0;
+  });
+}
+
+/**
+ * ffmpeg arguments for the WHEP benches' RTMP source: a noisy 640×360 test pattern in real time, libx264 at
+ * 1.5 Mbit/s, 30 fps, a keyframe a second, no audio, for `maxSeconds` at most.
+ */
+export function x264RtmpSourceArgs(rtmpUrl: string, maxSeconds?: number): string[] {
+  return [
+    ...['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi'],
+    ...['-i', 'testsrc2=size=640x360:rate=30,noise=alls=40:allf=t+u'],
+    ...(maxSeconds === undefined ? [] : ['-t', String(maxSeconds)]),
+    ...['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', '30', '-pix_fmt', 'yuv420p'],
+    ...['-b:v', '1500k', '-maxrate', '1500k', '-bufsize', '750k', '-an', '-f', 'flv'],
+    rtmpUrl,
+  ];
 }

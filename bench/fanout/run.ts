@@ -8,25 +8,26 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { availableParallelism, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { SERVER_NODE_FLAGS } from '../../src/cli/nodeFlags.ts';
 import type { MseProbe } from './mse-probe.ts';
+import { choiceFlag, countsFlag, numberFlag, parseFlags } from './options.ts';
 import type { ProbeSample } from './probe.ts';
 import {
+  ask,
   type Child,
   Children,
   cpuPercent,
   freePort,
   machinePercent,
+  portOpen,
   readMachine,
   readProc,
   sleep,
   systemPercent,
-  within,
+  waitUntil,
 } from './processes.ts';
 import { type ProfileSummary, summarizeProfile } from './profile.ts';
 import { printTables, type Summary, summarize } from './report.ts';
@@ -79,9 +80,12 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const values = parseFlags(
+    `npm run bench:fanout -- [--viewers 10,100,500,1000] [--seconds 15] [--windows 3] [--server subsecond|nms|both]
+                        [--batch 50] [--batch-interval 100] [--settle 3] [--max-other 25]
+                        [--cpu-prof 1000] [--experiment none,cork-per-tick,…] [--subsecond-root DIR,…]
+                        [--node-flags="--max-semi-space-size=2 …"] [--out FILE.json]`,
+    {
       viewers: { type: 'string', default: '10,100,500,1000' },
       seconds: { type: 'string', default: '15' },
       windows: { type: 'string', default: '3' },
@@ -95,34 +99,11 @@ function parseOptions(argv: string[]): Options {
       'max-other': { type: 'string', default: '25' },
       'subsecond-root': { type: 'string', default: '' },
       out: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
-  });
-  if (values.help) {
-    process.stdout.write(
-      'npm run bench:fanout -- [--viewers 10,100,500,1000] [--seconds 15] [--windows 3] [--server subsecond|nms|both]\n' +
-        '                        [--batch 50] [--batch-interval 100] [--settle 3] [--max-other 25]\n' +
-        '                        [--cpu-prof 1000] [--experiment none,cork-per-tick,…] [--subsecond-root DIR,…]\n' +
-        '                        [--node-flags="--max-semi-space-size=2 …"] [--out FILE.json]\n',
-    );
-    process.exit(0);
-  }
-  const viewers = values.viewers.split(',').map(Number);
-  if (viewers.some((n) => !Number.isInteger(n) || n < 1 || n > 5000)) {
-    throw new Error(
-      `--viewers takes whole numbers from 1 to 5000 separated by commas, not "${values.viewers}"`,
-    );
-  }
-  const number = (name: string, text: string, min: number, max: number) => {
-    const n = Number(text);
-    if (!(n >= min && n <= max))
-      throw new Error(`--${name} must be between ${min} and ${max}, not "${text}"`);
-    return n;
-  };
-  const server = values.server;
-  if (server !== 'subsecond' && server !== 'nms' && server !== 'both') {
-    throw new Error(`--server is subsecond, nms or both, not "${server}"`);
-  }
+    argv,
+  );
+  const viewers = countsFlag('viewers', values.viewers, 1, 5000);
+  const server = choiceFlag('server', values.server, ['subsecond', 'nms', 'both']);
   const experiments = values.experiment ? values.experiment.split(',') : ['none'];
   const unknown = experiments.find((e) => !EXPERIMENTS.includes(e));
   if (unknown !== undefined) {
@@ -131,19 +112,19 @@ function parseOptions(argv: string[]): Options {
   const date = new Date().toISOString().slice(0, 10);
   return {
     viewers,
-    seconds: number('seconds', values.seconds, 2, 300),
-    windows: number('windows', values.windows, 1, 10),
+    seconds: numberFlag('seconds', values.seconds, 2, 300),
+    windows: numberFlag('windows', values.windows, 1, 10),
     servers: server === 'both' ? ['subsecond', 'nms'] : [server],
-    batch: number('batch', values.batch, 1, 1000),
-    batchIntervalMs: number('batch-interval', values['batch-interval'], 0, 10_000),
-    settleSeconds: number('settle', values.settle, 0, 60),
+    batch: numberFlag('batch', values.batch, 1, 1000),
+    batchIntervalMs: numberFlag('batch-interval', values['batch-interval'], 0, 10_000),
+    settleSeconds: numberFlag('settle', values.settle, 0, 60),
     cpuProf: values['cpu-prof'] ? values['cpu-prof'].split(',').map(Number) : [],
     nodeFlags: values['node-flags'] === undefined ? null : values['node-flags'].split(' ').filter(Boolean),
     experiments: experiments.map((e) => (e === 'none' ? '' : e)),
     subsecondRoots: values['subsecond-root']
       ? values['subsecond-root'].split(',').map((dir) => resolve(dir))
       : [REPO.replace(/\/$/, '')],
-    maxOtherPercent: number('max-other', values['max-other'], 0, 1000),
+    maxOtherPercent: numberFlag('max-other', values['max-other'], 0, 1000),
     out: values.out ?? `${REPO}bench/results/fanout-${date}.json`,
   };
 }
@@ -204,53 +185,8 @@ export interface PhaseResult {
   profile: (ProfileSummary & { file: string; spanOnly: boolean }) | null;
 }
 
-/** Waits for a reply of `type` to a message sent to a child over IPC. */
-function ask<T extends { type: string }>(
-  child: Child,
-  message: object,
-  type: string,
-  ms: number,
-): Promise<T> {
-  return within(
-    ms,
-    `${child.name} answering ${JSON.stringify(message).slice(0, 40)}`,
-    new Promise<T>((resolve, reject) => {
-      const onMessage = (reply: T) => {
-        if (reply?.type !== type) return;
-        cleanup();
-        resolve(reply);
-      };
-      const onExit = () => {
-        cleanup();
-        reject(new Error(`${child.name} exited while asked for "${type}":\n${child.tail}`));
-      };
-      const cleanup = () => {
-        child.process.off('message', onMessage);
-        child.process.off('exit', onExit);
-      };
-      child.process.on('message', onMessage);
-      child.process.once('exit', onExit);
-      child.process.send(message);
-    }),
-  );
-}
-
-async function waitForPort(port: number, child: Child, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (performance.now() < deadline) {
-    if (!child.running) throw new Error(`${child.name} exited before listening on ${port}:\n${child.tail}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error(`${child.name} did not listen on 127.0.0.1:${port} within ${ms} ms:\n${child.tail}`);
+function waitForPort(port: number, child: Child, ms: number): Promise<void> {
+  return waitUntil(`${child.name} listening on 127.0.0.1:${port}`, ms, () => portOpen(port), child);
 }
 
 /** Resolves once one viewer receives a video frame: the stream is live and flowing through the server. */

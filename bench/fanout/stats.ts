@@ -10,6 +10,15 @@ export function median(values: readonly (number | null | undefined)[]): number |
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+/** The value at quantile `q` of the sorted values (the upper of two middles for 0.5), -1 when there are none. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return -1;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+export const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
+
 export function minOf(values: readonly number[]): number | null {
   return values.length ? Math.min(...values) : null;
 }

@@ -7,12 +7,14 @@
  *
  *   node bench/whep-workers/run.ts [--workers 0,2] [--viewers 200] [--windows 3] [--window 8] [--procs 2] [--out F]
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { countsFlag, numberFlag, parseFlags } from '../fanout/options.ts';
 import type { ProbeSample } from '../fanout/probe.ts';
 import {
+  ask,
   Children,
   cpuPercent,
   freePort,
@@ -20,22 +22,31 @@ import {
   readMachine,
   readProc,
   sleep,
-  within,
+  startSubsecond,
+  waitForTracks,
+  x264RtmpSourceArgs,
 } from '../fanout/processes.ts';
+import { quantile, round } from '../fanout/stats.ts';
 import { childPids } from './proc.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-const layouts = flag('workers', '0,2').split(',').map(Number);
-const viewerCount = Number(flag('viewers', '200'));
-const windows = Number(flag('windows', '3'));
-const windowSeconds = Number(flag('window', '8'));
-const viewerProcesses = Number(flag('procs', '2'));
+const flags = parseFlags(
+  'node bench/whep-workers/run.ts [--workers 0,2] [--viewers 200] [--windows 3] [--window 8] [--procs 2] [--out F]',
+  {
+    workers: { type: 'string', default: '0,2' },
+    viewers: { type: 'string', default: '200' },
+    windows: { type: 'string', default: '3' },
+    window: { type: 'string', default: '8' },
+    procs: { type: 'string', default: '2' },
+    out: { type: 'string' },
+  },
+);
+const layouts = countsFlag('workers', flags.workers, 0, 64);
+const viewerCount = numberFlag('viewers', flags.viewers, 1, Number.POSITIVE_INFINITY, true);
+const windows = numberFlag('windows', flags.windows, 1, 20, true);
+const windowSeconds = numberFlag('window', flags.window, 1, 600);
+const viewerProcesses = numberFlag('procs', flags.procs, 1, Number.POSITIVE_INFINITY, true);
 
 interface ViewerReport {
   type: 'report';
@@ -43,23 +54,6 @@ interface ViewerReport {
   receiving: number;
   packets: number;
   lost: number;
-}
-
-function ask<T>(child: ChildProcess, message: object, type: string, ms = 180_000): Promise<T> {
-  return within(
-    ms,
-    `${type} from a child`,
-    new Promise<T>((resolve, reject) => {
-      const onMessage = (reply: { type: string; message?: string }) => {
-        if (reply.type !== type && reply.type !== 'error') return;
-        child.off('message', onMessage);
-        if (reply.type === 'error') reject(new Error(reply.message));
-        else resolve(reply as T);
-      };
-      child.on('message', onMessage);
-      child.send(message);
-    }),
-  );
 }
 
 async function packetsSent(base: string): Promise<number> {
@@ -77,59 +71,31 @@ async function workerElu(base: string): Promise<number[]> {
     .map((m) => Number(m[2]));
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.floor(sorted.length / 2)] : 0;
-}
-
-const round = (n: number, digits = 1) => Number(n.toFixed(digits));
 const children = new Children();
 process.on('exit', () => children.killAll());
 
 async function measure(workers: number): Promise<Record<string, unknown>> {
-  const http = await freePort();
-  const rtmp = await freePort();
-  const udp = await freePort();
   const workerPorts = await Promise.all(Array.from({ length: workers }, () => freePort()));
-  const server = children.spawn(
-    'subsecond',
-    process.execPath,
+  const {
+    child: server,
+    base,
+    rtmpPort,
+  } = await startSubsecond(
+    children,
     [
-      ...['--import', './bench/fanout/probe.ts', 'src/cli/main.ts', 'serve'],
-      ...['--http.host', '127.0.0.1', '--http.port', String(http)],
-      ...['--rtmp.host', '127.0.0.1', '--rtmp.port', String(rtmp)],
-      ...['--webrtc.udpPort', String(udp), '--log.level', 'warn', '--hls.enabled', 'false'],
-      ...['--webrtc.workers', String(workers)],
+      ...['--hls.enabled', 'false', '--webrtc.workers', String(workers)],
       ...(workers ? ['--webrtc.workerUdpPorts', workerPorts.join(',')] : []),
       // These viewers send no receiver reports: the server must not free them for silence.
       ...['--webrtc.inactivityTimeoutMs', '600000'],
     ],
-    { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] },
+    ['ignore', 'inherit', 'pipe', 'ipc'],
   );
-  const base = `http://127.0.0.1:${http}`;
-  for (let i = 0; i < 150; i++) {
-    if (
-      await fetch(`${base}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    if (!server.running) throw new Error(`server exited: ${server.tail}`);
-    await sleep(100);
-  }
-  const ffmpeg = children.spawn('ffmpeg', 'ffmpeg', [
-    ...['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi'],
-    ...['-i', 'testsrc2=size=640x360:rate=30,noise=alls=40:allf=t+u', '-t', '600'],
-    ...['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', '30', '-pix_fmt', 'yuv420p'],
-    ...['-b:v', '1500k', '-maxrate', '1500k', '-bufsize', '750k', '-an', '-f', 'flv'],
-    `rtmp://127.0.0.1:${rtmp}/bench/workers`,
-  ]);
-  for (let i = 0; i < 150; i++) {
-    const r = await fetch(`${base}/api/v1/streams/bench/workers`);
-    if (r.ok && ((await r.json()) as { tracks: unknown[] }).tracks.length > 0) break;
-    await sleep(100);
-  }
+  const ffmpeg = children.spawn(
+    'ffmpeg',
+    'ffmpeg',
+    x264RtmpSourceArgs(`rtmp://127.0.0.1:${rtmpPort}/bench/workers`, 600),
+  );
+  await waitForTracks(base, 'bench/workers');
   const viewerProcs = Array.from({ length: viewerProcesses }, () =>
     fork(join(import.meta.dirname, 'viewers.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   );
@@ -143,18 +109,18 @@ async function measure(workers: number): Promise<Record<string, unknown>> {
   const rows: Record<string, number | number[]>[] = [];
   for (let w = 0; w < windows; w++) {
     const pids = [server.pid, ...childPids(server.pid)];
-    const p0 = pids.map(readProc);
-    const m0 = readMachine();
-    const s0 = await ask<ProbeSample>(server.process, { type: 'sample' }, 'sample');
-    const sent0 = await packetsSent(base);
-    const v0 = await reports();
+    // The same readings, in the same order, at both ends of the window.
+    const snapshot = async () => ({
+      procs: pids.map(readProc),
+      machine: readMachine(),
+      probe: await ask<ProbeSample>(server.process, { type: 'sample' }, 'sample'),
+      sent: await packetsSent(base),
+      viewers: await reports(),
+    });
+    const { procs: p0, machine: m0, probe: s0, sent: sent0, viewers: v0 } = await snapshot();
     if (workers) await workerElu(base);
     await sleep(windowSeconds * 1000);
-    const p1 = pids.map(readProc);
-    const m1 = readMachine();
-    const s1 = await ask<ProbeSample>(server.process, { type: 'sample' }, 'sample');
-    const sent1 = await packetsSent(base);
-    const v1 = await reports();
+    const { procs: p1, machine: m1, probe: s1, sent: sent1, viewers: v1 } = await snapshot();
     const elus = workers ? await workerElu(base) : [];
     const seconds = (p1[0].at - p0[0].at) / 1000;
     const cpu = pids.map((_, i) => cpuPercent(p0[i], p1[i]));
@@ -186,7 +152,11 @@ async function measure(workers: number): Promise<Record<string, unknown>> {
   await sleep(500);
   await ffmpeg.stop();
   await server.stop();
-  const pick = (key: string) => median(rows.map((r) => r[key] as number));
+  const pick = (key: string) =>
+    quantile(
+      rows.map((r) => r[key] as number),
+      0.5,
+    );
   return {
     workers,
     viewers: viewerCount,
@@ -210,7 +180,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ workers: r.workers, viewers: r.viewers, ...(r.median as object) }));
   const file = join(
     ROOT,
-    flag('out', `bench/results/whep-workers-${viewerCount}-${new Date().toISOString().slice(0, 10)}.json`),
+    flags.out ?? `bench/results/whep-workers-${viewerCount}-${new Date().toISOString().slice(0, 10)}.json`,
   );
   writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), results }, null, 2)}\n`);
   console.log(`results in ${file}`);

@@ -3,7 +3,8 @@
  * processes of their own), against Subsecond and against Janus's streaming plugin fed the same RTP.
  *
  *   node bench/whep/run.ts [--viewers 100,200,400] [--server subsecond|janus|both] [--source whip|rtmp]
- *                          [--window 10] [--windows 1] [--per-process 50] [--receivers-nice 10] [--out FILE]
+ *                          [--window 10] [--windows 1] [--per-process 50] [--receivers-nice 10] [--workers 0]
+ *                          [--out FILE]
  *
  * Source (source.ts): a libx264 clip sent in a loop at 30 fps with a send-time stamp before each frame;
  * `whip` publishes it to Subsecond over WHIP (PLI → the clip's next IDR) and sends the same packets as plain
@@ -21,9 +22,10 @@ import { createSocket } from 'node:dgram';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { choiceFlag, countsFlag, numberFlag, parseFlags } from '../fanout/options.ts';
 import type { ProbeSample } from '../fanout/probe.ts';
 import {
+  ask,
   type Child,
   Children,
   cpuPercent,
@@ -32,8 +34,12 @@ import {
   readMachine,
   readProc,
   sleep,
-  within,
+  startSubsecond,
+  waitForTracks,
+  waitUntil,
+  x264RtmpSourceArgs,
 } from '../fanout/processes.ts';
+import { quantile, round } from '../fanout/stats.ts';
 import { readProcTree } from '../whep-workers/proc.ts';
 import { writeJanusConfig } from './janus.ts';
 import type { ReceiversReport, ViewerReport } from './receivers.ts';
@@ -41,8 +47,11 @@ import { BIND } from './receivers.ts';
 import { type Clip, ClipSender, encodeClip, H264_FMTP, VIDEO_PT, WhipClipPublisher } from './source.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-const { values } = parseArgs({
-  options: {
+const values = parseFlags(
+  `node bench/whep/run.ts [--viewers 100,200,400] [--server subsecond|janus|both] [--source whip|rtmp]
+                       [--window 10] [--windows 1] [--per-process 50] [--receivers-nice 10] [--workers 0]
+                       [--out FILE]`,
+  {
     viewers: { type: 'string', default: '100,200,400' },
     server: { type: 'string', default: 'both' },
     source: { type: 'string', default: 'whip' },
@@ -54,63 +63,22 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '0' },
     out: { type: 'string' },
   },
-});
-const steps = values.viewers.split(',').map(Number);
-const windowSeconds = Number(values.window);
-const windowCount = Number(values.windows);
-const perProcess = Number(values['per-process']);
-const receiversNice = Number(values['receivers-nice']);
-if (!(Number.isInteger(receiversNice) && receiversNice >= 0 && receiversNice <= 19))
-  throw new Error(`--receivers-nice must be 0..19, got ${values['receivers-nice']}`);
-if (steps.some((n, i) => !Number.isInteger(n) || n < 1 || (i > 0 && n <= steps[i - 1])))
-  throw new Error(`--viewers must be increasing positive integers, got "${values.viewers}"`);
-if (!['subsecond', 'janus', 'both'].includes(values.server))
-  throw new Error(`--server must be subsecond, janus or both, got "${values.server}"`);
-if (!['whip', 'rtmp'].includes(values.source))
-  throw new Error(`--source must be whip or rtmp, got "${values.source}"`);
-if (!(windowSeconds > 0 && windowSeconds <= 600) || !(windowCount >= 1 && windowCount <= 20))
-  throw new Error(`--window must be 1..600 s and --windows 1..20, got ${windowSeconds} and ${windowCount}`);
-if (!(perProcess >= 1)) throw new Error(`--per-process must be at least 1, got ${values['per-process']}`);
-const servers = values.server === 'both' ? ['subsecond', 'janus'] : [values.server];
-
-function ask<T>(child: ChildProcess, message: object, type: string, ms = 180_000): Promise<T> {
-  return within(
-    ms,
-    `${type} from child ${child.pid}`,
-    new Promise<T>((resolve, reject) => {
-      const onMessage = (reply: { type: string; message?: string }) => {
-        if (reply.type === 'error') {
-          child.off('message', onMessage);
-          reject(new Error(reply.message));
-        } else if (reply.type === type) {
-          child.off('message', onMessage);
-          resolve(reply as T);
-        }
-      };
-      child.on('message', onMessage);
-      child.send(message);
-    }),
-  );
-}
-
-function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) return -1;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-const round = (x: number, digits = 1) => Number(x.toFixed(digits));
+);
+const steps = countsFlag('viewers', values.viewers, 1, Number.POSITIVE_INFINITY, true);
+const windowSeconds = numberFlag('window', values.window, 1, 600);
+const windowCount = numberFlag('windows', values.windows, 1, 20, true);
+const perProcess = numberFlag('per-process', values['per-process'], 1, Number.POSITIVE_INFINITY, true);
+const receiversNice = numberFlag('receivers-nice', values['receivers-nice'], 0, 19, true);
+const serverFlag = choiceFlag('server', values.server, ['subsecond', 'janus', 'both']);
+const servers = serverFlag === 'both' ? ['subsecond', 'janus'] : [serverFlag];
+const source = choiceFlag('source', values.source, ['whip', 'rtmp']);
 
 const children = new Children();
 process.on('exit', () => children.killAll());
 
-async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
+/** Offer → event times of the viewers that joined in a step, ms. */
+function p50p99(values: readonly number[]): { p50: number; p99: number } {
+  return { p50: Math.round(quantile(values, 0.5)), p99: Math.round(quantile(values, 0.99)) };
 }
 
 interface Target {
@@ -127,59 +95,24 @@ interface Target {
   stop: () => Promise<void>;
 }
 
-async function startSubsecond(clip: Clip): Promise<Target> {
-  const http = await freePort();
-  const rtmp = await freePort();
-  const udp = await freePort();
-  const server = children.spawn(
-    'subsecond',
-    process.execPath,
-    [
-      '--import',
-      './bench/fanout/probe.ts',
-      'src/cli/main.ts',
-      'serve',
-      ...['--http.host', '127.0.0.1', '--http.port', String(http)],
-      ...['--rtmp.host', '127.0.0.1', '--rtmp.port', String(rtmp)],
-      ...['--webrtc.udpPort', String(udp), '--log.level', 'warn'],
-      // The receivers send no RTCP of their own (see receivers.ts): the server must not free them for it.
-      ...['--webrtc.inactivityTimeoutMs', '600000'],
-      ...['--webrtc.workers', values.workers],
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
-  );
-  // Drained: a pipe nobody reads fills at 64 KiB and then blocks the writer (stdout to a pipe is synchronous).
-  server.process.stdout?.resume();
-  const base = `http://127.0.0.1:${http}`;
-  await waitFor('Subsecond /healthz', 15_000, async () => (await fetch(`${base}/healthz`)).ok);
+async function startSubsecondTarget(clip: Clip): Promise<Target> {
+  const {
+    child: server,
+    base,
+    rtmpPort,
+  } = await startSubsecond(children, [
+    // The receivers send no RTCP of their own (see receivers.ts): the server must not free them for it.
+    ...['--webrtc.inactivityTimeoutMs', '600000'],
+    ...['--webrtc.workers', values.workers],
+  ]);
   let publisher: WhipClipPublisher | undefined;
-  if (values.source === 'whip') {
+  if (source === 'whip') {
     publisher = new WhipClipPublisher(clip, BIND);
     await publisher.publish(`${base}/whip/bench/whep`);
   } else {
-    children.spawn('ffmpeg', 'ffmpeg', [
-      ...['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi'],
-      ...['-i', 'testsrc2=size=640x360:rate=30,noise=alls=40:allf=t+u'],
-      ...[
-        '-c:v',
-        'libx264',
-        '-preset',
-        'veryfast',
-        '-tune',
-        'zerolatency',
-        '-g',
-        '30',
-        '-pix_fmt',
-        'yuv420p',
-      ],
-      ...['-b:v', '1500k', '-maxrate', '1500k', '-bufsize', '750k', '-an', '-f', 'flv'],
-      `rtmp://127.0.0.1:${rtmp}/bench/whep`,
-    ]);
+    children.spawn('ffmpeg', 'ffmpeg', x264RtmpSourceArgs(`rtmp://127.0.0.1:${rtmpPort}/bench/whep`));
   }
-  await waitFor('the stream to go live', 15_000, async () => {
-    const r = await fetch(`${base}/api/v1/streams/bench/whep`);
-    return r.ok && ((await r.json()) as { tracks: unknown[] }).tracks.length > 0;
-  });
+  await waitForTracks(base, 'bench/whep');
   return {
     name: 'subsecond',
     server,
@@ -210,7 +143,7 @@ async function startJanus(clip: Clip): Promise<Target> {
   const server = children.spawn('janus', 'janus', config.args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const base = `http://127.0.0.1:${http}`;
   try {
-    await waitFor('Janus /janus/info', 20_000, async () => (await fetch(`${base}/janus/info`)).ok);
+    await waitUntil('Janus /janus/info', 20_000, async () => (await fetch(`${base}/janus/info`)).ok, server);
   } catch (error) {
     throw new Error(`${(error as Error).message}; see Janus's log in ${config.log}`);
   }
@@ -336,48 +269,9 @@ async function measure(target: Target): Promise<Record<string, unknown>> {
           frames: after.delays.length,
           worstViewerP99: Math.max(...perViewer.map((v) => v.delayP99)),
         },
-        offerToConnectedMs: {
-          p50: Math.round(
-            quantile(
-              joined.map((v) => v.connectedMs),
-              0.5,
-            ),
-          ),
-          p99: Math.round(
-            quantile(
-              joined.map((v) => v.connectedMs),
-              0.99,
-            ),
-          ),
-        },
-        offerToFirstRtpMs: {
-          p50: Math.round(
-            quantile(
-              joined.map((v) => v.firstRtpMs),
-              0.5,
-            ),
-          ),
-          p99: Math.round(
-            quantile(
-              joined.map((v) => v.firstRtpMs),
-              0.99,
-            ),
-          ),
-        },
-        offerToFirstKeyframeMs: {
-          p50: Math.round(
-            quantile(
-              joined.map((v) => v.firstFrameMs),
-              0.5,
-            ),
-          ),
-          p99: Math.round(
-            quantile(
-              joined.map((v) => v.firstFrameMs),
-              0.99,
-            ),
-          ),
-        },
+        offerToConnectedMs: p50p99(joined.map((v) => v.connectedMs)),
+        offerToFirstRtpMs: p50p99(joined.map((v) => v.firstRtpMs)),
+        offerToFirstKeyframeMs: p50p99(joined.map((v) => v.firstFrameMs)),
         serverCpuPercent: round(serverCpu),
         serverCpuPerViewerPercent: round(serverCpu / n, 3),
         serverSystemCpuPercent: round(((p1.systemSeconds - p0.systemSeconds) / seconds) * 100),
@@ -414,7 +308,7 @@ async function main(): Promise<void> {
   console.log(`clip: ${clip.frames.length} frames, ${round(clip.bitrate / 1e6, 2)} Mbit/s of RTP payload`);
   const results: Record<string, unknown>[] = [];
   for (const name of servers) {
-    const target = name === 'janus' ? await startJanus(clip) : await startSubsecond(clip);
+    const target = name === 'janus' ? await startJanus(clip) : await startSubsecondTarget(clip);
     try {
       results.push(await measure(target));
     } finally {
@@ -435,7 +329,7 @@ async function main(): Promise<void> {
         cpus: cpus().length,
         cpu: cpus()[0]?.model,
         options: values,
-        source: { kind: values.source, ffmpeg: ['ffmpeg', ...clip.args].join(' '), bitrate: clip.bitrate },
+        source: { kind: source, ffmpeg: ['ffmpeg', ...clip.args].join(' '), bitrate: clip.bitrate },
         results,
       },
       null,

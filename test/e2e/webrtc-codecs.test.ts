@@ -18,8 +18,9 @@ import { fourCcNumber } from '../../src/protocols/rtmp/codecs.ts';
 import { dataMessage, MessageType } from '../../src/protocols/rtmp/messages.ts';
 import { RtmpTestClient } from '../../src/protocols/rtmp/testing/RtmpTestClient.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
-import { type ChromiumSession, launchChromium } from '../helpers/browser.ts';
+import { type ChromiumSession, closeServerThenBrowser, launchChromium } from '../helpers/browser.ts';
 import { waitFor } from '../helpers/processes.ts';
+import { closeWhepViewer, playWhep, whepStatsOver } from '../helpers/whepPage.ts';
 
 const SOURCES = [
   {
@@ -77,12 +78,7 @@ before(async () => {
   browser = await launchChromium();
 });
 
-after(async () => {
-  // The server first, while the browser still answers: libdatachannel cleaned up while peers whose remote had
-  // vanished were still shutting down crashed the test process at exit (SIGSEGV/abort in ~1 of 2 runs).
-  await server?.close();
-  await browser?.close();
-});
+after(() => closeServerThenBrowser(server, browser));
 
 /** An AV1 temporal unit (OBUs with obu_size) without its sequence header OBUs (type 1). */
 function withoutSequenceHeader(tu: Uint8Array): Uint8Array {
@@ -173,67 +169,21 @@ for (const source of SOURCES) {
       await waitFor(`${path} to be ready`, () => server.registry.get(path)?.ready);
       const page = await browser.newPage();
       await page.goto(`${server.httpUrl}/healthz`);
-      const result = await page.evaluate(async (url) => {
-        const pc = new RTCPeerConnection();
-        pc.addTransceiver('video', { direction: 'recvonly' });
-        pc.addTransceiver('audio', { direction: 'recvonly' });
-        const video = document.createElement('video');
-        video.muted = true;
-        video.autoplay = true;
-        document.body.append(video);
-        pc.ontrack = (event) => {
-          video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
-        };
-        await pc.setLocalDescription(await pc.createOffer());
-        const response = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/sdp' },
-          body: pc.localDescription!.sdp,
-        });
-        if (response.status !== 201)
-          throw new Error(`WHEP answered ${response.status}: ${await response.text()}`);
-        await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
-        const sample = async () => {
-          const stats = await pc.getStats();
-          const out = { videoCodec: '', audioCodec: '', framesDecoded: 0, audioPackets: 0 };
-          for (const report of stats.values()) {
-            if (report.type !== 'inbound-rtp') continue;
-            const codec = report.codecId ? stats.get(report.codecId)?.mimeType : '';
-            if (report.kind === 'video') {
-              out.videoCodec = codec;
-              out.framesDecoded = report.framesDecoded ?? 0;
-            } else {
-              out.audioCodec = codec;
-              out.audioPackets = report.packetsReceived ?? 0;
-            }
-          }
-          return out;
-        };
-        // The first frame, then two seconds of playback.
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error('no video frame within 10 s')), 10_000);
-          video.requestVideoFrameCallback(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-        const first = await sample();
-        await new Promise((r) => setTimeout(r, 2000));
-        const second = await sample();
-        pc.close();
-        return { first, second, width: video.videoWidth };
-      }, `${server.httpUrl}/whep/${path}`);
-      console.log(`${source.name} RTMP -> WHEP: ${JSON.stringify(result)}`);
-      assert.equal(result.second.videoCodec, `video/${source.name}`);
-      assert.equal(result.second.audioCodec, 'audio/opus');
-      const decoded = result.second.framesDecoded - result.first.framesDecoded;
+      await playWhep(page, `${server.httpUrl}/whep/${path}`);
+      // The first frame, then two seconds of playback.
+      const { first, second } = await whepStatsOver(page, 2000);
+      await closeWhepViewer(page);
+      console.log(`${source.name} RTMP -> WHEP: ${JSON.stringify({ first, second })}`);
+      assert.equal(second.videoCodec, `video/${source.name}`);
+      assert.equal(second.audioCodec, 'audio/opus');
+      const decoded = second.framesDecoded - first.framesDecoded;
       // 30 fps published; a loaded 2-core machine decodes fewer, but a steady flow.
       assert.ok(decoded >= 20, `${decoded} ${source.name} frames decoded in 2 s`);
       assert.ok(
-        result.second.audioPackets - result.first.audioPackets > 50,
-        `Opus packets flow: ${result.first.audioPackets} -> ${result.second.audioPackets}`,
+        second.audioPackets - first.audioPackets > 50,
+        `Opus packets flow: ${first.audioPackets} -> ${second.audioPackets}`,
       );
-      assert.equal(result.width, WIDTH);
+      assert.equal(second.width, WIDTH);
       const info = (await (await fetch(`${server.httpUrl}/api/v1/streams/${path}`)).json()) as {
         warnings: string[];
       };

@@ -13,8 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type RunningServer, startServer } from '../../src/server.ts';
-import { type ChromiumSession, launchChromium } from '../helpers/browser.ts';
-import { killAll, publishTestSource, stop, waitFor } from '../helpers/processes.ts';
+import { type ChromiumSession, closeServerThenBrowser, launchChromium } from '../helpers/browser.ts';
+import { publishTestSource, stop, waitFor } from '../helpers/processes.ts';
+import { playWhep, whepStats } from '../helpers/whepPage.ts';
 
 const TURN_USER = 'subsecond';
 const TURN_PASSWORD = randomBytes(12).toString('hex');
@@ -118,11 +119,7 @@ before(async () => {
 });
 
 after(async () => {
-  // The server first, while the browser still answers: libdatachannel cleaned up while peers whose remote had
-  // vanished were still shutting down crashed the test process at exit (SIGSEGV/abort in ~1 of 2 runs).
-  killAll();
-  await server?.close();
-  await browser?.close();
+  await closeServerThenBrowser(server, browser);
   await stop(turn);
   if (turnDir) await rm(turnDir, { recursive: true, force: true });
 });
@@ -134,80 +131,22 @@ test('a relay-only WHEP viewer plays through coturn, with the ICE servers from t
     await waitFor(`${path} to be ready`, () => server.registry.get(path)?.ready);
     const page = await browser.newPage();
     await page.goto(`${server.httpUrl}/healthz`);
-    const result = await page.evaluate(async (url) => {
-      // RFC 9725 §4.6: the ICE servers come from the Link headers of the OPTIONS answer.
-      const options = await fetch(url, { method: 'OPTIONS' });
-      const iceServers: RTCIceServer[] = [];
-      for (const link of (options.headers.get('link') ?? '').split(/,\s*(?=<)/)) {
-        const target = /^<([^>]+)>/.exec(link)?.[1];
-        if (!target || !/rel="ice-server"/.test(link)) continue;
-        const username = /username="([^"]*)"/.exec(link)?.[1];
-        const credential = /credential="([^"]*)"/.exec(link)?.[1];
-        iceServers.push({ urls: target, username, credential });
-      }
-      const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: 'relay' });
-      (window as unknown as { pc: RTCPeerConnection }).pc = pc;
-      pc.addTransceiver('video', { direction: 'recvonly' });
-      pc.addTransceiver('audio', { direction: 'recvonly' });
-      const video = document.createElement('video');
-      video.muted = true;
-      video.autoplay = true;
-      document.body.append(video);
-      pc.ontrack = (event) => {
-        video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
-      };
-      await pc.setLocalDescription(await pc.createOffer());
-      // Non-trickle: the offer carries the relay candidate.
-      await new Promise<void>((resolve) => {
-        if (pc.iceGatheringState === 'complete') return resolve();
-        const timer = setTimeout(resolve, 5000);
-        pc.addEventListener('icegatheringstatechange', () => {
-          if (pc.iceGatheringState === 'complete') {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
-      const offer = pc.localDescription!.sdp;
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/sdp' },
-        body: offer,
-      });
-      if (response.status !== 201)
-        throw new Error(`WHEP answered ${response.status}: ${await response.text()}`);
-      await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
-      const frames = await new Promise<number>((resolve, reject) => {
-        let count = 0;
-        const timer = setTimeout(() => reject(new Error(`${count} frames within 15 s`)), 15_000);
-        const onFrame = () => {
-          if (++count === 30) {
-            clearTimeout(timer);
-            resolve(count);
-          } else video.requestVideoFrameCallback(onFrame);
-        };
-        video.requestVideoFrameCallback(onFrame);
-      });
-      const stats = await pc.getStats();
-      let pair: RTCIceCandidatePairStats | undefined;
-      let framesDecoded = 0;
-      for (const report of stats.values()) {
-        if (report.type === 'transport' && report.selectedCandidatePairId)
-          pair = stats.get(report.selectedCandidatePairId);
-        if (report.type === 'inbound-rtp' && report.kind === 'video') framesDecoded = report.framesDecoded;
-      }
-      const local = pair ? stats.get(pair.localCandidateId) : undefined;
-      return {
-        iceServers,
-        offeredTypes: [...offer.matchAll(/ typ (\w+)/g)].map((m) => m[1]),
-        frames,
-        framesDecoded,
-        localType: local?.candidateType,
-        localAddress: local?.address,
-        relayProtocol: local?.relayProtocol,
-        width: video.videoWidth,
-      };
-    }, `${server.httpUrl}/whep/${path}`);
+    // Non-trickle: the offer carries the relay candidate.
+    const played = await playWhep(page, `${server.httpUrl}/whep/${path}`, {
+      iceServersFromLinks: true,
+      iceTransportPolicy: 'relay',
+      gatherBeforeOffer: true,
+      frames: 30,
+      timeoutMs: 15_000,
+    });
+    const stats = await whepStats(page);
+    const result = {
+      iceServers: played.iceServers,
+      offeredTypes: [...played.offer.matchAll(/ typ (\w+)/g)].map((m) => m[1]),
+      framesDecoded: stats.framesDecoded,
+      localCandidate: stats.localCandidate,
+      width: stats.width,
+    };
     console.log(`relay-only WHEP viewer: ${JSON.stringify(result)}`);
     assert.deepEqual(result.iceServers, [
       { urls: `turn:127.0.0.1:${turnPort}?transport=udp`, username: TURN_USER, credential: TURN_PASSWORD },
@@ -217,8 +156,8 @@ test('a relay-only WHEP viewer plays through coturn, with the ICE servers from t
       result.offeredTypes.every((t) => t === 'relay'),
       `relay-only: ${result.offeredTypes}`,
     );
-    assert.equal(result.localType, 'relay', 'the selected candidate pair goes through the relay');
-    assert.equal(result.relayProtocol, 'udp');
+    assert.equal(result.localCandidate?.type, 'relay', 'the selected candidate pair goes through the relay');
+    assert.equal(result.localCandidate?.relayProtocol, 'udp');
     assert.ok(result.framesDecoded >= 30, `${result.framesDecoded} frames decoded`);
     assert.equal(result.width, 640);
     const viewer = server.webrtc?.viewers.find((s) => s.path === path);

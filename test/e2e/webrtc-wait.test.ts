@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { type RunningServer, startServer } from '../../src/server.ts';
-import { type ChromiumSession, launchChromium } from '../helpers/browser.ts';
-import { killAll, publishTestSource, stop, waitFor } from '../helpers/processes.ts';
+import { type ChromiumSession, closeServerThenBrowser, launchChromium } from '../helpers/browser.ts';
+import { publishTestSource, stop, waitFor } from '../helpers/processes.ts';
+import { startWhepViewer, whepStats } from '../helpers/whepPage.ts';
+import { publishCanvas } from '../helpers/whipPage.ts';
 
 let server: RunningServer;
 let browser: ChromiumSession;
@@ -26,104 +28,14 @@ before(async () => {
   browser = await launchChromium();
 });
 
-after(async () => {
-  // The server first, while the browser still answers: libdatachannel cleaned up while peers whose remote had
-  // vanished were still shutting down crashed the test process at exit (SIGSEGV/abort in ~1 of 2 runs).
-  killAll();
-  await server?.close();
-  await browser?.close();
-});
-
-/** Runs in the page: a 640×360 canvas animation published over WHIP; resolves with the Location. */
-function publishCanvas(page: Page, url: string): Promise<string> {
-  return page.evaluate(async (whipUrl) => {
-    const canvas = document.createElement('canvas');
-    canvas.width = 640;
-    canvas.height = 360;
-    const g = canvas.getContext('2d')!;
-    let n = 0;
-    setInterval(() => {
-      n += 7;
-      g.fillStyle = `hsl(${n % 360} 80% 50%)`;
-      g.fillRect(0, 0, 640, 360);
-    }, 33);
-    const pc = new RTCPeerConnection();
-    for (const track of canvas.captureStream(30).getVideoTracks())
-      pc.addTransceiver(track, { direction: 'sendonly' });
-    await pc.setLocalDescription(await pc.createOffer());
-    const response = await fetch(whipUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/sdp' },
-      body: pc.localDescription!.sdp,
-    });
-    if (response.status !== 201)
-      throw new Error(`WHIP answered ${response.status}: ${await response.text()}`);
-    await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
-    return response.headers.get('location') ?? '';
-  }, url);
-}
-
-/**
- * Runs in the page: a recvonly WHEP viewer into a <video>, offering only `videoCodec` when given; resolves
- * with the POST's status once answered.
- */
-function startViewer(
-  page: Page,
-  url: string,
-  videoCodec?: string,
-): Promise<{ status: number; location: string }> {
-  return page.evaluate(
-    async ([whepUrl, only]) => {
-      const pc = new RTCPeerConnection();
-      (window as unknown as { pc: RTCPeerConnection }).pc = pc;
-      const transceiver = pc.addTransceiver('video', { direction: 'recvonly' });
-      if (only) {
-        const codecs = RTCRtpReceiver.getCapabilities('video')!.codecs;
-        transceiver.setCodecPreferences(codecs.filter((c) => c.mimeType === `video/${only}`));
-      }
-      pc.addTransceiver('audio', { direction: 'recvonly' });
-      const video = document.createElement('video');
-      video.muted = true;
-      video.autoplay = true;
-      document.body.append(video);
-      pc.ontrack = (event) => {
-        video.srcObject = event.streams[0] ?? new MediaStream([event.track]);
-      };
-      await pc.setLocalDescription(await pc.createOffer());
-      const response = await fetch(whepUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/sdp' },
-        body: pc.localDescription!.sdp,
-      });
-      if (response.status === 201)
-        await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
-      return { status: response.status, location: response.headers.get('location') ?? '' };
-    },
-    [url, videoCodec ?? ''] as const,
-  );
-}
-
-/** The viewer page's decoded video frames, connection state and picture width. */
-function viewerState(page: Page) {
-  return page.evaluate(async () => {
-    const pc = (window as unknown as { pc: RTCPeerConnection }).pc;
-    let framesDecoded = 0;
-    for (const report of (await pc.getStats()).values())
-      if (report.type === 'inbound-rtp' && report.kind === 'video') framesDecoded = report.framesDecoded ?? 0;
-    return {
-      framesDecoded,
-      connection: pc.connectionState,
-      width: document.querySelector('video')!.videoWidth,
-    };
-  });
-}
+after(() => closeServerThenBrowser(server, browser));
 
 async function assertDecodes(page: Page, what: string): Promise<number> {
-  const start = (await viewerState(page)).framesDecoded;
+  const start = (await whepStats(page)).framesDecoded;
   const reached = await waitFor(
     `${what}: 20 more frames decoded`,
     async () => {
-      const now = await viewerState(page);
+      const now = await whepStats(page);
       return now.framesDecoded - start >= 20 ? now : null;
     },
     15_000,
@@ -142,7 +54,7 @@ test('a WHEP viewer that comes first plays the WHIP publisher, then the RTMP one
   const path = 'live/later';
   const viewer = await browser.newPage();
   await viewer.goto(`${server.httpUrl}/healthz`);
-  const answered = await startViewer(viewer, `${server.httpUrl}/whep/${path}`);
+  const answered = await startWhepViewer(viewer, `${server.httpUrl}/whep/${path}`);
   assert.equal(answered.status, 201, 'a path nobody publishes to yet is answered');
   const id = answered.location.split('/').pop()!;
   await waitFor('the waiting viewer to connect', async () => (await sessionOf(id))?.state === 'connected');
@@ -150,11 +62,12 @@ test('a WHEP viewer that comes first plays the WHIP publisher, then the RTMP one
   // Connected and waiting longer than webrtc.inactivityTimeoutMs, without a packet: still there.
   await new Promise((r) => setTimeout(r, 3500));
   assert.equal((await sessionOf(id))?.state, 'connected');
-  assert.equal((await viewerState(viewer)).framesDecoded, 0);
+  assert.equal((await whepStats(viewer)).framesDecoded, 0);
 
   const publisher = await browser.newPage();
   await publisher.goto(`${server.httpUrl}/healthz`);
-  const whip = await publishCanvas(publisher, `${server.httpUrl}/whip/${path}`);
+  const published = await publishCanvas(publisher, `${server.httpUrl}/whip/${path}`);
+  assert.equal(published.status, 201, published.body);
   assert.equal(await assertDecodes(viewer, 'the WHIP publisher'), 640);
   assert.equal((await sessionOf(id))?.waitingForPublisher, false);
   const stream = (await (await fetch(`${server.httpUrl}/api/v1/streams/${path}`)).json()) as {
@@ -163,11 +76,11 @@ test('a WHEP viewer that comes first plays the WHIP publisher, then the RTMP one
   assert.equal(stream.viewers.byProtocol.whep, 1, 'the viewer counts on the stream once it plays');
 
   // The WHIP publisher leaves: the viewer waits, connected, for the next one.
-  assert.equal((await fetch(`${server.httpUrl}${whip}`, { method: 'DELETE' })).status, 200);
+  assert.equal((await fetch(`${server.httpUrl}${published.location}`, { method: 'DELETE' })).status, 200);
   await publisher.close();
   await waitFor('the viewer to wait again', async () => (await sessionOf(id))?.waitingForPublisher === true);
   await new Promise((r) => setTimeout(r, 1000));
-  assert.equal((await viewerState(viewer)).connection, 'connected');
+  assert.equal((await whepStats(viewer)).connection, 'connected');
 
   const ffmpeg = publishTestSource(`${server.rtmpUrl}/${path}`, {
     size: '480x270',
@@ -178,7 +91,7 @@ test('a WHEP viewer that comes first plays the WHIP publisher, then the RTMP one
   try {
     // The same peer connection decodes the new source, whose SSRC, sequence and timestamps are re-based.
     await assertDecodes(viewer, 'the RTMP publisher');
-    await waitFor('the new resolution', async () => (await viewerState(viewer)).width === 480, 5000);
+    await waitFor('the new resolution', async () => (await whepStats(viewer)).width === 480, 5000);
     assert.equal((await sessionOf(id))?.waitingForPublisher, false);
   } finally {
     await stop(ffmpeg);
@@ -190,7 +103,7 @@ test('a waiting viewer answered VP8 is closed, saying why, when the stream goes 
   const path = 'live/other-codec';
   const viewer = await browser.newPage();
   await viewer.goto(`${server.httpUrl}/healthz`);
-  const answered = await startViewer(viewer, `${server.httpUrl}/whep/${path}`, 'VP8');
+  const answered = await startWhepViewer(viewer, `${server.httpUrl}/whep/${path}`, { videoCodec: 'VP8' });
   assert.equal(answered.status, 201);
   const session = server.webrtc!.sessions.get(answered.location.split('/').pop()!);
   assert.ok(session && !session.closed);
@@ -218,7 +131,7 @@ test('a waiting viewer nobody publishes for is freed when webrtc.whepWaitForPubl
   try {
     const viewer = await own.newPage();
     await viewer.goto(`${short.httpUrl}/healthz`);
-    const answered = await startViewer(viewer, `${short.httpUrl}/whep/live/nobody`);
+    const answered = await startWhepViewer(viewer, `${short.httpUrl}/whep/live/nobody`);
     assert.equal(answered.status, 201);
     const id = answered.location.split('/').pop()!;
     const session = short.webrtc!.sessions.get(id);

@@ -11,6 +11,7 @@ import type { Page } from 'playwright-core';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { type ChromiumSession, launchChromium } from '../helpers/browser.ts';
 import { killAll, publishTestSource, stop, waitFor } from '../helpers/processes.ts';
+import { playWhep, whepStatsOver } from '../helpers/whepPage.ts';
 
 const STREAM = 'live/workers-e2e';
 
@@ -43,70 +44,12 @@ after(async () => {
   await server?.close();
 });
 
-/** Runs in the page: a recvonly video + audio WHEP viewer into a <video>; resolves once a frame rendered. */
-function playWhep(page: Page, whepUrl: string): Promise<string> {
-  return page.evaluate(async (url) => {
-    const state = window as unknown as { pc: RTCPeerConnection };
-    const video = document.createElement('video');
-    video.muted = true;
-    video.autoplay = true;
-    document.body.append(video);
-    const pc = new RTCPeerConnection();
-    state.pc = pc;
-    pc.addTransceiver('video', { direction: 'recvonly' });
-    pc.addTransceiver('audio', { direction: 'recvonly' });
-    const stream = new MediaStream();
-    pc.ontrack = (event) => {
-      stream.addTrack(event.track);
-      video.srcObject = stream;
-    };
-    await pc.setLocalDescription(await pc.createOffer());
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/sdp' },
-      body: pc.localDescription!.sdp,
-    });
-    if (response.status !== 201)
-      throw new Error(`WHEP answered ${response.status}: ${await response.text()}`);
-    const location = response.headers.get('location') ?? '';
-    await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no video frame within 10 s')), 10_000);
-      video.requestVideoFrameCallback(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    return location;
-  }, whepUrl);
-}
-
-async function received(page: Page): Promise<{ framesDecoded: number; audioPackets: number }> {
-  return page.evaluate(async () => {
-    const stats = await (window as unknown as { pc: RTCPeerConnection }).pc.getStats();
-    let framesDecoded = 0;
-    let audioPackets = 0;
-    for (const r of stats.values()) {
-      if (r.type === 'inbound-rtp' && r.kind === 'video') framesDecoded = r.framesDecoded;
-      if (r.type === 'inbound-rtp' && r.kind === 'audio') audioPackets = r.packetsReceived;
-    }
-    return { framesDecoded, audioPackets };
-  });
-}
-
 /** Over 2 s, the page decodes video frames and receives audio packets. */
 async function assertPlays(page: Page, what: string): Promise<void> {
-  const first = await received(page);
-  await new Promise((r) => setTimeout(r, 2000));
-  const second = await received(page);
-  assert.ok(
-    second.framesDecoded - first.framesDecoded > 20,
-    `${what} decodes: ${JSON.stringify([first, second])}`,
-  );
-  assert.ok(
-    second.audioPackets - first.audioPackets > 50,
-    `${what} gets Opus: ${JSON.stringify([first, second])}`,
-  );
+  const { first, second } = await whepStatsOver(page, 2000);
+  const counts = [first, second].map(({ framesDecoded, audioPackets }) => ({ framesDecoded, audioPackets }));
+  assert.ok(second.framesDecoded - first.framesDecoded > 20, `${what} decodes: ${JSON.stringify(counts)}`);
+  assert.ok(second.audioPackets - first.audioPackets > 50, `${what} gets Opus: ${JSON.stringify(counts)}`);
 }
 
 async function workerOf(id: string): Promise<number | undefined> {
@@ -121,7 +64,7 @@ test('two Chromium WHEP viewers play from two worker processes; DELETE and a kil
   const locations: string[] = [];
   for (const page of pages) {
     await page.goto(`${server.httpUrl}/healthz`);
-    locations.push(await playWhep(page, `${server.httpUrl}/whep/${STREAM}`));
+    locations.push((await playWhep(page, `${server.httpUrl}/whep/${STREAM}`)).location);
   }
   await Promise.all(pages.map((p, i) => assertPlays(p, `page ${i}`)));
   const ids = locations.map((l) => l.split('/').pop() ?? '');

@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { type RunningServer, startServer } from '../../src/server.ts';
-import { type ChromiumSession, launchChromium } from '../helpers/browser.ts';
-import { killAll, publishTestSource, stop, waitFor } from '../helpers/processes.ts';
+import { type ChromiumSession, closeServerThenBrowser, launchChromium } from '../helpers/browser.ts';
+import { publishTestSource, stop, waitFor } from '../helpers/processes.ts';
+import { playWhep, whepStatsOver } from '../helpers/whepPage.ts';
+import { publishCanvas } from '../helpers/whipPage.ts';
 
 const STREAM = 'live/webrtc1';
 
@@ -35,61 +37,7 @@ before(async () => {
   browser = await launchChromium();
 });
 
-after(async () => {
-  // The server first, while the browser still answers: libdatachannel cleaned up while peers whose remote had
-  // vanished were still shutting down crashed the test process at exit (SIGSEGV/abort in ~1 of 2 runs).
-  killAll();
-  await server?.close();
-  await browser?.close();
-});
-
-/** Runs in the page: a canvas animation and a 440 Hz tone published over WHIP; resolves with the Location. */
-async function publishCanvas(
-  page: Page,
-  url: string,
-): Promise<{ status: number; location: string; etag: string }> {
-  return page.evaluate(async (whipUrl) => {
-    const canvas = document.createElement('canvas');
-    canvas.width = 640;
-    canvas.height = 360;
-    document.body.append(canvas);
-    const g = canvas.getContext('2d')!;
-    let n = 0;
-    setInterval(() => {
-      n += 7;
-      g.fillStyle = `hsl(${n % 360} 80% 50%)`;
-      g.fillRect(0, 0, 640, 360);
-      g.fillStyle = '#fff';
-      g.font = '48px sans-serif';
-      g.fillText(String(n), 40 + (n % 400), 200);
-    }, 33);
-    const audio = new AudioContext();
-    const tone = audio.createOscillator();
-    const destination = audio.createMediaStreamDestination();
-    tone.connect(destination);
-    tone.start();
-    const media = new MediaStream([
-      ...canvas.captureStream(30).getVideoTracks(),
-      ...destination.stream.getAudioTracks(),
-    ]);
-    const pc = new RTCPeerConnection();
-    (window as unknown as { pc: RTCPeerConnection }).pc = pc;
-    for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
-    await pc.setLocalDescription(await pc.createOffer());
-    const response = await fetch(whipUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/sdp' },
-      body: pc.localDescription!.sdp,
-    });
-    const answer = await response.text();
-    if (response.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-    return {
-      status: response.status,
-      location: response.headers.get('location') ?? '',
-      etag: response.headers.get('etag') ?? '',
-    };
-  }, url);
-}
+after(() => closeServerThenBrowser(server, browser));
 
 /** Whether this process has an ffmpeg child encoding Opus (the AAC→Opus transcoder). */
 function transcoderRunning(): boolean {
@@ -101,79 +49,16 @@ function transcoderRunning(): boolean {
   }
 }
 
-/** Runs in the page: a recvonly WHEP viewer into a <video>; resolves with the ms from offer to first frame. */
-function playWhep(page: Page, whepUrl: string): Promise<number> {
-  return page.evaluate(async (url) => {
-    const state = window as unknown as { frames: number; whepLocation: string; pc: RTCPeerConnection };
-    state.frames = 0;
-    const video = document.createElement('video');
-    video.muted = true;
-    video.autoplay = true;
-    video.playsInline = true;
-    document.body.append(video);
-    const pc = new RTCPeerConnection();
-    state.pc = pc;
-    pc.addTransceiver('video', { direction: 'recvonly' });
-    pc.addTransceiver('audio', { direction: 'recvonly' });
-    const stream = new MediaStream();
-    pc.ontrack = (event) => {
-      stream.addTrack(event.track);
-      video.srcObject = stream;
-    };
-    await pc.setLocalDescription(await pc.createOffer());
-    const started = performance.now();
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/sdp' },
-      body: pc.localDescription!.sdp,
-    });
-    if (response.status !== 201)
-      throw new Error(`WHEP answered ${response.status}: ${await response.text()}`);
-    state.whepLocation = response.headers.get('location') ?? '';
-    await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
-    return new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no video frame within 10 s')), 10_000);
-      const onFrame = () => {
-        state.frames++;
-        if (state.frames === 1) {
-          clearTimeout(timer);
-          resolve(performance.now() - started);
-        }
-        video.requestVideoFrameCallback(onFrame);
-      };
-      video.requestVideoFrameCallback(onFrame);
-    });
-  }, whepUrl);
-}
-
 /** Over 2 s: rendered and decoded frames grow, audio packets arrive on the one audio track, size is right. */
 async function assertPlays(page: Page, width: number): Promise<void> {
-  const sample = () =>
-    page.evaluate(async () => {
-      const state = window as unknown as { frames: number; pc: RTCPeerConnection };
-      const video = document.querySelector('video')!;
-      const stats = await state.pc.getStats();
-      let audioPackets = 0;
-      let videoDecoded = 0;
-      for (const report of stats.values()) {
-        if (report.type === 'inbound-rtp' && report.kind === 'audio') audioPackets = report.packetsReceived;
-        if (report.type === 'inbound-rtp' && report.kind === 'video') videoDecoded = report.framesDecoded;
-      }
-      return {
-        frames: state.frames,
-        videoDecoded,
-        audioPackets,
-        audioTracks: (video.srcObject as MediaStream).getAudioTracks().length,
-        width: video.videoWidth,
-      };
-    });
-  const first = await sample();
-  await new Promise((r) => setTimeout(r, 2000));
-  const second = await sample();
-  assert.ok(second.frames - first.frames > 20, `frames rendered grow: ${first.frames} -> ${second.frames}`);
+  const { first, second } = await whepStatsOver(page, 2000);
   assert.ok(
-    second.videoDecoded - first.videoDecoded > 20,
-    `frames decoded grow: ${first.videoDecoded} -> ${second.videoDecoded}`,
+    second.framesRendered - first.framesRendered > 20,
+    `frames rendered grow: ${first.framesRendered} -> ${second.framesRendered}`,
+  );
+  assert.ok(
+    second.framesDecoded - first.framesDecoded > 20,
+    `frames decoded grow: ${first.framesDecoded} -> ${second.framesDecoded}`,
   );
   assert.equal(second.audioTracks, 1, 'an audio track is present');
   assert.ok(
@@ -186,7 +71,7 @@ async function assertPlays(page: Page, width: number): Promise<void> {
 test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE frees the viewer', async () => {
   publisherPage = await browser.newPage();
   await publisherPage.goto(`${server.httpUrl}/healthz`);
-  const published = await publishCanvas(publisherPage, `${server.httpUrl}/whip/${STREAM}`);
+  const published = await publishCanvas(publisherPage, `${server.httpUrl}/whip/${STREAM}`, { audio: true });
   assert.equal(published.status, 201);
   assert.match(published.location, /^\/whip\/resource\/[0-9a-f-]{36}$/);
   assert.match(published.etag, /^"[0-9a-f]+"$/);
@@ -202,8 +87,8 @@ test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE free
 
   const viewer = await browser.newPage();
   await viewer.goto(`${server.httpUrl}/healthz`);
-  const offerToFirstFrameMs = await playWhep(viewer, `${server.httpUrl}/whep/${STREAM}`);
-  console.log(`WHEP offer to first rendered frame (WHIP source): ${Math.round(offerToFirstFrameMs)} ms`);
+  const played = await playWhep(viewer, `${server.httpUrl}/whep/${STREAM}`);
+  console.log(`WHEP offer to first rendered frame (WHIP source): ${Math.round(played.firstFrameMs)} ms`);
   await assertPlays(viewer, 640);
 
   // A second viewer joins the same stream: both play (each with its own rewrite of the shared packets).
@@ -221,7 +106,7 @@ test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE free
       }
     ).viewers.byProtocol.whep ?? 0;
   assert.equal(await viewers(), 1);
-  const location = await viewer.evaluate(() => (window as unknown as { whepLocation: string }).whepLocation);
+  const { location } = played;
   const sessions = async () =>
     (
       (await (await fetch(`${server.httpUrl}/api/v1/webrtc/sessions`)).json()) as {
@@ -254,7 +139,7 @@ test('ffmpeg RTMP (H.264 + AAC) plays over WHEP with Opus audio from the transco
     await waitFor(`${path} to be ready`, () => server.registry.get(path)?.ready);
     const viewer = await browser.newPage();
     await viewer.goto(`${server.httpUrl}/healthz`);
-    const firstFrameMs = await playWhep(viewer, `${server.httpUrl}/whep/${path}`);
+    const { firstFrameMs } = await playWhep(viewer, `${server.httpUrl}/whep/${path}`);
     console.log(`WHEP offer to first rendered frame (RTMP source, GOP 1 s): ${Math.round(firstFrameMs)} ms`);
     await assertPlays(viewer, 640);
     const stream = (await (await fetch(`${server.httpUrl}/api/v1/streams/${path}`)).json()) as {
@@ -278,7 +163,7 @@ test('a WHIP stream plays over WS+MSE: RTP becomes frames once a frame consumer 
   const path = 'live/whip-to-mse';
   const page = await browser.newPage();
   await page.goto(`${server.httpUrl}/healthz`);
-  const published = await publishCanvas(page, `${server.httpUrl}/whip/${path}`);
+  const published = await publishCanvas(page, `${server.httpUrl}/whip/${path}`, { audio: true });
   assert.equal(published.status, 201);
   await waitFor(
     'the publisher to connect',
