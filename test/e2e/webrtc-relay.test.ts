@@ -100,8 +100,11 @@ before(async () => {
       if (turn.exitCode !== null) throw new Error(`turnserver exited ${turn.exitCode}: ${turnLog}`);
       return stunAnswers(turnPort);
     },
-    10_000,
-  );
+    20_000,
+  ).catch((err: Error) => {
+    // Once (under load) coturn ran without answering for 10 s; what it logged says why.
+    throw new Error(`${err.message}; turnserver's log ends: ${turnLog.slice(-2000)}`);
+  });
   server = await startServer({
     http: { host: '127.0.0.1', port: 0 },
     rtmp: { host: '127.0.0.1', port: 0 },
