@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { httpPublish, openWs, range, WsChannelClient } from '../helpers/channels.ts';
+import { closeServers, startMessagingServer } from '../helpers/messaging.ts';
 import { publishTestSource, stop, waitFor } from '../helpers/processes.ts';
 
 let server: RunningServer;
@@ -17,39 +18,31 @@ let ws: string;
 let strictWs: string;
 
 before(async () => {
-  server = await startServer({
-    http: { host: '127.0.0.1', port: 0 },
-    rtmp: { enabled: false },
-    log: { level: 'warn' },
-    messaging: {
-      historyMaxMessages: 50,
-      publishRatePerSecond: 10_000,
-      publishBurst: 10_000,
-      pingIntervalMs: 200,
-      presenceIntervalMs: 100,
-      maxBacklogBytes: 64 * 1024,
-    },
-  });
-  strict = await startServer({
-    http: { host: '127.0.0.1', port: 0 },
-    rtmp: { enabled: false },
-    log: { level: 'silent' },
-    messaging: {
-      maxMessageBytes: 1024,
-      publishRatePerSecond: 2,
-      publishBurst: 5,
-      maxChannelsPerConnection: 3,
-      maxConnectionsPerIp: 4,
-    },
-  });
+  [server, strict] = await Promise.all([
+    startMessagingServer({
+      messaging: {
+        historyMaxMessages: 50,
+        pingIntervalMs: 200,
+        presenceIntervalMs: 100,
+        maxBacklogBytes: 64 * 1024,
+      },
+    }),
+    startMessagingServer({
+      log: 'silent',
+      messaging: {
+        maxMessageBytes: 1024,
+        publishRatePerSecond: 2,
+        publishBurst: 5,
+        maxChannelsPerConnection: 3,
+        maxConnectionsPerIp: 4,
+      },
+    }),
+  ]);
   ws = server.httpUrl.replace('http', 'ws');
   strictWs = strict.httpUrl.replace('http', 'ws');
 });
 
-after(async () => {
-  await server?.close();
-  await strict?.close();
-});
+after(() => closeServers(server, strict));
 
 test('every subscriber gets every message in id order, with `from` set by the server', async () => {
   const a = await openWs(`${ws}/ws/channels/live/cam1:chat`);
