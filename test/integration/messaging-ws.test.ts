@@ -210,6 +210,36 @@ test('a reader that stops reading is cut off; the others get everything on time'
   slow.ws.terminate();
 });
 
+test('a resume whose replay is far over maxBacklogBytes is paced by the socket, not cut off', async () => {
+  // 400 × 15 kB (6 MB) of history against a 64 KiB backlog limit: written at once, it would pass the limit.
+  const big = await startMessagingServer({
+    log: 'silent',
+    messaging: { historyMaxMessages: 400, maxBacklogBytes: 64 * 1024 },
+  });
+  try {
+    const channel = 'replay:big';
+    const payload = 'x'.repeat(15_000);
+    for (let i = 0; i < 400; i++) {
+      const r = await httpPublish(big.httpUrl, channel, { type: 'blob', data: payload });
+      assert.equal(r.status, 201);
+    }
+    const reader = await openWs(`${big.httpUrl.replace('http', 'ws')}/ws/channels/${channel}?since=0`);
+    // A reader that stalls a while in the middle of its replay, then reads on.
+    const socket = (reader.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    socket.pause();
+    await new Promise((r) => setTimeout(r, 500));
+    socket.resume();
+    const ids = await reader.waitForIds(channel, 400, 20_000);
+    assert.deepEqual(ids, range(1, 400), 'the whole history, once, in order');
+    assert.equal(reader.ws.readyState, reader.ws.OPEN, 'not cut off');
+    reader.publish(channel, 'chat', { after: 'replay' });
+    await reader.waitForIds(channel, 401);
+    reader.close();
+  } finally {
+    await big.close();
+  }
+});
+
 test('bad input gets its error event and the connection carries on', async () => {
   const c = await openWs(`${strictWs}/ws/channels/bad:chat`);
   await c.waitForFrame('subscribed', (f) => f.event === 'subscribed');

@@ -42,6 +42,7 @@ function refuseUpgrade(socket: Duplex, status: number, message: string): void {
  * of a delivery's cost (docs/benchmarks.md, "Messaging fan-out").
  */
 let corked: Socket[] = [];
+const EMPTY = Buffer.alloc(0);
 function uncorkAll(): void {
   const sockets = corked;
   corked = [];
@@ -70,16 +71,35 @@ class WsSink implements ConnectionSink {
   #writable(): boolean {
     if (this.ws.readyState !== this.ws.OPEN) return false;
     if (this.#socket.writableLength > this.#maxBacklogBytes) {
-      this.ws.close(
-        ChannelCloseCode.tooSlow,
-        'reading too slowly: unsent backlog over messaging.maxBacklogBytes; reconnect with since',
-      );
-      // A client that does not read will not read the close frame either; do not hold its backlog for
-      // ws's 30 s closing handshake.
-      setTimeout(() => this.ws.terminate(), 1000).unref();
+      this.tooSlow();
       return false;
     }
     return true;
+  }
+
+  /** A replay waits past half the limit rather than passing it (see whenDrained). */
+  backlogged(): boolean {
+    return this.#socket.writableLength > this.#maxBacklogBytes / 2;
+  }
+
+  /**
+   * An empty write's callback runs once everything written before it has gone to the kernel. 'drain' would not
+   * do: it follows only a write() that returned false, at the socket's highWaterMark (64 KiB), which may be
+   * above messaging.maxBacklogBytes.
+   */
+  whenDrained(resume: () => void): void {
+    this.#socket.write(EMPTY, () => resume());
+  }
+
+  tooSlow(): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.close(
+      ChannelCloseCode.tooSlow,
+      'reading too slowly: unsent backlog over messaging.maxBacklogBytes; reconnect with since',
+    );
+    // A client that does not read will not read the close frame either; do not hold its backlog for
+    // ws's 30 s closing handshake.
+    setTimeout(() => this.ws.terminate(), 1000).unref();
   }
 
   message(message: StoredMessage): void {
