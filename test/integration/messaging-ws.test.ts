@@ -210,6 +210,22 @@ test('a reader that stops reading is cut off; the others get everything on time'
   slow.ws.terminate();
 });
 
+test('a burst published in one turn reaches a reader that keeps up, whatever maxBacklogBytes', async () => {
+  const channel = 'burst:chat';
+  const reader = await openWs(`${ws}/ws/channels/${channel}`);
+  const publisher = await openWs(`${ws}/ws/channels/`);
+  await reader.waitForFrame('subscribed', (f) => f.event === 'subscribed');
+  // 100 × 15 kB sent at once arrive in few reads, so many publishes fan out in one event-loop turn: 1.5 MB
+  // against a 64 KiB limit if that turn's writes were held back together.
+  const payload = 'x'.repeat(15_000);
+  for (let i = 0; i < 100; i++) publisher.publish(channel, 'blob', payload);
+  const ids = await reader.waitForIds(channel, 100, 20_000);
+  assert.deepEqual(ids, range(1, 100));
+  assert.equal(reader.ws.readyState, reader.ws.OPEN, 'not cut off');
+  reader.close();
+  publisher.close();
+});
+
 test('a resume whose replay is far over maxBacklogBytes is paced by the socket, not cut off', async () => {
   // 400 × 15 kB (6 MB) of history against a 64 KiB backlog limit: written at once, it would pass the limit.
   const big = await startMessagingServer({

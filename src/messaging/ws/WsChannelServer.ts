@@ -119,6 +119,9 @@ class WsSink implements ConnectionSink {
       if (corked.push(socket) === 1) setImmediate(uncorkAll);
     }
     socket.write(frame);
+    // A turn that fans out a burst (many publishes in one read) must not hold it all back: past a quarter of the
+    // limit the socket writes now, as it would uncorked, and only what the kernel refuses counts as backlog.
+    if (socket.writableCorked > 0 && socket.writableLength > this.#maxBacklogBytes / 4) socket.uncork();
   }
 
   event(event: ServerEvent): void {
