@@ -5,13 +5,16 @@
  * delivered messages per server core-second, and resident memory per idle connection.
  *
  *   npm run bench:messaging -- [--subscribers 100,1000,5000] [--rate 100] [--seconds 10] [--windows 2]
- *                              [--server subsecond|socketio|both] [--transport ws|sse]
+ *                              [--server subsecond|socketio|both] [--transport ws|sse] [--pin]
  *
  * `--transport sse` reads Subsecond's Server-Sent Events endpoint (Socket.IO has no SSE transport).
+ * `--pin` runs the server on CPU 0 and this process, the publisher and the subscribers on the other CPUs
+ * (taskset(1)), so the server is not preempted by its own load: figures then describe a server with a core
+ * of its own.
  */
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { io } from 'socket.io-client';
@@ -41,6 +44,7 @@ const { values } = parseArgs({
     transport: { type: 'string', default: 'ws' },
     /** V8 flags for both servers; the default is what `npm start` and the `subsecond` CLI run with. */
     'server-node-args': { type: 'string', default: '--max-semi-space-size=2' },
+    pin: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
 });
@@ -67,6 +71,19 @@ for (const n of counts) {
   if (!Number.isInteger(n) || n < 1 || n > 20_000) throw new Error(`--subscribers: ${n} is not 1-20000`);
 }
 const serverNodeArgs = values['server-node-args'].split(' ').filter((a) => a !== '');
+const pin = values.pin;
+if (pin) {
+  if (availableParallelism() < 2) throw new Error('--pin needs at least 2 CPUs: the server takes CPU 0');
+  // Every thread of this process (-a), so the publisher, and the subscriber process forked from it, stay off
+  // the server's CPU.
+  execFileSync('taskset', ['-a', '-p', '-c', `1-${availableParallelism() - 1}`, String(process.pid)], {
+    stdio: 'ignore',
+  });
+}
+/** The server's command line: under --pin, `taskset -c 0` execs it, so the child's pid stays the server's. */
+function serverCommand(args: string[]): [string, string[]] {
+  return pin ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args];
+}
 
 const children = new Children();
 process.on('exit', () => children.killAll());
@@ -165,21 +182,23 @@ function startPublisher(server: ServerKind, url: string): Promise<Publisher> {
 
 function spawnServer(server: ServerKind, port: number) {
   if (server === 'socketio') {
-    return children.spawn('socket.io', process.execPath, [
-      ...serverNodeArgs,
-      join(import.meta.dirname, 'socketio-server.ts'),
-      String(port),
-    ]);
+    return children.spawn(
+      'socket.io',
+      ...serverCommand([...serverNodeArgs, join(import.meta.dirname, 'socketio-server.ts'), String(port)]),
+    );
   }
-  return children.spawn('subsecond', process.execPath, [
-    ...serverNodeArgs,
-    join(root, 'src/cli/main.ts'),
-    'serve',
-    ...['--http.host', '127.0.0.1', '--http.port', String(port), '--rtmp.enabled', 'false'],
-    ...['--log.level', 'warn'],
-    ...['--messaging.publishRatePerSecond', '1000000', '--messaging.publishBurst', '1000000'],
-    ...['--messaging.maxConnectionsPerIp', '1000000'],
-  ]);
+  return children.spawn(
+    'subsecond',
+    ...serverCommand([
+      ...serverNodeArgs,
+      join(root, 'src/cli/main.ts'),
+      'serve',
+      ...['--http.host', '127.0.0.1', '--http.port', String(port), '--rtmp.enabled', 'false'],
+      ...['--log.level', 'warn'],
+      ...['--messaging.publishRatePerSecond', '1000000', '--messaging.publishBurst', '1000000'],
+      ...['--messaging.maxConnectionsPerIp', '1000000'],
+    ]),
+  );
 }
 
 function subscriberUrl(server: ServerKind, url: string): string {
@@ -365,7 +384,7 @@ writeFileSync(
     {
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-      workload: { channel: CHANNEL, rate, size, seconds, windows, transport, serverNodeArgs },
+      workload: { channel: CHANNEL, rate, size, seconds, windows, transport, serverNodeArgs, pin },
       results,
       ratios,
     },

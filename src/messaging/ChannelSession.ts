@@ -23,6 +23,16 @@ export interface ConnectionSink {
   message(message: StoredMessage): void;
   presence(presence: PresenceFrame): void;
   event(event: ServerEvent): void;
+  /**
+   * A sink that can report its unsent backlog lets a replay wait for it instead of pushing a whole history
+   * at once (which would pass messaging.maxBacklogBytes and close the connection it resumes): true while the
+   * backlog is too high to send more replay.
+   */
+  backlogged?(): boolean;
+  /** Calls `resume` once, when a backlog that `backlogged` reported has drained. */
+  whenDrained?(resume: () => void): void;
+  /** The replay waiting for this sink passed what the history holds: the client cannot catch up; drop it. */
+  tooSlow?(): void;
 }
 
 /** One connection's subscription to one channel: replay first, then live, each id once and in order. */
@@ -30,17 +40,23 @@ class Subscription implements HubSubscriber {
   readonly channel: string;
   readonly transport: string;
   readonly #sink: ConnectionSink;
+  /** At most this many messages wait for a backlogged sink (the history's size: no more can be resumed). */
+  readonly #maxWaiting: number;
   /** Live messages that arrived while the replay was being fetched. */
   #buffered: StoredMessage[] | null = [];
+  /** Replay, and live messages behind it, waiting for the sink's backlog to drain; sent from #next on. */
+  #waiting: StoredMessage[] = [];
+  #next = 0;
   #pendingPresence: PresenceFrame | null = null;
   /** Newest id handed to the sink; nothing at or below it is delivered again. */
   lastDelivered = 0;
   closed = false;
 
-  constructor(channel: string, sink: ConnectionSink) {
+  constructor(channel: string, sink: ConnectionSink, maxWaiting: number) {
     this.channel = channel;
     this.transport = sink.transport;
     this.#sink = sink;
+    this.#maxWaiting = maxWaiting;
   }
 
   offer(message: StoredMessage): void {
@@ -48,6 +64,15 @@ class Subscription implements HubSubscriber {
       this.#buffered.push(message);
       return;
     }
+    if (this.#next < this.#waiting.length) {
+      this.#waiting.push(message);
+      if (this.#waiting.length - this.#next > this.#maxWaiting) this.#sink.tooSlow?.();
+      return;
+    }
+    this.#deliver(message);
+  }
+
+  #deliver(message: StoredMessage): void {
     if (message.id <= this.lastDelivered) return;
     this.lastDelivered = message.id;
     this.#sink.message(message);
@@ -65,11 +90,27 @@ class Subscription implements HubSubscriber {
     if (gap) this.#sink.event({ event: 'gap', ...gap });
     const buffered = this.#buffered ?? [];
     this.#buffered = null;
-    for (const message of replay) this.offer(message);
-    for (const message of buffered) this.offer(message);
+    this.#waiting = replay.concat(buffered);
+    this.#next = 0;
+    this.#drain();
     if (this.#pendingPresence) this.#sink.presence(this.#pendingPresence);
     this.#pendingPresence = null;
   }
+
+  /** Sends what waits while the sink takes it; when it is backlogged, continues once it has drained. */
+  readonly #drain = (): void => {
+    const waiting = this.#waiting;
+    while (this.#next < waiting.length) {
+      if (this.closed) return;
+      if (this.#sink.whenDrained && this.#sink.backlogged?.()) {
+        this.#sink.whenDrained(this.#drain);
+        return;
+      }
+      this.#deliver(waiting[this.#next++]);
+    }
+    this.#waiting = [];
+    this.#next = 0;
+  };
 }
 
 /**
@@ -177,7 +218,7 @@ export class ChannelSession {
       this.#refuse(err);
       return false;
     }
-    const subscription = new Subscription(channel, this.sink);
+    const subscription = new Subscription(channel, this.sink, this.#messaging.config.historyMaxMessages);
     this.#subscriptions.set(channel, subscription);
     try {
       // Subscribe before asking for the replay, so nothing published in between is lost; ids drop duplicates.

@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'rate_limited'
   | 'too_many_channels'
   | 'not_subscribed'
+  /** A data channel read too slowly: its unsent backlog passed messaging.maxBacklogBytes; it is closed next. */
+  | 'too_slow'
   | 'unavailable';
 
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
@@ -39,6 +41,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   rate_limited: 429,
   too_many_channels: 429,
   not_subscribed: 400,
+  too_slow: 408,
   unavailable: 503,
 };
 

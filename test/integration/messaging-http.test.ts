@@ -4,8 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type RunningServer, startServer } from '../../src/server.ts';
+import type { RunningServer } from '../../src/server.ts';
 import { httpPublish, openWs, range, SseReader } from '../helpers/channels.ts';
+import { closeServers, startMessagingServer } from '../helpers/messaging.ts';
 import { waitFor } from '../helpers/processes.ts';
 
 let server: RunningServer;
@@ -13,39 +14,27 @@ let strict: RunningServer;
 let base: string;
 
 before(async () => {
-  server = await startServer({
-    http: { host: '127.0.0.1', port: 0, corsOrigin: 'https://viewer.example' },
-    rtmp: { enabled: false },
-    log: { level: 'warn' },
-    messaging: {
-      historyMaxMessages: 30,
-      publishRatePerSecond: 10_000,
-      publishBurst: 10_000,
-      sseHeartbeatMs: 200,
-      sseRetryMs: 1500,
-      pollTimeoutMs: 600,
-    },
-  });
-  strict = await startServer({
-    http: { host: '127.0.0.1', port: 0 },
-    rtmp: { enabled: false },
-    log: { level: 'silent' },
-    messaging: {
-      maxMessageBytes: 1024,
-      publishRatePerSecond: 2,
-      publishBurst: 3,
-      maxConnectionsPerIp: 2,
-      anonymousRead: 'open/**',
-      anonymousWrite: 'open/*',
-    },
-  });
+  [server, strict] = await Promise.all([
+    startMessagingServer({
+      http: { corsOrigin: 'https://viewer.example' },
+      messaging: { historyMaxMessages: 30, sseHeartbeatMs: 200, sseRetryMs: 1500, pollTimeoutMs: 600 },
+    }),
+    startMessagingServer({
+      log: 'silent',
+      messaging: {
+        maxMessageBytes: 1024,
+        publishRatePerSecond: 2,
+        publishBurst: 3,
+        maxConnectionsPerIp: 2,
+        anonymousRead: 'open/**',
+        anonymousWrite: 'open/*',
+      },
+    }),
+  ]);
   base = server.httpUrl;
 });
 
-after(async () => {
-  await server?.close();
-  await strict?.close();
-});
+after(() => closeServers(server, strict));
 
 async function publishMany(channel: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {

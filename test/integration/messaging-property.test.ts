@@ -7,30 +7,20 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ChannelEvent, type ChannelMessage, SubsecondChannel } from '../../client/messaging/index.ts';
-import { type RunningServer, startServer } from '../../src/server.ts';
+import type { RunningServer } from '../../src/server.ts';
 import { range, SseReader } from '../helpers/channels.ts';
+import { closeServers, startMessagingServer } from '../helpers/messaging.ts';
 import { waitFor } from '../helpers/processes.ts';
 
 let server: RunningServer;
 
 before(async () => {
-  server = await startServer({
-    http: { host: '127.0.0.1', port: 0 },
-    rtmp: { enabled: false },
-    log: { level: 'warn' },
-    messaging: {
-      historyMaxMessages: 5000,
-      publishRatePerSecond: 10_000,
-      publishBurst: 10_000,
-      pollTimeoutMs: 1000,
-      maxConnectionsPerIp: 1000,
-    },
+  server = await startMessagingServer({
+    messaging: { historyMaxMessages: 5000, pollTimeoutMs: 1000, maxConnectionsPerIp: 1000 },
   });
 });
 
-after(async () => {
-  await server?.close();
-});
+after(() => closeServers(server));
 
 /** mulberry32: a small seeded generator, so a failing interleaving can be replayed from its seed. */
 function seeded(seed: number): () => number {

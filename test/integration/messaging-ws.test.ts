@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { httpPublish, openWs, range, WsChannelClient } from '../helpers/channels.ts';
+import { closeServers, startMessagingServer } from '../helpers/messaging.ts';
 import { publishTestSource, stop, waitFor } from '../helpers/processes.ts';
 
 let server: RunningServer;
@@ -17,39 +18,31 @@ let ws: string;
 let strictWs: string;
 
 before(async () => {
-  server = await startServer({
-    http: { host: '127.0.0.1', port: 0 },
-    rtmp: { enabled: false },
-    log: { level: 'warn' },
-    messaging: {
-      historyMaxMessages: 50,
-      publishRatePerSecond: 10_000,
-      publishBurst: 10_000,
-      pingIntervalMs: 200,
-      presenceIntervalMs: 100,
-      maxBacklogBytes: 64 * 1024,
-    },
-  });
-  strict = await startServer({
-    http: { host: '127.0.0.1', port: 0 },
-    rtmp: { enabled: false },
-    log: { level: 'silent' },
-    messaging: {
-      maxMessageBytes: 1024,
-      publishRatePerSecond: 2,
-      publishBurst: 5,
-      maxChannelsPerConnection: 3,
-      maxConnectionsPerIp: 4,
-    },
-  });
+  [server, strict] = await Promise.all([
+    startMessagingServer({
+      messaging: {
+        historyMaxMessages: 50,
+        pingIntervalMs: 200,
+        presenceIntervalMs: 100,
+        maxBacklogBytes: 64 * 1024,
+      },
+    }),
+    startMessagingServer({
+      log: 'silent',
+      messaging: {
+        maxMessageBytes: 1024,
+        publishRatePerSecond: 2,
+        publishBurst: 5,
+        maxChannelsPerConnection: 3,
+        maxConnectionsPerIp: 4,
+      },
+    }),
+  ]);
   ws = server.httpUrl.replace('http', 'ws');
   strictWs = strict.httpUrl.replace('http', 'ws');
 });
 
-after(async () => {
-  await server?.close();
-  await strict?.close();
-});
+after(() => closeServers(server, strict));
 
 test('every subscriber gets every message in id order, with `from` set by the server', async () => {
   const a = await openWs(`${ws}/ws/channels/live/cam1:chat`);
@@ -215,6 +208,52 @@ test('a reader that stops reading is cut off; the others get everything on time'
   await waitFor('the stalled reader to be cut off', () => server.messaging.ws.connections === 1, 10_000);
   healthy.close();
   slow.ws.terminate();
+});
+
+test('a burst published in one turn reaches a reader that keeps up, whatever maxBacklogBytes', async () => {
+  const channel = 'burst:chat';
+  const reader = await openWs(`${ws}/ws/channels/${channel}`);
+  const publisher = await openWs(`${ws}/ws/channels/`);
+  await reader.waitForFrame('subscribed', (f) => f.event === 'subscribed');
+  // 100 × 15 kB sent at once arrive in few reads, so many publishes fan out in one event-loop turn: 1.5 MB
+  // against a 64 KiB limit if that turn's writes were held back together.
+  const payload = 'x'.repeat(15_000);
+  for (let i = 0; i < 100; i++) publisher.publish(channel, 'blob', payload);
+  const ids = await reader.waitForIds(channel, 100, 20_000);
+  assert.deepEqual(ids, range(1, 100));
+  assert.equal(reader.ws.readyState, reader.ws.OPEN, 'not cut off');
+  reader.close();
+  publisher.close();
+});
+
+test('a resume whose replay is far over maxBacklogBytes is paced by the socket, not cut off', async () => {
+  // 400 × 15 kB (6 MB) of history against a 64 KiB backlog limit: written at once, it would pass the limit.
+  const big = await startMessagingServer({
+    log: 'silent',
+    messaging: { historyMaxMessages: 400, maxBacklogBytes: 64 * 1024 },
+  });
+  try {
+    const channel = 'replay:big';
+    const payload = 'x'.repeat(15_000);
+    for (let i = 0; i < 400; i++) {
+      const r = await httpPublish(big.httpUrl, channel, { type: 'blob', data: payload });
+      assert.equal(r.status, 201);
+    }
+    const reader = await openWs(`${big.httpUrl.replace('http', 'ws')}/ws/channels/${channel}?since=0`);
+    // A reader that stalls a while in the middle of its replay, then reads on.
+    const socket = (reader.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    socket.pause();
+    await new Promise((r) => setTimeout(r, 500));
+    socket.resume();
+    const ids = await reader.waitForIds(channel, 400, 20_000);
+    assert.deepEqual(ids, range(1, 400), 'the whole history, once, in order');
+    assert.equal(reader.ws.readyState, reader.ws.OPEN, 'not cut off');
+    reader.publish(channel, 'chat', { after: 'replay' });
+    await reader.waitForIds(channel, 401);
+    reader.close();
+  } finally {
+    await big.close();
+  }
 });
 
 test('bad input gets its error event and the connection carries on', async () => {

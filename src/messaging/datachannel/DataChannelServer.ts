@@ -13,25 +13,71 @@ import { MessagingError, type ServerEvent } from '../protocol.ts';
  */
 export const MESSAGING_DATA_CHANNEL_LABEL = 'subsecond.messaging';
 
+/**
+ * Where a data channel's unsent bytes wait, and what `bufferedAmount()` sees of them: libdatachannel hands each
+ * message to usrsctp, which takes it into the association's send buffer (SO_SNDBUF, 1 MiB in libdatachannel)
+ * until that is full; only then does libdatachannel queue it itself, and only that queue is `bufferedAmount()`.
+ * So the first ~1 MiB a stalled reader does not take is invisible (0) and bounded by usrsctp; beyond it each
+ * send is counted, and the sink stops at `maxBacklogBytes` of them. A reader that is merely slow in JavaScript
+ * never gets here: its SCTP stack (node-datachannel's threads, a browser's network process) acknowledges and
+ * queues for the page whether or not the page handles the messages, so only a stalled peer or a path slower
+ * than the publish rate pushes back.
+ *
+ * A replay (a resume with since) is sent while the counted backlog is under half the limit and continues when
+ * libdatachannel reports it drained to a quarter, so a resume of a whole history does not cut itself off.
+ */
 class DataChannelSink implements ConnectionSink {
   readonly transport = 'datachannel';
   readonly #dc: DataChannel;
   readonly #maxBacklogBytes: number;
-  readonly #onTooSlow: () => void;
+  readonly #onTooSlow: (reason: string) => void;
+  #tooSlow = false;
+  #drained: (() => void)[] = [];
 
-  constructor(dc: DataChannel, maxBacklogBytes: number, onTooSlow: () => void) {
+  constructor(dc: DataChannel, maxBacklogBytes: number, onTooSlow: (reason: string) => void) {
     this.#dc = dc;
     this.#maxBacklogBytes = maxBacklogBytes;
     this.#onTooSlow = onTooSlow;
+    dc.setBufferedAmountLowThreshold(Math.floor(maxBacklogBytes / 4));
+    dc.onBufferedAmountLow(() => {
+      const resume = this.#drained;
+      this.#drained = [];
+      for (const f of resume) f();
+    });
+  }
+
+  backlogged(): boolean {
+    // Above the low threshold, so the drop below it, which resumes the waiters, is still to come.
+    return this.#dc.bufferedAmount() > this.#maxBacklogBytes / 2;
+  }
+
+  whenDrained(resume: () => void): void {
+    this.#drained.push(resume);
+  }
+
+  tooSlow(reason = 'more messages wait for this data channel than the history holds'): void {
+    if (this.#tooSlow) return;
+    this.#tooSlow = true;
+    this.#onTooSlow(reason);
   }
 
   #send(text: string): void {
-    if (!this.#dc.isOpen()) return;
-    // As the WebSocket sink: a reader whose unsent backlog passes the limit is dropped; it resumes with since.
-    if (this.#dc.bufferedAmount() > this.#maxBacklogBytes) {
-      this.#onTooSlow();
+    if (this.#tooSlow || !this.#dc.isOpen()) return;
+    // As the WebSocket sink: a reader whose unsent backlog passes the limit is told why and dropped; it
+    // resumes with since on a new channel. Nothing after the first refused message is sent, so the client's
+    // last id is exactly where the history resumes.
+    const buffered = this.#dc.bufferedAmount();
+    if (buffered > this.#maxBacklogBytes) {
+      this.tooSlow(
+        `${buffered} bytes unsent on this data channel, over messaging.maxBacklogBytes (${this.#maxBacklogBytes})`,
+      );
       return;
     }
+    this.sendNow(text);
+  }
+
+  /** Sends whatever the backlog: the one frame that explains the close goes out behind what is queued. */
+  sendNow(text: string): void {
     try {
       this.#dc.sendMessage(text);
     } catch {
@@ -106,8 +152,18 @@ export class DataChannelServer implements DataChannelHandler {
       }
     };
     const config = messaging.config;
-    const sink = new DataChannelSink(dc, config.maxBacklogBytes, () => {
-      log.info({ session: peer.sessionId }, 'messaging data channel read too slowly; closed');
+    const sink = new DataChannelSink(dc, config.maxBacklogBytes, (reason) => {
+      log.info({ session: peer.sessionId, reason }, 'messaging data channel read too slowly; closed');
+      // A data channel has no close code (a WebSocket gets 4408): the reason is an error event, queued behind
+      // the backlog on the same ordered stream, and the close (an SCTP stream reset, RFC 8831 §6.7) follows it.
+      sink.sendNow(
+        JSON.stringify(
+          new MessagingError(
+            'too_slow',
+            `reading too slowly: ${reason}; open a new channel and subscribe with since`,
+          ).toEvent(),
+        ),
+      );
       end();
     });
     const session = new ChannelSession(messaging, sink, identity, peer.remoteAddress);
