@@ -5,7 +5,7 @@
  * Remuxing to a file, VLC is not paced by a clock: over HLS the playlist reloads pace it (it records for the
  * whole 8 s); over DASH it fetches the manifest's window as fast as it can (from 15 s behind live, its
  * --adaptive-livedelay) and ends with EOF when it reaches the live edge, so that test checks the segments it
- * read, not 8 s of playback.
+ * read, not 8 s of playback (docs/protocols/hls.md, "Players outside the browser").
  * VLC refuses to run as root, so under root (CI here) it runs as `nobody`.
  */
 import assert from 'node:assert/strict';
