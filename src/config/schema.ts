@@ -145,7 +145,7 @@ export const HlsConfig = z
     /** Serve the same segments as low-latency DASH at /dash/{path}/manifest.mpd. */
     dash: z.boolean().default(true),
     /** The latency the DASH ServiceDescription asks players to hold behind the live edge. */
-    dashTargetLatencyMs: z.number().int().min(200).default(1500),
+    dashTargetLatencyMs: z.number().int().min(200).default(1000),
   })
   .strict();
 

@@ -73,7 +73,7 @@ async function assertPlaying(label: string, transport = 'hls', p = page): Promis
   assert.equal(s1.width, 640);
   assert.equal(s1.height, 360);
   assert.ok(s1.bytesReceived > 100_000, `${label}: ${s1.bytesReceived} bytes received`);
-  // hls.js holds PART-HOLD-BACK (0.6 s) plus a part or two behind the edge; dash.js its 1.5 s target.
+  // hls.js holds PART-HOLD-BACK (0.6 s) plus a part or two behind the edge; dash.js its 1 s target.
   assert.ok(s1.latency > 0 && s1.latency < 3, `${label}: latency ${s1.latency} s`);
   return s1;
 }

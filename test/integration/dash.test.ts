@@ -18,7 +18,7 @@ test('the MPD is dynamic, low-latency, one adaptation set per track, clocked by 
   assert.equal(attr(mpd, 'SegmentTemplate', 'availabilityTimeComplete'), 'false');
   assert.equal(attr(mpd, 'SegmentTemplate', 'availabilityTimeOffset'), '1.8');
   assert.match(attr(mpd, 'SegmentTemplate', 'media') ?? '', /\$Number\$/);
-  assert.equal(attr(mpd, 'Latency', 'target'), '1500');
+  assert.equal(attr(mpd, 'Latency', 'target'), '1000');
   const ast = Date.parse(attr(mpd, 'MPD', 'availabilityStartTime') ?? '');
   assert.ok(Date.now() - ast > 2000 && Date.now() - ast < 30_000, `availabilityStartTime ${ast}`);
   assert.deepEqual(
