@@ -1,6 +1,7 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 /** Kernel clock ticks per second for /proc/PID/stat times (`getconf CLK_TCK`; 100 on Linux x86 and arm64). */
@@ -58,6 +59,22 @@ export function freePort(): Promise<number> {
       server.close(() => (port ? resolve(port) : reject(new Error('no port assigned'))));
     });
   });
+}
+
+/**
+ * `--pin` for a benchmark: the server gets CPU 0, everything else the other CPUs (`pinCpus().others`). A
+ * one-CPU machine is refused rather than silently measured unpinned.
+ */
+export function pinCpus(): { server: string; others: string } {
+  const cpus = availableParallelism();
+  if (cpus < 2)
+    throw new Error(`--pin needs at least 2 CPUs (the server takes CPU 0); this machine has ${cpus}`);
+  return { server: '0', others: `1-${cpus - 1}` };
+}
+
+/** `command args` on `cpus` through taskset(1), which execs it (the pid stays the command's); as is without. */
+export function onCpus(cpus: string | undefined, command: string, args: string[]): [string, string[]] {
+  return cpus === undefined ? [command, args] : ['taskset', ['-c', cpus, command, ...args]];
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DelayHistogram } from '../../src/core/DelayHistogram.ts';
-import { cpuPercent, freePort, readProc, sleep } from '../fanout/processes.ts';
+import { cpuPercent, freePort, onCpus, pinCpus, readProc, sleep } from '../fanout/processes.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const STREAM = 'live/bench';
@@ -42,8 +42,8 @@ const { values } = parseArgs({
  * --pin: the server on CPU 0, the source and the load generators on the others (taskset(1)), so the server's
  * write loop is not preempted by its own load; figures then describe a server with a core of its own.
  */
-const pin = values.pin && availableParallelism() > 1;
-const others = `1-${availableParallelism() - 1}`;
+const pin = values.pin;
+const cpus = pin ? pinCpus() : undefined;
 /** The Subsecond server's nice(1) value: below 0, it is scheduled ahead of the other tenants of a shared machine. */
 const serverNice = Number(values.nice);
 if (!Number.isInteger(serverNice) || serverNice < -20 || serverNice > 19) {
@@ -58,11 +58,9 @@ const clientCounts = values.clients.split(',').map(Number);
 const seconds = Number(values.seconds);
 
 const children: ChildProcess[] = [];
-function start(command: string, args: string[], cpus = others): ChildProcess {
-  // taskset(1) execs the command in its own process, so the pid stays the command's.
-  const child = pin
-    ? spawn('taskset', ['-c', cpus, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A child on the load's CPUs under --pin, or the server's with `role` 'server'. */
+function start(command: string, args: string[], role: 'server' | 'others' = 'others'): ChildProcess {
+  const child = spawn(...onCpus(cpus?.[role], command, args), { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   return child;
 }
@@ -226,7 +224,7 @@ http {
 }
 `,
   );
-  const nginx = start('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], '0');
+  const nginx = start('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], 'server');
   await sleep(500);
   const source = ffmpegSource(`rtmp://127.0.0.1:${rtmpPort}/live/bench`);
   const playlist = `http://127.0.0.1:${httpPort}/hls/bench.m3u8`;
@@ -273,8 +271,8 @@ async function measure(clients: number) {
   // nice(1) execs node in its own process, so the pid read from /proc is the server's.
   const server =
     serverNice === 0
-      ? start(process.execPath, serve, '0')
-      : start('nice', ['-n', String(serverNice), process.execPath, ...serve], '0');
+      ? start(process.execPath, serve, 'server')
+      : start('nice', ['-n', String(serverNice), process.execPath, ...serve], 'server');
   const http = `http://127.0.0.1:${httpPort}`;
   for (let i = 0; i < 100; i++) {
     if (

@@ -14,7 +14,7 @@
  */
 import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { io } from 'socket.io-client';
@@ -24,6 +24,8 @@ import {
   cpuPercent,
   freePort,
   machinePercent,
+  onCpus,
+  pinCpus,
   readMachine,
   readProc,
   sleep,
@@ -72,17 +74,15 @@ for (const n of counts) {
 }
 const serverNodeArgs = values['server-node-args'].split(' ').filter((a) => a !== '');
 const pin = values.pin;
-if (pin) {
-  if (availableParallelism() < 2) throw new Error('--pin needs at least 2 CPUs: the server takes CPU 0');
+const pinned = pin ? pinCpus() : undefined;
+if (pinned) {
   // Every thread of this process (-a), so the publisher, and the subscriber process forked from it, stay off
   // the server's CPU.
-  execFileSync('taskset', ['-a', '-p', '-c', `1-${availableParallelism() - 1}`, String(process.pid)], {
-    stdio: 'ignore',
-  });
+  execFileSync('taskset', ['-a', '-p', '-c', pinned.others, String(process.pid)], { stdio: 'ignore' });
 }
 /** The server's command line: under --pin, `taskset -c 0` execs it, so the child's pid stays the server's. */
 function serverCommand(args: string[]): [string, string[]] {
-  return pin ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args];
+  return onCpus(pinned?.server, process.execPath, args);
 }
 
 const children = new Children();
