@@ -60,3 +60,18 @@ test('config.sample.yaml documents exactly the defaults', () => {
   const sample = new URL('../../config.sample.yaml', import.meta.url).pathname;
   assert.deepEqual(loadConfig(['--config', sample], {}).config, DEFAULTS);
 });
+
+test('cluster.redis without cluster.secret is refused, naming the missing key', () => {
+  assert.throws(
+    () => resolveConfig({ cluster: { redis: 'redis://127.0.0.1:6379' } }),
+    /cluster\.secret: cluster\.redis is set, so cluster\.secret must be too/,
+  );
+  assert.throws(
+    () => resolveConfig({ cluster: { redis: 'http://x' } }),
+    /cluster\.redis: expected redis:\/\//,
+  );
+  assert.equal(
+    resolveConfig({ cluster: { redis: 'redis://127.0.0.1:6379', secret: 's' } }).cluster.secret,
+    's',
+  );
+});

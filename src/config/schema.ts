@@ -238,6 +238,30 @@ export const WebRtcConfig = z
   })
   .strict();
 
+export const ClusterConfig = z
+  .object({
+    /**
+     * The Redis (7.x or Valkey) that holds the cluster's control plane: `redis://[user:password@]host:port[/db]`
+     * (`rediss://` for TLS), or Sentinel: `redis+sentinel://[:password@]host1:26379,host2:26379/masterName`.
+     * Empty: this node runs alone, as without a cluster.
+     */
+    redis: z
+      .string()
+      .default('')
+      .refine((v) => v === '' || /^(rediss?|redis\+sentinel):\/\//.test(v), {
+        message: 'expected redis://host:port, rediss://host:port or redis+sentinel://host:port,…/masterName',
+      }),
+    /** Shared by every node of the cluster; authenticates the relay between nodes. Required with `redis`. */
+    secret: z.string().default(''),
+    /** Where other nodes and redirected clients reach this node (`https://edge1.example.net`). Empty: derived. */
+    publicUrl: z.string().default(''),
+    /** This node's id in the registry. Empty: the host name and a random suffix. */
+    nodeId: z.string().default(''),
+    /** A WHIP/WHEP POST to a node that should not take it is answered 307 with the chosen node (RFC 9725 §4.5). */
+    redirect: z.boolean().default(false),
+  })
+  .strict();
+
 export const LogConfig = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -254,9 +278,15 @@ export const Config = z
     messaging: MessagingConfig.prefault({}),
     hls: HlsConfig.prefault({}),
     webrtc: WebRtcConfig.prefault({}),
+    cluster: ClusterConfig.prefault({}),
     log: LogConfig.prefault({}),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.cluster.redis === '' || c.cluster.secret !== '', {
+    path: ['cluster', 'secret'],
+    message:
+      'cluster.redis is set, so cluster.secret must be too: every node needs the same secret for the relay',
+  });
 
 export type Config = z.infer<typeof Config>;
 export type HttpConfig = z.infer<typeof HttpConfig>;
@@ -266,6 +296,7 @@ export type MseConfig = z.infer<typeof MseConfig>;
 export type MessagingConfig = z.infer<typeof MessagingConfig>;
 export type HlsConfig = z.infer<typeof HlsConfig>;
 export type WebRtcConfig = z.infer<typeof WebRtcConfig>;
+export type ClusterConfig = z.infer<typeof ClusterConfig>;
 
 /** Recursively optional: what a config file, the environment, flags or a test may override. */
 export type ConfigInput = { [S in keyof Config]?: Partial<Config[S]> };
