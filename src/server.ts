@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createPublishPolicy } from './auth/PublishPolicy.ts';
+import { ClusterNode } from './cluster/ClusterNode.ts';
 import { resolveConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { log as rootLog, setLogLevel } from './core/log.ts';
@@ -27,6 +28,8 @@ export interface RunningServer {
   readonly dash: DashServer | null;
   readonly rtmp: RtmpServer | null;
   readonly webrtc: WebRtcServer | null;
+  /** This node's part in the cluster, or null without cluster.redis. */
+  readonly cluster: ClusterNode | null;
   /** `http://127.0.0.1:PORT` (https when TLS is configured), with the port actually bound. */
   readonly httpUrl: string;
   /** `rtmp://127.0.0.1:PORT`, or '' when RTMP is disabled. */
@@ -62,6 +65,10 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   );
   registry.on('unpublished', (s) => log.info({ path: s.path }, 'stream unpublished'));
 
+  // Before any protocol: it installs the registry's resolver (edges pull what they do not have).
+  const cluster = config.cluster.redis
+    ? new ClusterNode({ config: config.cluster, registry, gopLimits, log })
+    : null;
   const mse = new MseServer({ registry, config: config.mse, gopLimits, log });
   const messaging = new MessagingServer({
     config: config.messaging,
@@ -74,7 +81,11 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   const hls = config.hls.enabled ? new HlsServer({ registry, config: config.hls, gopLimits, log }) : null;
   const dash =
     hls && config.hls.dash
-      ? new DashServer({ packagers: hls.packagers, targetLatencyMs: config.hls.dashTargetLatencyMs })
+      ? new DashServer({
+          packagers: hls.packagers,
+          targetLatencyMs: config.hls.dashTargetLatencyMs,
+          acquire: (path) => registry.acquire(path),
+        })
       : null;
   const webrtc = config.webrtc.enabled
     ? new WebRtcServer({
@@ -102,6 +113,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     hls,
     dash,
     webrtc,
+    cluster,
     log,
     webRoot: WEB_ROOT,
     startedAt,
@@ -127,6 +139,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     await rtmp?.close().catch(() => {});
     hls?.close();
     await webrtc?.close();
+    await cluster?.close();
     throw new Error(`cannot start: ${(err as Error).message}`);
   }
   const httpPort = (http.server.address() as AddressInfo).port;
@@ -139,6 +152,16 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     'Subsecond is listening',
   );
 
+  if (cluster) {
+    const publicUrl = config.cluster.publicUrl.replace(/\/+$/, '');
+    const publicHost = publicUrl ? new URL(publicUrl).hostname : clientHost(config.http.host);
+    await cluster.start({
+      http: publicUrl || httpUrl,
+      rtmp: rtmp ? `rtmp://${publicHost}:${rtmpPort}` : '',
+      webrtcUdp: webrtc ? `${publicHost}:${webrtc.engine.udpPort}` : '',
+    });
+  }
+
   let closing: Promise<void> | null = null;
   return {
     config,
@@ -149,12 +172,15 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     dash,
     rtmp,
     webrtc,
+    cluster,
     httpUrl,
     rtmpUrl,
     httpPort,
     rtmpPort,
     close() {
       closing ??= (async () => {
+        // First: the claims are released and the node leaves routing while its streams still flow.
+        await cluster?.close();
         mse.close();
         await messaging.close();
         hls?.close();

@@ -259,6 +259,12 @@ export const ClusterConfig = z
     nodeId: z.string().default(''),
     /** A WHIP/WHEP POST to a node that should not take it is answered 307 with the chosen node (RFC 9725 §4.5). */
     redirect: z.boolean().default(false),
+    /** Viewers this node takes before it answers new ones 503 + Retry-After (and routing avoids it). 0: no limit. */
+    maxViewers: z.number().int().min(0).default(0),
+    /** Estimated egress (bits/s) past which this node refuses new viewers like maxViewers. 0: no limit. */
+    maxEgressBitrate: z.number().int().min(0).default(0),
+    /** An edge keeps pulling a stream this long after its last viewer left, so a viewer coming back is instant. */
+    relayIdleMs: z.number().int().min(0).default(15_000),
   })
   .strict();
 

@@ -20,12 +20,26 @@ export interface RegistryEvents {
 }
 
 /**
+ * What a cluster adds to the registry (src/cluster): streams this node does not have are looked up in the
+ * cluster's directory, and a publish is confirmed against it. Without one the registry is this node alone.
+ */
+export interface StreamResolver {
+  /** Makes `path` local if another node is its origin (an edge pulls it); resolves when ready or not found. */
+  resolve(path: string): Promise<void>;
+  /** A viewer asked for `path` (every request of a polling protocol): keeps a pulled stream held. */
+  touch(path: string): void;
+  /** Rejects with StreamBusyError when another node is the origin of `stream.path`. */
+  confirmPublish(stream: Stream, publisher: Publisher): Promise<void>;
+}
+
+/**
  * Every stream on this node by path. A stream stays registered while it has a publisher or consumers (viewers
  * waiting for the publisher to come back), and is removed when it has neither.
  */
 export class StreamRegistry extends EventEmitter<RegistryEvents> {
   readonly #streams = new Map<string, Stream>();
   readonly gopLimits: GopCacheLimits | undefined;
+  resolver: StreamResolver | null = null;
 
   constructor(gopLimits?: GopCacheLimits) {
     super();
@@ -34,6 +48,24 @@ export class StreamRegistry extends EventEmitter<RegistryEvents> {
 
   get(path: string): Stream | undefined {
     return this.#streams.get(path);
+  }
+
+  /**
+   * The stream at `path` as a viewer needs it: local, or (in a cluster) pulled from its origin first. Every
+   * transport looks streams up through this, so one hook makes all of them work on an edge.
+   */
+  async acquire(path: string): Promise<Stream | undefined> {
+    const local = this.#streams.get(path);
+    if (!this.resolver) return local;
+    this.resolver.touch(path);
+    if (local?.ready) return local;
+    await this.resolver.resolve(path);
+    return this.#streams.get(path);
+  }
+
+  /** Resolves once the cluster (if any) agrees this node is the origin of `stream`; rejects StreamBusyError. */
+  async confirmPublish(stream: Stream, publisher: Publisher): Promise<void> {
+    if (this.resolver) await this.resolver.confirmPublish(stream, publisher);
   }
 
   list(): Stream[] {

@@ -6,6 +6,8 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { isLoopback } from '../auth/PublishPolicy.ts';
+import type { ClusterNode } from '../cluster/ClusterNode.ts';
+import { RELAY_ROUTE } from '../cluster/RelayServer.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../core/path.ts';
@@ -18,7 +20,7 @@ import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
 import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
 import { describeStream } from './describe.ts';
-import { createMetrics } from './metrics.ts';
+import { addClusterMetrics, createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { StaticFiles } from './StaticFiles.ts';
 
@@ -33,6 +35,8 @@ export interface HttpServerOptions {
   dash?: DashServer | null;
   /** WHIP/WHEP endpoints, when webrtc.enabled. */
   webrtc?: WebRtcServer | null;
+  /** Cluster routes (locate, redirects, the relay), when cluster.redis is set. */
+  cluster?: ClusterNode | null;
   log: Logger;
   /** The folder holding index.html, play.html, style.css and dist/. */
   webRoot: string;
@@ -86,6 +90,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   }
   const metrics = createMetrics(registry, mse, options.hls);
   if (options.webrtc?.workers) addWorkerMetrics(metrics, options.webrtc.workers);
+  const cluster = options.cluster ?? null;
+  if (cluster) addClusterMetrics(metrics, cluster);
 
   const sendFile = (reply: FastifyReply, name: string, cache: string) => {
     const file = files.read(name);
@@ -102,11 +108,17 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     reply.status(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` });
   });
 
+  // Before every other route: redirects and 503 at capacity come ahead of the endpoints.
+  cluster?.registerRoutes(app);
+
   // Control API
   app.get('/healthz', async () => ({
-    status: 'ok',
+    status: cluster?.degraded ? 'cluster degraded' : 'ok',
     uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
     streams: registry.live().length,
+    ...(cluster
+      ? { cluster: { node: cluster.id, degraded: cluster.degraded, reason: cluster.degradedReason || null } }
+      : {}),
   }));
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', metrics.contentType);
@@ -193,6 +205,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     const pathname = (request.url ?? '/').split('?')[0];
     if (pathname.startsWith('/mse/')) {
       mse.handleUpgrade(request, socket, head, pathname.slice('/mse/'.length));
+      return;
+    }
+    if (cluster && pathname.startsWith(RELAY_ROUTE)) {
+      cluster.relay.handleUpgrade(request, socket, head, pathname.slice(RELAY_ROUTE.length));
       return;
     }
     if (pathname.startsWith('/ws/channels/')) {

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { ClusterNode } from '../cluster/ClusterNode.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
 import type { HlsServer } from '../protocols/hls/HlsServer.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
@@ -124,4 +125,59 @@ function addHlsMetrics(metrics: Registry, hls: HlsServer): void {
       for (const q of [0.5, 0.9, 0.99]) this.set({ quantile: String(q) }, hls.responseDelay.quantile(q));
     },
   });
+}
+
+/** Cluster health and traffic between nodes (cluster.redis set). */
+export function addClusterMetrics(metrics: Registry, cluster: ClusterNode): void {
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [metrics],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge(
+    'subsecond_cluster_degraded',
+    'cluster degraded: 1 while Redis is unreachable (streams keep flowing; registry and directory wait)',
+    () => (cluster.degraded ? 1 : 0),
+  );
+  gauge(
+    'subsecond_cluster_nodes',
+    'Live nodes of the cluster as of the last heartbeat',
+    () => cluster.nodes.length,
+  );
+  gauge('subsecond_cluster_relays_in', 'Streams this node pulls from their origin', () => cluster.pulls.size);
+  gauge('subsecond_cluster_relays_out', 'Relays this node serves to edges', () => cluster.relay.relays.size);
+  gauge(
+    'subsecond_cluster_upstream_bytes_total',
+    'Bytes received from origins over relays',
+    () => cluster.counters.upstreamBytes,
+  );
+  gauge(
+    'subsecond_cluster_relay_bytes_sent_total',
+    'Bytes sent to edges over relays',
+    () => cluster.relay.counters.bytesSent,
+  );
+  gauge(
+    'subsecond_cluster_relay_refused_total',
+    'Relay requests refused for a missing or wrong cluster.secret',
+    () => cluster.relay.counters.refused,
+  );
+  gauge(
+    'subsecond_cluster_directory_operations_total',
+    'Registry and directory operations sent to Redis',
+    () => cluster.directory.counters.operations + cluster.nodeRegistry.counters.operations,
+  );
+  gauge(
+    'subsecond_cluster_directory_failures_total',
+    'Registry and directory operations that failed (Redis unreachable, script error)',
+    () => cluster.directory.counters.failures + cluster.nodeRegistry.counters.failures,
+  );
+  gauge(
+    'subsecond_cluster_claims_lost_total',
+    'Publishers dropped because a newer claim replaced this origin (fencing)',
+    () => cluster.counters.claimsLost,
+  );
 }

@@ -61,8 +61,16 @@ export class DashServer {
   readonly #targetLatency: number;
   readonly #cache = new WeakMap<HlsPackager, { key: string; text: string }>();
 
-  constructor(options: { packagers: ReadonlyMap<string, HlsPackager>; targetLatencyMs: number }) {
+  /** Makes a stream local before it is looked up (a cluster edge pulls it); none on a node alone. */
+  readonly #acquire: ((path: string) => Promise<unknown>) | undefined;
+
+  constructor(options: {
+    packagers: ReadonlyMap<string, HlsPackager>;
+    targetLatencyMs: number;
+    acquire?: (path: string) => Promise<unknown>;
+  }) {
     this.#packagers = options.packagers;
+    this.#acquire = options.acquire;
     this.#targetLatency = options.targetLatencyMs / 1000;
   }
 
@@ -79,6 +87,7 @@ export class DashServer {
         .send(new Date().toISOString());
     }
     const { path, name } = parseResourceRequest(request, DASH);
+    await this.#acquire?.(path);
     if (name === 'manifest.mpd') {
       const packager = livePackager(this.#packagers, path);
       // An ended stream has no live edge left to play; a DASH client retries until a publisher returns.

@@ -219,6 +219,8 @@ export class HlsServer {
 
   async #handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const { path, name } = parseResourceRequest(request, HLS);
+    // In a cluster an edge pulls the stream from its origin first; every request keeps the pull held.
+    await this.#registry.acquire(path);
     const resource = parseResourceName(name);
     const packager = livePackager(this.packagers, path);
     switch (resource.kind) {

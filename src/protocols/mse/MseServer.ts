@@ -7,6 +7,7 @@ import { DelayHistogram } from '../../core/DelayHistogram.ts';
 import type { GopCacheLimits } from '../../core/GopCache.ts';
 import type { Logger } from '../../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
+import type { Stream } from '../../core/Stream.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
 import { CloseCode, MseSession, type MseSessionCounters } from './MseSession.ts';
 import { FramedFragments, WriteBatch } from './wsFrame.ts';
@@ -77,7 +78,29 @@ export class MseServer {
       refuseUpgrade(socket, 400, message);
       return;
     }
-    const stream = this.#registry.get(path);
+    const local = this.#registry.get(path);
+    if (local?.live || !this.#registry.resolver) {
+      this.#accept(request, socket, head, path, local);
+      return;
+    }
+    // In a cluster the stream may live on another node: this one pulls it first.
+    this.#registry.acquire(path).then(
+      (stream) => this.#accept(request, socket, head, path, stream),
+      (err) => {
+        this.#log.error({ path, err }, 'stream lookup failed');
+        refuseUpgrade(socket, 500, 'stream lookup failed');
+      },
+    );
+  }
+
+  #accept(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    path: string,
+    stream: Stream | undefined,
+  ): void {
+    if (socket.destroyed) return;
     if (!stream?.live) {
       const message = `stream "${path}" is not live`;
       this.#log.info({ remote: request.socket.remoteAddress }, `viewer refused: ${message}`);

@@ -472,9 +472,32 @@ export class RtmpConnection implements RtmpOutput {
       return;
     }
     this.#ingestStreamId = streamId;
-    this.send(userControlMessage(UserControlEvent.StreamBegin, streamId));
-    this.send(onStatusMessage(streamId, 'status', 'NetStream.Publish.Start', `${path} is now published`));
-    this.log.info({ path }, 'publish started');
+    const ingest = this.#ingest;
+    const start = () => {
+      this.send(userControlMessage(UserControlEvent.StreamBegin, streamId));
+      this.send(onStatusMessage(streamId, 'status', 'NetStream.Publish.Start', `${path} is now published`));
+      this.log.info({ path }, 'publish started');
+    };
+    if (!this.#ctx.registry.resolver) {
+      start();
+      return;
+    }
+    // In a cluster the path may be live on another node: refused as above, before Publish.Start (which
+    // encoders wait for before sending media).
+    this.#ctx.registry.confirmPublish(ingest.stream, ingest).then(
+      () => {
+        if (!ingest.ended) start();
+      },
+      (err) => {
+        if (ingest.ended) return;
+        const message =
+          err instanceof StreamBusyError ? err.message : `publish failed: ${(err as Error).message}`;
+        this.log.warn({ path }, message);
+        this.send(onStatusMessage(streamId, 'error', 'NetStream.Publish.BadName', message));
+        this.#endPublish();
+        this.#closeAfterFlush('stream busy');
+      },
+    );
   }
 
   #onPlay(streamId: number, name: string): void {
@@ -488,7 +511,21 @@ export class RtmpConnection implements RtmpOutput {
       this.#closeAfterFlush('invalid path');
       return;
     }
-    const stream = this.#ctx.registry.get(path);
+    const local = this.#ctx.registry.get(path);
+    if (local?.live || !this.#ctx.registry.resolver) {
+      this.#startPlay(streamId, path, local);
+      return;
+    }
+    // In a cluster an edge pulls the stream from its origin first.
+    this.#ctx.registry.acquire(path).then(
+      (stream) => {
+        if (!this.#closed) this.#startPlay(streamId, path, stream);
+      },
+      (err) => this.#fail(err),
+    );
+  }
+
+  #startPlay(streamId: number, path: string, stream: Stream | undefined): void {
     if (!stream) {
       this.log.info({ path }, 'play refused: stream not found');
       this.send(

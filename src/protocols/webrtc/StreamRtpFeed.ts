@@ -150,7 +150,9 @@ export class StreamRtpFeed extends RtpFeed implements FrameConsumer {
   }
 
   protected askSourceForKeyframe(): void {
-    // RTMP has no way to ask the encoder for a keyframe; viewers start at the next one.
+    // A relayed stream passes the request to its origin's publisher (WHIP: a PLI); RTMP has no way to ask the
+    // encoder for a keyframe, so its viewers start at the next one.
+    this.stream.publisher?.requestKeyframe?.();
   }
 
   protected override onListenersChanged(): void {

@@ -272,6 +272,14 @@ export class WebRtcServer {
         if (err instanceof StreamBusyError) throw new WebRtcHttpError(409, err.message);
         throw err;
       }
+      try {
+        // In a cluster: refused as above when the path is live on another node.
+        await this.#registry.confirmPublish(stream, session);
+      } catch (err) {
+        this.#registry.unpublish(stream, session);
+        if (err instanceof StreamBusyError) throw new WebRtcHttpError(409, err.message);
+        throw err;
+      }
       session.claimed(stream);
       if (session.layers.length > 0) {
         stream.warnings.add(
@@ -295,7 +303,7 @@ export class WebRtcServer {
     const path = this.#streamPath(request);
     const remoteAddress = request.socket.remoteAddress ?? '';
     const offer = this.#offerBody(request);
-    const stream = this.#registry.get(path);
+    const stream = await this.#registry.acquire(path);
     const feed = stream?.live ? this.#feedOf(stream) : null;
     const waitMs = this.#config.whepWaitForPublisherMs;
     if (!feed && (stream?.ready || waitMs <= 0)) {
