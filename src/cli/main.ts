@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, envName, knownKeys, loadConfig } from '../config/load.ts';
 import { log } from '../core/log.ts';
 import { startServer } from '../server.ts';
+import { runLocalCluster } from './cluster.ts';
 
 const USAGE = `Subsecond: real-time live-streaming server
 
@@ -11,6 +12,7 @@ Usage:
   subsecond serve [--config FILE] [--SECTION.KEY VALUE ...]
   subsecond serve --help
   subsecond bench latency [--help | OPTIONS]   glass-to-glass latency of every transport, in Chromium
+  subsecond cluster [--nodes 3]                 a local Redis and N nodes on loopback, to try a cluster
 
 Settings come from the defaults, then a YAML file (--config or SUBSECOND_CONFIG), then environment
 variables, then flags; later ones win. See config.sample.yaml for what each one does.`;
@@ -41,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'bench') return bench(rest);
+  if (command === 'cluster') return runLocalCluster(rest);
   if (command !== 'serve') {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
     return 2;
