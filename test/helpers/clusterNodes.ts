@@ -41,6 +41,8 @@ export async function startClusterNode(
     '127.0.0.1',
     '--rtmp.port',
     '0',
+    '--webrtc.udpPort',
+    '0',
     '--cluster.redis',
     redisUrl,
     '--cluster.secret',
