@@ -446,6 +446,7 @@ export class ClusterNode implements StreamResolver {
       nodes: this.nodes.map((n) => (n.id === self.id ? self : n)),
       relaysIn: [...this.pulls.values()].map((p) => ({ path: p.path, origin: p.upstreamNode, live: p.live })),
       relaysOut: [...this.relay.relays].map((r) => ({ path: r.path, edge: r.edge, bytes: r.bytesSent })),
+      keyframeRequestsFromEdges: this.relay.counters.keyframeRequests,
     };
   }
 

@@ -28,7 +28,7 @@ export interface RelayOut {
  */
 export class RelayServer {
   readonly relays = new Set<RelayOut>();
-  readonly counters = { refused: 0, bytesSent: 0 };
+  readonly counters = { refused: 0, bytesSent: 0, keyframeRequests: 0 };
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
   readonly #registry: StreamRegistry;
   readonly #secret: string;
@@ -102,7 +102,9 @@ export class RelayServer {
         onUnpublish: () => ws.send(Buffer.of(RelayMessage.unpublish)),
       });
       ws.on('message', (data: Buffer, isBinary) => {
-        if (isBinary && data[0] === RelayMessage.keyframeRequest) stream.publisher?.requestKeyframe?.();
+        if (!isBinary || data[0] !== RelayMessage.keyframeRequest) return;
+        this.counters.keyframeRequests++;
+        stream.publisher?.requestKeyframe?.();
       });
       ws.on('error', (err) => this.#log.debug({ path, edge, err: err.message }, 'relay socket error'));
       ws.on('close', () => {

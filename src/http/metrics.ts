@@ -166,6 +166,11 @@ export function addClusterMetrics(metrics: Registry, cluster: ClusterNode): void
     () => cluster.relay.counters.refused,
   );
   gauge(
+    'subsecond_cluster_relay_keyframe_requests_total',
+    'Keyframe requests (WebRTC PLI/FIR) edges sent up to this origin',
+    () => cluster.relay.counters.keyframeRequests,
+  );
+  gauge(
     'subsecond_cluster_directory_operations_total',
     'Registry and directory operations sent to Redis',
     () => cluster.directory.counters.operations + cluster.nodeRegistry.counters.operations,

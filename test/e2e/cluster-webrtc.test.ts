@@ -53,6 +53,13 @@ test('WHIP on B, WHEP on C: the edge plays it, and its viewer PLI reaches the pu
   );
   assert.ok(played.firstFrameMs > 0);
   // The edge viewer joined mid-GOP and asked for a keyframe: the request went C → B → the browser publisher.
+  await waitFor(
+    'the edge keyframe request at the origin',
+    async () =>
+      ((await b.json<{ keyframeRequestsFromEdges: number }>('/api/v1/cluster')).keyframeRequestsFromEdges ??
+        0) > 0,
+    10_000,
+  );
   await waitFor('a PLI at the publisher', async () => (await pliCount()) > before, 10_000);
   const view = await c.json<{ relaysIn: { path: string; origin: string; live: boolean }[] }>(
     '/api/v1/cluster',
