@@ -16,6 +16,14 @@ export const HttpConfig = z
     tlsKey: z.string().default(''),
     /** Allowed CORS origin for the API and media endpoints. */
     corsOrigin: z.string().default('*'),
+    /** Dashboard event streams (`/api/v1/events`) one client address may hold open. */
+    maxEventStreamsPerIp: z.number().int().min(1).default(10),
+    /** A dashboard event reader holding more unsent bytes than this is cut off (it reconnects). */
+    eventsMaxBacklogBytes: z
+      .number()
+      .int()
+      .min(16 * 1024)
+      .default(1024 * 1024),
   })
   .strict();
 

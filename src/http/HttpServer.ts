@@ -5,7 +5,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { isLoopback } from '../auth/PublishPolicy.ts';
+import { ControlAccess } from '../auth/ControlAccess.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../core/path.ts';
@@ -17,6 +17,8 @@ import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
 import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
+import { ConnectionsPerIp } from './ConnectionsPerIp.ts';
+import { DashboardEvents } from './DashboardEvents.ts';
 import { describeStream } from './describe.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -39,6 +41,8 @@ export interface HttpServerOptions {
   /** The RTMP port actually bound (0: RTMP disabled), read when asked: it is bound after this server is made. */
   rtmpPort: () => number;
   startedAt: number;
+  /** Who may make control-API calls; by default loopback and `auth.apiToken` bearers. */
+  control?: ControlAccess;
 }
 
 class HttpError extends Error {
@@ -63,6 +67,7 @@ function streamPathParam(request: FastifyRequest): string {
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const { config, registry, mse, messaging, webRoot } = options;
   const log = options.log.child({ component: 'http' });
+  const control = options.control ?? new ControlAccess(config.auth.apiToken);
   const tls =
     config.http.tlsCert && config.http.tlsKey
       ? { cert: readFileSync(config.http.tlsCert), key: readFileSync(config.http.tlsKey) }
@@ -79,6 +84,17 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('access-control-allow-origin', config.http.corsOrigin);
   });
+
+  const events = new DashboardEvents({
+    registry,
+    maxBacklogBytes: config.http.eventsMaxBacklogBytes,
+    perIp: new ConnectionsPerIp(
+      config.http.maxEventStreamsPerIp,
+      'dashboard event streams',
+      'http.maxEventStreamsPerIp',
+    ),
+  });
+  app.addHook('onClose', async () => events.close());
 
   const files = new StaticFiles([webRoot, `${webRoot}/dist`]);
   if (files.missing.length) {
@@ -120,7 +136,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     return describeStream(stream);
   });
   app.delete('/api/v1/streams/*', async (request, reply) => {
-    authorizeControl(request, config.auth.apiToken);
+    control.authorize(request);
     const path = streamPathParam(request);
     if (!registry.kick(path, 'kicked through the control API')) {
       throw new HttpError(404, `stream "${path}" has no publisher to kick`);
@@ -151,6 +167,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     },
     hls: options.hls?.stats() ?? null,
     dash: options.dash?.counters ?? null,
+    events: { connections: events.connections, cutOff: events.cutOff },
   }));
   // LL-HLS: playlists, init segments, segments and parts from memory.
   const hls = options.hls;
@@ -159,7 +176,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   if (dash) app.get('/dash/*', (request, reply) => dash.handle(request, reply));
 
   app.get('/api/v1/openapi.json', async () => openApiDocument);
-  app.get('/api/v1/events', (request, reply) => streamEvents(request, reply, registry));
+  app.get('/api/v1/events', (request, reply) => events.handle(request, reply));
 
   // Messaging: channels over SSE, long-polling and HTTP publish (WebSocket below)
   app.get('/sse/channels/*', (request, reply) => messaging.serveEvents(request, reply));
@@ -206,62 +223,4 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     refuseUpgrade(socket, 404, `no WebSocket endpoint at ${pathname}`);
   });
   return app;
-}
-
-function authorizeControl(request: FastifyRequest, apiToken: string): void {
-  const header = request.headers.authorization ?? '';
-  if (apiToken && header === `Bearer ${apiToken}`) return;
-  if (isLoopback(request.socket.remoteAddress ?? '')) return;
-  throw new HttpError(
-    403,
-    apiToken
-      ? 'this call needs "Authorization: Bearer <auth.apiToken>"'
-      : 'control calls are accepted from loopback only until auth.apiToken is configured',
-  );
-}
-
-/**
- * Server-Sent Events for the dashboard: the whole stream list whenever something changes (at most every
- * 250 ms) and every 2 s while streams are live, so bitrate and viewers stay current.
- */
-const sseClients = new WeakMap<StreamRegistry, Set<FastifyReply>>();
-
-function streamEvents(request: FastifyRequest, reply: FastifyReply, registry: StreamRegistry): void {
-  let clients = sseClients.get(registry);
-  if (!clients) {
-    const set = new Set<FastifyReply>();
-    clients = set;
-    sseClients.set(registry, set);
-    let pending: NodeJS.Timeout | null = null;
-    const broadcast = () => {
-      pending = null;
-      const event = `event: streams\ndata: ${JSON.stringify({ streams: registry.live().map(describeStream) })}\n\n`;
-      for (const client of set) client.raw.write(event);
-    };
-    const schedule = () => {
-      if (!pending && set.size > 0) pending = setTimeout(broadcast, 250);
-    };
-    for (const name of ['published', 'unpublished', 'changed', 'removed'] as const)
-      registry.on(name, schedule);
-    const tick = setInterval(() => {
-      if (set.size === 0) return;
-      if (registry.live().length > 0) broadcast();
-      else for (const client of set) client.raw.write(': keep-alive\n\n');
-    }, 2000);
-    tick.unref();
-  }
-  reply.hijack();
-  reply.raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-    'access-control-allow-origin': '*',
-  });
-  reply.raw.write(
-    `retry: 2000\nevent: streams\ndata: ${JSON.stringify({ streams: registry.live().map(describeStream) })}\n\n`,
-  );
-  clients.add(reply);
-  const set = clients;
-  request.raw.on('close', () => set.delete(reply));
 }
