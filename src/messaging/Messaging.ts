@@ -65,6 +65,8 @@ export class Messaging {
       new InMemoryBus({
         maxMessages: config.historyMaxMessages,
         maxAgeMs: config.historyMaxAgeMs,
+        maxBytes: config.historyMaxBytes,
+        maxBytesTotal: config.maxHistoryBytesTotal,
         maxChannels: config.maxChannels,
       });
     this.policy = options.policy ?? new PatternChannelPolicy(config);
@@ -137,6 +139,11 @@ export class Messaging {
 
   /** HTTP publishes have no connection; their rate limit is per client IP. Returns ms to wait, or 0. */
   takeHttpPublishToken(remoteAddress: string): number {
+    return this.takeAddressPublishToken(remoteAddress);
+  }
+
+  /** The publish rate one address shares (HTTP publishes, and anonymous remote clients on any transport). */
+  takeAddressPublishToken(remoteAddress: string): number {
     let bucket = this.#httpBuckets.get(remoteAddress);
     if (!bucket) {
       bucket = new TokenBucket(this.config.publishRatePerSecond, this.config.publishBurst);
