@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { isLoopback } from './PublishPolicy.ts';
+import { isLoopback, isTrustedLoopback, loopbackRefusal } from './PublishPolicy.ts';
 
 /** What an access decision reads of a request (a Fastify request or a raw upgrade request both have it). */
 export interface AccessRequest {
@@ -40,16 +40,19 @@ export class ControlAccess {
   allows(request: AccessRequest): boolean {
     const token = bearerToken(request.headers);
     if (this.#apiToken !== '' && token !== undefined && sameSecret(token, this.#apiToken)) return true;
-    return isLoopback(request.socket.remoteAddress ?? '');
+    return isTrustedLoopback(request.socket.remoteAddress ?? '', request.headers);
   }
 
   /** Throws ControlAccessError (403) naming what the call needs, unless `allows`. */
   authorize(request: AccessRequest): void {
     if (this.allows(request)) return;
+    const refusal = isLoopback(request.socket.remoteAddress ?? '') ? loopbackRefusal(request.headers) : null;
     throw new ControlAccessError(
-      this.#apiToken
-        ? 'this call needs "Authorization: Bearer <auth.apiToken>"'
-        : 'control calls are accepted from loopback only until auth.apiToken is configured',
+      refusal
+        ? `control call refused: ${refusal}; loopback trust needs a loopback Host and Origin${this.#apiToken ? ', or "Authorization: Bearer <auth.apiToken>"' : ''}`
+        : this.#apiToken
+          ? 'this call needs "Authorization: Bearer <auth.apiToken>"'
+          : 'control calls are accepted from loopback only until auth.apiToken is configured',
     );
   }
 }

@@ -14,7 +14,7 @@ export const HttpConfig = z
     /** PEM certificate and key paths; when both are set the port serves HTTPS and WSS instead of HTTP/WS. */
     tlsCert: z.string().default(''),
     tlsKey: z.string().default(''),
-    /** Allowed CORS origin for the API and media endpoints. */
+    /** Allowed CORS origin for media and messaging (never for the control API: docs/security.md). */
     corsOrigin: z.string().default('*'),
     /** Dashboard event streams (`/api/v1/events`) one client address may hold open. */
     maxEventStreamsPerIp: z.number().int().min(1).default(10),

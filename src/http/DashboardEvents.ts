@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ControlAccess } from '../auth/ControlAccess.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
 import type { ConnectionsPerIp } from './ConnectionsPerIp.ts';
 import { describeStream } from './describe.ts';
@@ -17,6 +18,9 @@ export class DashboardEvents {
   readonly #maxBacklogBytes: number;
   readonly #perIp: ConnectionsPerIp;
   readonly #readers = new Set<EventStream>();
+  /** Readers allowed the control API's view (publishers' addresses); the rest get the public one. */
+  readonly #controlReaders = new WeakSet<EventStream>();
+  readonly #control: ControlAccess;
   readonly #tick: NodeJS.Timeout;
   #pending: NodeJS.Timeout | null = null;
   /** Readers cut off for not reading. */
@@ -25,8 +29,14 @@ export class DashboardEvents {
     if (!this.#pending && this.#readers.size > 0) this.#pending = setTimeout(() => this.#broadcast(), 250);
   };
 
-  constructor(options: { registry: StreamRegistry; maxBacklogBytes: number; perIp: ConnectionsPerIp }) {
+  constructor(options: {
+    registry: StreamRegistry;
+    control: ControlAccess;
+    maxBacklogBytes: number;
+    perIp: ConnectionsPerIp;
+  }) {
     this.#registry = options.registry;
+    this.#control = options.control;
     this.#maxBacklogBytes = options.maxBacklogBytes;
     this.#perIp = options.perIp;
     for (const name of ['published', 'unpublished', 'changed', 'removed'] as const)
@@ -47,13 +57,16 @@ export class DashboardEvents {
     const release = this.#perIp.admit(request.socket.remoteAddress ?? '');
     reply.hijack();
     const reader = new EventStream(reply.raw, this.#maxBacklogBytes);
-    reader.open({ 'access-control-allow-origin': '*' });
+    // Same-origin only (the dashboard page): no CORS header, as for the rest of the control API.
+    reader.open({});
     this.#readers.add(reader);
+    const withAddress = this.#control.allows(request);
+    if (withAddress) this.#controlReaders.add(reader);
     reply.raw.on('close', () => {
       this.#readers.delete(reader);
       release();
     });
-    this.#write(reader, `retry: 2000\n${this.#event()}`);
+    this.#write(reader, `retry: 2000\n${this.#event(withAddress)}`);
   }
 
   close(): void {
@@ -64,14 +77,25 @@ export class DashboardEvents {
     for (const reader of this.#readers) reader.end();
   }
 
-  #event(): string {
-    return `event: streams\ndata: ${JSON.stringify({ streams: this.#registry.live().map(describeStream) })}\n\n`;
+  #event(withAddress: boolean): string {
+    const streams = this.#registry.live().map((s) => describeStream(s, withAddress));
+    return `event: streams\ndata: ${JSON.stringify({ streams })}\n\n`;
   }
 
+  /** Each view encoded at most once per broadcast, whatever the number of readers. */
   #broadcast(): void {
     this.#pending = null;
-    const event = this.#event();
-    for (const reader of this.#readers) this.#write(reader, event);
+    let publicEvent: string | null = null;
+    let controlEvent: string | null = null;
+    for (const reader of this.#readers) {
+      if (this.#controlReaders.has(reader)) {
+        controlEvent ??= this.#event(true);
+        this.#write(reader, controlEvent);
+      } else {
+        publicEvent ??= this.#event(false);
+        this.#write(reader, publicEvent);
+      }
+    }
   }
 
   #write(reader: EventStream, chunk: string): void {

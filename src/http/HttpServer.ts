@@ -81,12 +81,16 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     forceCloseConnections: true,
   };
   const app = (tls ? Fastify({ ...common, https: tls }) : Fastify(common)) as unknown as FastifyInstance;
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.header('access-control-allow-origin', config.http.corsOrigin);
+  // http.corsOrigin opens media and messaging to other sites' pages; the control API (and /metrics, /healthz)
+  // is never CORS-open, so a page the operator happens to open cannot drive it from the operator's browser.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!isControlPath(request.method, request.url))
+      reply.header('access-control-allow-origin', config.http.corsOrigin);
   });
 
   const events = new DashboardEvents({
     registry,
+    control,
     maxBacklogBytes: config.http.eventsMaxBacklogBytes,
     perIp: new ConnectionsPerIp(
       config.http.maxEventStreamsPerIp,
@@ -128,12 +132,15 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     reply.header('content-type', metrics.contentType);
     return metrics.metrics();
   });
-  app.get('/api/v1/streams', async () => ({ streams: registry.live().map(describeStream) }));
+  app.get('/api/v1/streams', async (request) => {
+    const withAddress = control.allows(request);
+    return { streams: registry.live().map((s) => describeStream(s, withAddress)) };
+  });
   app.get('/api/v1/streams/*', async (request) => {
     const path = streamPathParam(request);
     const stream = registry.get(path);
     if (!stream?.live) throw new HttpError(404, `stream "${path}" is not live`);
-    return describeStream(stream);
+    return describeStream(stream, control.allows(request));
   });
   app.delete('/api/v1/streams/*', async (request, reply) => {
     control.authorize(request);
@@ -144,13 +151,15 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     log.info({ path, by: request.ip }, 'publisher kicked through the API');
     return reply.status(204).send();
   });
-  app.options('/api/*', async (_request, reply) =>
-    reply
-      .header('access-control-allow-methods', 'GET, POST, DELETE, OPTIONS')
-      .header('access-control-allow-headers', 'authorization, content-type')
+  // Preflights: messaging's HTTP publish is for other sites' pages (http.corsOrigin); control calls are not.
+  app.options('/api/*', async (request, reply) => {
+    if (isControlPath('POST', request.url)) return reply.status(204).send();
+    return reply
+      .header('access-control-allow-methods', 'POST, OPTIONS')
+      .header('access-control-allow-headers', 'authorization, content-type, x-subsecond-identity')
       .status(204)
-      .send(),
-  );
+      .send();
+  });
   app.get('/api/v1/server', async () => ({
     uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
     rtmp: { port: options.rtmpPort() },
@@ -223,4 +232,17 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     refuseUpgrade(socket, 404, `no WebSocket endpoint at ${pathname}`);
   });
   return app;
+}
+
+/**
+ * Whether a request is a control-API call, which is never CORS-open: everything under /api/ and /metrics and
+ * /healthz, except messaging's HTTP publish and the public read of streams players use (GET /api/v1/streams…,
+ * which shows no publisher addresses to anonymous callers).
+ */
+function isControlPath(method: string, url: string): boolean {
+  const path = url.split('?')[0];
+  if (path === '/metrics' || path === '/healthz') return true;
+  if (!path.startsWith('/api/') || path.startsWith('/api/v1/channels/')) return false;
+  const read = method === 'GET' || method === 'HEAD';
+  return !(read && (path === '/api/v1/streams' || path.startsWith('/api/v1/streams/')));
 }
