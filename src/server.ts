@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { ControlAccess } from './auth/ControlAccess.ts';
 import { createPublishPolicy } from './auth/PublishPolicy.ts';
 import { resolveConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
@@ -62,6 +63,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   );
   registry.on('unpublished', (s) => log.info({ path: s.path }, 'stream unpublished'));
 
+  const control = new ControlAccess(config.auth.apiToken);
   const mse = new MseServer({ registry, config: config.mse, gopLimits, log });
   const messaging = new MessagingServer({
     config: config.messaging,
@@ -83,6 +85,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
         config: config.webrtc,
         authorizePublish: createPublishPolicy(config.auth),
         log,
+        control,
         // Messaging over the peers' data channels (label subsecond.messaging).
         dataChannels: new DataChannelServer(messaging.messaging),
         // webrtc.workers > 0: WHEP viewers served from worker processes too (more cores for one stream).
@@ -106,6 +109,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     webRoot: WEB_ROOT,
     startedAt,
     rtmpPort: () => (rtmp ? rtmp.address.port : 0),
+    control,
   });
 
   if (config.rtmp.enabled) {

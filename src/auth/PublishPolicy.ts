@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import type { AuthConfig } from '../config/schema.ts';
 import { granted, looksLikeJwt, TokenError, TokenVerifier } from './Tokens.ts';
@@ -9,6 +10,8 @@ export interface PublishRequest {
   readonly remoteAddress: string;
   /** The stream key or bearer token the client presented, if any. */
   readonly key?: string;
+  /** An HTTP request's headers (WHIP): loopback trust then also needs a loopback Host and Origin. */
+  readonly headers?: IncomingHttpHeaders;
 }
 
 /** Returns null when the publish is allowed, else the reason it is refused (shown to the client and logged). */
@@ -18,6 +21,40 @@ export function isLoopback(address: string): boolean {
   const a = address.startsWith('::ffff:') ? address.slice(7) : address;
   if (a === '::1') return true;
   return isIP(a) === 4 && a.startsWith('127.');
+}
+
+/** `localhost`, `127.x.y.z` or `[::1]`, with or without a port. */
+function isLoopbackHost(host: string): boolean {
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  return name.toLowerCase() === 'localhost' || isLoopback(name);
+}
+
+/**
+ * Why a request from a loopback address is still not the operator's own, or null when it is: its `Host` must
+ * name loopback (else it came through DNS rebinding: a page of evil.example resolving to 127.0.0.1) and its
+ * `Origin`, if any, must be a loopback page (else a page of another site the operator opened sent it).
+ */
+export function loopbackRefusal(headers: IncomingHttpHeaders): string | null {
+  const host = headers.host ?? '';
+  if (host !== '' && !isLoopbackHost(host))
+    return `Host ${JSON.stringify(host.slice(0, 100))} is not a loopback name`;
+  const origin = headers.origin;
+  if (origin === undefined) return null;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return `Origin ${JSON.stringify(origin.slice(0, 100))} is not a URL`;
+  }
+  return isLoopbackHost(originHost) ? null : `Origin ${JSON.stringify(origin.slice(0, 100))} is another site`;
+}
+
+/**
+ * Whether a request comes from the operator's own machine: a loopback address and, for HTTP, a loopback
+ * Host and no foreign Origin (loopbackRefusal).
+ */
+export function isTrustedLoopback(remoteAddress: string, headers?: IncomingHttpHeaders): boolean {
+  return isLoopback(remoteAddress) && (headers === undefined || loopbackRefusal(headers) === null);
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -36,7 +73,7 @@ export type PublishAuth = Omit<AuthConfig, 'jwtSecret'> & Partial<Pick<AuthConfi
  */
 export function createPublishPolicy(auth: PublishAuth): PublishPolicy {
   const tokens = auth.jwtSecret ? new TokenVerifier(auth.jwtSecret) : null;
-  return ({ path, remoteAddress, key }) => {
+  return ({ path, remoteAddress, key, headers }) => {
     const isKey = key !== undefined && auth.publishKey !== '' && sameSecret(key, auth.publishKey);
     if (key !== undefined && tokens && !isKey && looksLikeJwt(key)) {
       try {
@@ -52,7 +89,11 @@ export function createPublishPolicy(auth: PublishAuth): PublishPolicy {
     if (key !== undefined && key !== '' && auth.publishKey !== '') {
       return sameSecret(key, auth.publishKey) ? null : `wrong publish key for "${path}"`;
     }
-    if (auth.loopbackPublish && isLoopback(remoteAddress)) return null;
+    if (auth.loopbackPublish && isLoopback(remoteAddress)) {
+      const refusal = headers ? loopbackRefusal(headers) : null;
+      if (refusal === null) return null;
+      return `publish refused for "${path}": a loopback request whose ${refusal} needs a publish key or token like a remote one`;
+    }
     if (tokens) {
       return `publish refused for "${path}" from ${remoteAddress}: a token granting publish on it${auth.publishKey === '' ? '' : ' or the publish key'} is required`;
     }

@@ -5,7 +5,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { isLoopback } from '../auth/PublishPolicy.ts';
+import { ControlAccess } from '../auth/ControlAccess.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../core/path.ts';
@@ -17,6 +17,8 @@ import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
 import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
+import { ConnectionsPerIp } from './ConnectionsPerIp.ts';
+import { DashboardEvents } from './DashboardEvents.ts';
 import { describeStream } from './describe.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -39,6 +41,8 @@ export interface HttpServerOptions {
   /** The RTMP port actually bound (0: RTMP disabled), read when asked: it is bound after this server is made. */
   rtmpPort: () => number;
   startedAt: number;
+  /** Who may make control-API calls; by default loopback and `auth.apiToken` bearers. */
+  control?: ControlAccess;
 }
 
 class HttpError extends Error {
@@ -63,6 +67,7 @@ function streamPathParam(request: FastifyRequest): string {
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const { config, registry, mse, messaging, webRoot } = options;
   const log = options.log.child({ component: 'http' });
+  const control = options.control ?? new ControlAccess(config.auth.apiToken);
   const tls =
     config.http.tlsCert && config.http.tlsKey
       ? { cert: readFileSync(config.http.tlsCert), key: readFileSync(config.http.tlsKey) }
@@ -76,9 +81,24 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     forceCloseConnections: true,
   };
   const app = (tls ? Fastify({ ...common, https: tls }) : Fastify(common)) as unknown as FastifyInstance;
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.header('access-control-allow-origin', config.http.corsOrigin);
+  // http.corsOrigin opens media and messaging to other sites' pages; the control API (and /metrics, /healthz)
+  // is never CORS-open, so a page the operator happens to open cannot drive it from the operator's browser.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!isControlPath(request.method, request.url))
+      reply.header('access-control-allow-origin', config.http.corsOrigin);
   });
+
+  const events = new DashboardEvents({
+    registry,
+    control,
+    maxBacklogBytes: config.http.eventsMaxBacklogBytes,
+    perIp: new ConnectionsPerIp(
+      config.http.maxEventStreamsPerIp,
+      'dashboard event streams',
+      'http.maxEventStreamsPerIp',
+    ),
+  });
+  app.addHook('onClose', async () => events.close());
 
   const files = new StaticFiles([webRoot, `${webRoot}/dist`]);
   if (files.missing.length) {
@@ -112,15 +132,18 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     reply.header('content-type', metrics.contentType);
     return metrics.metrics();
   });
-  app.get('/api/v1/streams', async () => ({ streams: registry.live().map(describeStream) }));
+  app.get('/api/v1/streams', async (request) => {
+    const withAddress = control.allows(request);
+    return { streams: registry.live().map((s) => describeStream(s, withAddress)) };
+  });
   app.get('/api/v1/streams/*', async (request) => {
     const path = streamPathParam(request);
     const stream = registry.get(path);
     if (!stream?.live) throw new HttpError(404, `stream "${path}" is not live`);
-    return describeStream(stream);
+    return describeStream(stream, control.allows(request));
   });
   app.delete('/api/v1/streams/*', async (request, reply) => {
-    authorizeControl(request, config.auth.apiToken);
+    control.authorize(request);
     const path = streamPathParam(request);
     if (!registry.kick(path, 'kicked through the control API')) {
       throw new HttpError(404, `stream "${path}" has no publisher to kick`);
@@ -128,13 +151,15 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     log.info({ path, by: request.ip }, 'publisher kicked through the API');
     return reply.status(204).send();
   });
-  app.options('/api/*', async (_request, reply) =>
-    reply
-      .header('access-control-allow-methods', 'GET, POST, DELETE, OPTIONS')
-      .header('access-control-allow-headers', 'authorization, content-type')
+  // Preflights: messaging's HTTP publish is for other sites' pages (http.corsOrigin); control calls are not.
+  app.options('/api/*', async (request, reply) => {
+    if (isControlPath('POST', request.url)) return reply.status(204).send();
+    return reply
+      .header('access-control-allow-methods', 'POST, OPTIONS')
+      .header('access-control-allow-headers', 'authorization, content-type, x-subsecond-identity')
       .status(204)
-      .send(),
-  );
+      .send();
+  });
   app.get('/api/v1/server', async () => ({
     uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
     rtmp: { port: options.rtmpPort() },
@@ -151,6 +176,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     },
     hls: options.hls?.stats() ?? null,
     dash: options.dash?.counters ?? null,
+    events: { connections: events.connections, cutOff: events.cutOff },
   }));
   // LL-HLS: playlists, init segments, segments and parts from memory.
   const hls = options.hls;
@@ -159,7 +185,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   if (dash) app.get('/dash/*', (request, reply) => dash.handle(request, reply));
 
   app.get('/api/v1/openapi.json', async () => openApiDocument);
-  app.get('/api/v1/events', (request, reply) => streamEvents(request, reply, registry));
+  app.get('/api/v1/events', (request, reply) => events.handle(request, reply));
 
   // Messaging: channels over SSE, long-polling and HTTP publish (WebSocket below)
   app.get('/sse/channels/*', (request, reply) => messaging.serveEvents(request, reply));
@@ -208,60 +234,15 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   return app;
 }
 
-function authorizeControl(request: FastifyRequest, apiToken: string): void {
-  const header = request.headers.authorization ?? '';
-  if (apiToken && header === `Bearer ${apiToken}`) return;
-  if (isLoopback(request.socket.remoteAddress ?? '')) return;
-  throw new HttpError(
-    403,
-    apiToken
-      ? 'this call needs "Authorization: Bearer <auth.apiToken>"'
-      : 'control calls are accepted from loopback only until auth.apiToken is configured',
-  );
-}
-
 /**
- * Server-Sent Events for the dashboard: the whole stream list whenever something changes (at most every
- * 250 ms) and every 2 s while streams are live, so bitrate and viewers stay current.
+ * Whether a request is a control-API call, which is never CORS-open: everything under /api/ and /metrics and
+ * /healthz, except messaging's HTTP publish and the public read of streams players use (GET /api/v1/streams…,
+ * which shows no publisher addresses to anonymous callers).
  */
-const sseClients = new WeakMap<StreamRegistry, Set<FastifyReply>>();
-
-function streamEvents(request: FastifyRequest, reply: FastifyReply, registry: StreamRegistry): void {
-  let clients = sseClients.get(registry);
-  if (!clients) {
-    const set = new Set<FastifyReply>();
-    clients = set;
-    sseClients.set(registry, set);
-    let pending: NodeJS.Timeout | null = null;
-    const broadcast = () => {
-      pending = null;
-      const event = `event: streams\ndata: ${JSON.stringify({ streams: registry.live().map(describeStream) })}\n\n`;
-      for (const client of set) client.raw.write(event);
-    };
-    const schedule = () => {
-      if (!pending && set.size > 0) pending = setTimeout(broadcast, 250);
-    };
-    for (const name of ['published', 'unpublished', 'changed', 'removed'] as const)
-      registry.on(name, schedule);
-    const tick = setInterval(() => {
-      if (set.size === 0) return;
-      if (registry.live().length > 0) broadcast();
-      else for (const client of set) client.raw.write(': keep-alive\n\n');
-    }, 2000);
-    tick.unref();
-  }
-  reply.hijack();
-  reply.raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-    'access-control-allow-origin': '*',
-  });
-  reply.raw.write(
-    `retry: 2000\nevent: streams\ndata: ${JSON.stringify({ streams: registry.live().map(describeStream) })}\n\n`,
-  );
-  clients.add(reply);
-  const set = clients;
-  request.raw.on('close', () => set.delete(reply));
+function isControlPath(method: string, url: string): boolean {
+  const path = url.split('?')[0];
+  if (path === '/metrics' || path === '/healthz') return true;
+  if (!path.startsWith('/api/') || path.startsWith('/api/v1/channels/')) return false;
+  const read = method === 'GET' || method === 'HEAD';
+  return !(read && (path === '/api/v1/streams' || path.startsWith('/api/v1/streams/')));
 }

@@ -27,7 +27,13 @@ const Stream = {
     live: { type: 'boolean' },
     publisher: {
       type: ['object', 'null'],
-      properties: { protocol: { type: 'string' }, remoteAddress: { type: 'string' } },
+      properties: {
+        protocol: { type: 'string' },
+        remoteAddress: {
+          type: 'string',
+          description: 'Only for control-API callers (loopback or auth.apiToken)',
+        },
+      },
     },
     publishedAt: { type: ['string', 'null'], format: 'date-time' },
     uptimeMs: { type: 'integer' },

@@ -1,3 +1,4 @@
+import { isLoopback } from '../auth/PublishPolicy.ts';
 import type { HubSubscriber } from './ChannelHub.ts';
 import type { Identity } from './ChannelPolicy.ts';
 import type { GapEvent, MessageDraft, PresenceFrame, StoredMessage } from './Message.ts';
@@ -266,12 +267,19 @@ export class ChannelSession {
     if (this.#closed) return null;
     try {
       const { publishRatePerSecond, publishBurst } = this.#messaging.config;
-      this.#bucket ??= new TokenBucket(publishRatePerSecond, publishBurst);
-      const retryAfterMs = this.#bucket.take();
+      // Anonymous clients from other machines share one rate per address: opening more connections (up to
+      // messaging.maxConnectionsPerIp) must not multiply what one address may write.
+      const perAddress = this.identity.anonymous && !isLoopback(this.remoteAddress);
+      let retryAfterMs: number;
+      if (perAddress) retryAfterMs = this.#messaging.takeAddressPublishToken(this.remoteAddress);
+      else {
+        this.#bucket ??= new TokenBucket(publishRatePerSecond, publishBurst);
+        retryAfterMs = this.#bucket.take();
+      }
       if (retryAfterMs > 0) {
         throw new MessagingError(
           'rate_limited',
-          `publish refused: more than ${publishRatePerSecond}/s (burst ${publishBurst}) from this connection; retry in ${retryAfterMs} ms`,
+          `publish refused: more than ${publishRatePerSecond}/s (burst ${publishBurst}) from this ${perAddress ? 'address (anonymous clients share one rate per address)' : 'connection'}; retry in ${retryAfterMs} ms`,
           { retryAfterMs },
         );
       }
@@ -280,7 +288,7 @@ export class ChannelSession {
         this.sink.event({
           event: 'ack',
           ...(ref === undefined ? {} : { ref }),
-          channel: stored.message.channel,
+          channel: stored.channel,
           id: stored.id,
         });
       }

@@ -113,7 +113,7 @@ test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE free
         sessions: { id: string }[];
       }
     ).sessions.map((s) => s.id);
-  const viewerId = location.split('/').pop()!;
+  const viewerId = server.webrtc!.sessionAt(location)!.id;
   assert.ok((await sessions()).includes(viewerId));
   const deleted = await fetch(`${server.httpUrl}${location}`, { method: 'DELETE' });
   assert.equal(deleted.status, 200);

@@ -168,7 +168,8 @@ test('a WHEP viewer gets the publisher packets with its own SSRC and sequence, f
     const { sessions } = (await (await fetch(url('/api/v1/webrtc/sessions'))).json()) as {
       sessions: { id: string; tracks?: { kind: string; nacks: number; retransmitted: number }[] }[];
     };
-    return sessions.find((s) => location.endsWith(s.id))?.tracks?.find((t) => t.kind === 'video');
+    const id = server.webrtc!.sessionAt(location)?.id;
+    return sessions.find((s) => s.id === id)?.tracks?.find((t) => t.kind === 'video');
   };
   await waitFor('the retransmissions', async () => (await sessionStats())?.retransmitted === 2);
   assert.equal((await sessionStats())?.nacks, 2);
@@ -225,13 +226,13 @@ test('trickle PATCH: candidates accepted, a wrong If-Match refused, an ICE resta
     /ICE restart is not supported \(the PATCH carries a new ice-ufrag "newufrag"\)/,
   );
   assert.equal(
-    server.webrtc!.sessions.get(whipLocation.split('/').pop()!)?.closed,
+    (server.webrtc!.sessionAt(whipLocation) as { closed?: boolean } | undefined)?.closed,
     false,
     'the session lives on',
   );
   const unknown = await patch('/whip/resource/00000000-0000-0000-0000-000000000000', body);
   assert.equal(unknown.status, 404);
-  assert.match(await errorOf(unknown), /no WHIP session "00000000/);
+  assert.match(await errorOf(unknown), /no such WHIP resource/);
 });
 
 test('bad input is refused with the reason, and the live publisher keeps flowing', async () => {

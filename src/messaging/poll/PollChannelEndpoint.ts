@@ -27,7 +27,7 @@ const singleAnswers = new WeakMap<StoredMessage, string>();
 function singleAnswer(message: StoredMessage): string {
   let body = singleAnswers.get(message);
   if (!body) {
-    body = answerBody(message.message.channel, message.id, null, [message]);
+    body = answerBody(message.channel, message.id, null, [message]);
     singleAnswers.set(message, body);
   }
   return body;

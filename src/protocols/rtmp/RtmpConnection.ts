@@ -8,7 +8,7 @@ import { MediaParseError } from '../../media/errors.ts';
 import { FlvTagType, parseFlvTags } from '../../media/flv/tag.ts';
 import { type Amf0Object, type Amf0Value, decodeAmf0Sequence } from './amf0.ts';
 import { ChunkReader, ChunkWriter } from './chunk.ts';
-import { RtmpProtocolError } from './errors.ts';
+import { Amf0Error, RtmpProtocolError } from './errors.ts';
 import { ServerHandshake } from './handshake.ts';
 import {
   acknowledgementMessage,
@@ -244,10 +244,10 @@ export class RtmpConnection implements RtmpOutput {
         this.#onMedia(message.typeId, message.streamId, message.timestamp, p);
         return;
       case MessageType.DataAmf0:
-        this.#onData0(message.streamId, decodeAmf0Sequence(p));
+        this.#onDataMessage(message.streamId, p, 0);
         return;
       case MessageType.DataAmf3:
-        this.#onData0(message.streamId, decodeAmf0Sequence(p, amf3Start(p, 'data')));
+        this.#onDataMessage(message.streamId, p, amf3Start(p, 'data'));
         return;
       case MessageType.CommandAmf0:
         this.#onCommand(message.streamId, decodeAmf0Sequence(p));
@@ -294,8 +294,26 @@ export class RtmpConnection implements RtmpOutput {
         this.#onMedia(MessageType.Audio, message.streamId, timestamp, tag.body);
       else if (tag.type === FlvTagType.Video)
         this.#onMedia(MessageType.Video, message.streamId, timestamp, tag.body);
-      else if (tag.type === FlvTagType.Script) this.#onData0(message.streamId, decodeAmf0Sequence(tag.body));
+      else if (tag.type === FlvTagType.Script) this.#onDataMessage(message.streamId, tag.body, 0);
     }
+  }
+
+  /**
+   * A data message the publisher may do without (onMetaData): one that does not decode, or whose references
+   * expand past MAX_EXPANDED_BYTES, is refused alone and the publish goes on.
+   */
+  #onDataMessage(streamId: number, payload: Uint8Array, offset: number): void {
+    let values: Amf0Value[];
+    try {
+      values = decodeAmf0Sequence(payload, offset);
+    } catch (err) {
+      if (!(err instanceof Amf0Error)) throw err;
+      const refusal = `data message of ${payload.length} bytes refused: ${err.message}`;
+      this.log.warn({ path: this.#ingest?.path, remote: this.remoteAddress }, refusal);
+      this.#ingest?.stream.warnings.add(`onMetaData ignored: ${err.message}`);
+      return;
+    }
+    this.#onData0(streamId, values);
   }
 
   #onData0(streamId: number, values: Amf0Value[]): void {

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ControlAccess } from '../../auth/ControlAccess.ts';
 import { isLoopback, type PublishPolicy } from '../../auth/PublishPolicy.ts';
 import type { WebRtcConfig } from '../../config/schema.ts';
 import type { Logger } from '../../core/log.ts';
@@ -52,6 +53,9 @@ function mediaType(request: FastifyRequest): string {
 export class WebRtcServer {
   readonly engine: WebRtcEngine;
   readonly sessions = new Map<string, WebRtcSession>();
+  /** Sessions by the capability in their resource URL. */
+  readonly #resources = new Map<string, WebRtcSession>();
+  readonly #control: ControlAccess;
   readonly #registry: StreamRegistry;
   readonly #config: WebRtcConfig;
   readonly #authorizePublish: PublishPolicy;
@@ -78,7 +82,10 @@ export class WebRtcServer {
     /** Serves the data channels peers open (messaging); without it every data channel is closed. */
     dataChannels?: DataChannelHandler;
     workers?: WhepWorkers;
+    /** Who may list sessions (a control-API call); absent, loopback callers only. */
+    control?: ControlAccess;
   }) {
+    this.#control = options.control ?? new ControlAccess('');
     this.workers = options.workers ?? null;
     this.#dataChannels = options.dataChannels ?? null;
     this.engine = options.engine;
@@ -137,12 +144,15 @@ export class WebRtcServer {
       }
       scope.post('/whip/*', (request, reply) => this.#publish(request, reply));
       scope.post('/whep/*', (request, reply) => this.#play(request, reply));
-      scope.get('/api/v1/webrtc/sessions', async () => ({
-        sessions: [
-          ...[...this.sessions.values()].map((s) => s.describe()),
-          ...((await this.workers?.describe()) ?? []),
-        ],
-      }));
+      scope.get('/api/v1/webrtc/sessions', async (request) => {
+        this.#control.authorize(request);
+        return {
+          sessions: [
+            ...[...this.sessions.values()].map((s) => s.describe()),
+            ...((await this.workers?.describe()) ?? []),
+          ],
+        };
+      });
     });
   }
 
@@ -190,12 +200,18 @@ export class WebRtcServer {
     };
   }
 
-  #created(reply: FastifyReply, session: { kind: string; id: string; etag: string }, answer: string) {
+  /** The session (in this process or a worker) whose resource URL is `location`, as Location gave it. */
+  sessionAt(location: string): WebRtcSession | RemoteWhepSession | undefined {
+    const resource = location.slice(location.lastIndexOf('/') + 1);
+    return this.#resources.get(resource) ?? this.workers?.session('whep', resource);
+  }
+
+  #created(reply: FastifyReply, session: { kind: string; resource: string; etag: string }, answer: string) {
     this.#cors(reply);
     reply
       .status(201)
       .header('content-type', SDP)
-      .header('location', `/${session.kind}/resource/${session.id}`)
+      .header('location', `/${session.kind}/resource/${session.resource}`)
       .header('etag', session.etag)
       .header('accept-patch', TRICKLE);
     for (const link of this.#links) reply.header('link', link);
@@ -233,7 +249,11 @@ export class WebRtcServer {
 
   #track(session: WebRtcSession): void {
     this.sessions.set(session.id, session);
-    session.onClose(() => this.sessions.delete(session.id));
+    this.#resources.set(session.resource, session);
+    session.onClose(() => {
+      this.sessions.delete(session.id);
+      this.#resources.delete(session.resource);
+    });
   }
 
   async #publish(request: FastifyRequest, reply: FastifyReply) {
@@ -241,7 +261,13 @@ export class WebRtcServer {
     const remoteAddress = request.socket.remoteAddress ?? '';
     const auth = request.headers.authorization ?? '';
     const token = /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '') : undefined;
-    const refusal = this.#authorizePublish({ protocol: 'whip', path, remoteAddress, key: token });
+    const refusal = this.#authorizePublish({
+      protocol: 'whip',
+      path,
+      remoteAddress,
+      key: token,
+      headers: request.headers,
+    });
     if (refusal) {
       this.#log.info({ path, remote: remoteAddress }, refusal);
       reply.header('www-authenticate', 'Bearer');
@@ -465,9 +491,10 @@ export class WebRtcServer {
 
   #session(kind: 'whip' | 'whep', request: FastifyRequest): WebRtcSession | RemoteWhepSession {
     const { id } = request.params as { id: string };
-    const session = this.sessions.get(id) ?? this.workers?.session(kind, id);
+    const session = this.#resources.get(id) ?? this.workers?.session(kind, id);
+    // The URL is a capability: the error does not echo it back.
     if (!session || session.kind !== kind)
-      throw new WebRtcHttpError(404, `no ${kind.toUpperCase()} session ${JSON.stringify(id.slice(0, 64))}`);
+      throw new WebRtcHttpError(404, `no such ${kind.toUpperCase()} resource`);
     return session;
   }
 
