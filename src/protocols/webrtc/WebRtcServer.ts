@@ -129,7 +129,8 @@ export class WebRtcServer {
             .header('access-control-allow-headers', 'authorization, content-type, if-match')
             .header('access-control-max-age', '600')
             .header('accept-post', SDP);
-          for (const link of this.#links) reply.header('link', link);
+          // RFC 9725 §4.6: one Link header per ICE server (reply.header would keep only the last).
+          if (this.#links.length > 0) reply.header('link', this.#links);
           return reply.status(204).send();
         });
         scope.patch(`/${kind}/resource/:id`, (request, reply) => this.#patch(kind, request, reply));
@@ -198,7 +199,7 @@ export class WebRtcServer {
       .header('location', `/${session.kind}/resource/${session.id}`)
       .header('etag', session.etag)
       .header('accept-patch', TRICKLE);
-    for (const link of this.#links) reply.header('link', link);
+    if (this.#links.length > 0) reply.header('link', this.#links);
     return reply.send(answer);
   }
 
