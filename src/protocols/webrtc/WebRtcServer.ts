@@ -16,6 +16,11 @@ import { WhipSession } from './WhipSession.ts';
 import type { RemoteWhepSession, WhepWorkers } from './workers/WhepWorkers.ts';
 
 const SDP = 'application/sdp';
+/**
+ * A DELETE this soon after its session ended is answered 200: some clients (medooze's) close their peer first,
+ * and the server frees the session on that before their DELETE arrives.
+ */
+const ENDED_SESSION_DELETE_MS = 60_000;
 const TRICKLE = 'application/trickle-ice-sdpfrag';
 
 class WebRtcHttpError extends Error {
@@ -68,6 +73,8 @@ export class WebRtcServer {
   /** webrtc.workers > 0: media-only WHEP offers are served from worker processes. */
   readonly workers: WhepWorkers | null;
   #closed = false;
+  /** Sessions that ended within ENDED_SESSION_DELETE_MS, by id: their kind and when they ended, oldest first. */
+  readonly #ended = new Map<string, { kind: 'whip' | 'whep'; at: number }>();
 
   constructor(options: {
     engine: WebRtcEngine;
@@ -80,6 +87,7 @@ export class WebRtcServer {
     workers?: WhepWorkers;
   }) {
     this.workers = options.workers ?? null;
+    if (this.workers) this.workers.onSessionEnded = (id) => this.#rememberEnded('whep', id);
     this.#dataChannels = options.dataChannels ?? null;
     this.engine = options.engine;
     this.#registry = options.registry;
@@ -234,7 +242,19 @@ export class WebRtcServer {
 
   #track(session: WebRtcSession): void {
     this.sessions.set(session.id, session);
-    session.onClose(() => this.sessions.delete(session.id));
+    session.onClose(() => {
+      this.sessions.delete(session.id);
+      this.#rememberEnded(session.kind, session.id);
+    });
+  }
+
+  #rememberEnded(kind: 'whip' | 'whep', id: string): void {
+    const now = performance.now();
+    for (const [old, ended] of this.#ended) {
+      if (now - ended.at < ENDED_SESSION_DELETE_MS) break;
+      this.#ended.delete(old);
+    }
+    this.#ended.set(id, { kind, at: now });
   }
 
   async #publish(request: FastifyRequest, reply: FastifyReply) {
@@ -503,6 +523,12 @@ export class WebRtcServer {
   }
 
   async #delete(kind: 'whip' | 'whep', request: FastifyRequest, reply: FastifyReply) {
+    const { id } = request.params as { id: string };
+    const ended = this.#ended.get(id);
+    if (ended?.kind === kind && performance.now() - ended.at < ENDED_SESSION_DELETE_MS) {
+      this.#cors(reply);
+      return reply.status(200).send();
+    }
     const session = this.#session(kind, request);
     session.close('DELETE by the client');
     this.#cors(reply);

@@ -270,6 +270,8 @@ export class WhepWorkers {
   readonly #fanouts = new Map<RtpFeed, WorkerFanout>();
   #nextFeedId = 1;
   #closed = false;
+  /** Told the id of every session that ends (WebRtcServer answers a late DELETE for it with 200). */
+  onSessionEnded: ((id: string) => void) | null = null;
   readonly #anchors: NodeJS.Timeout;
   #stats: { at: number; value: Promise<WorkerStats[]> } | null = null;
 
@@ -405,6 +407,7 @@ export class WhepWorkers {
     if (tellWorker) session.worker.send({ type: 'close', sessionId: session.id, reason });
     this.#leave(session.fanout, session.worker, tellWorker);
     session.release();
+    this.onSessionEnded?.(session.id);
   }
 
   /** Every worker's sessions as WebRtcSession.describe() has them, plus `worker`. */
