@@ -340,8 +340,30 @@ test('an m-section without a usable codec is answered inactive while the rest is
   );
   assert.match(video, /a=inactive/);
   assert.match(answer, /a=rtpmap:111 opus\/48000\/2/);
+  assert.deepEqual(await streamWarnings('live/partial'), [
+    'video (mid 0) refused and not received: H265/90000 (pt 98) is not supported',
+  ]);
   const location = response.headers.get('location') ?? '';
   assert.equal((await fetch(url(location), { method: 'DELETE' })).status, 200);
+  peer.close();
+});
+
+async function streamWarnings(path: string): Promise<string[]> {
+  const response = await fetch(url(`/api/v1/streams/${path}`));
+  assert.equal(response.status, 200, await response.clone().text());
+  return ((await response.json()) as { warnings: string[] }).warnings;
+}
+
+test('H.264 offered without fmtp (packetization-mode 0) goes live audio-only with a warning naming it', async () => {
+  const peer = await createTestPeer({ video: 'H264', audio: true, direction: 'SendOnly' });
+  peers.push(peer);
+  const response = await post('/whip/live/mode0', peer.offer.replace(/a=fmtp:102 .*\r\n/, ''));
+  assert.equal(response.status, 201, await response.clone().text());
+  assert.deepEqual(await streamWarnings('live/mode0'), [
+    'video (mid 0) refused and not received: H264/90000 (pt 102) has packetization-mode 0 (no fmtp): ' +
+      'only packetization-mode=1 (RFC 6184 FU-A/STAP-A) is taken',
+  ]);
+  assert.equal((await fetch(url(response.headers.get('location') ?? ''), { method: 'DELETE' })).status, 200);
   peer.close();
 });
 

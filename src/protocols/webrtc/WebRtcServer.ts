@@ -8,7 +8,14 @@ import { StreamBusyError, type StreamRegistry } from '../../core/StreamRegistry.
 import type { DataChannelHandler } from './DataChannels.ts';
 import type { RtpFeed } from './RtpFeed.ts';
 import { StreamRtpFeed } from './StreamRtpFeed.ts';
-import { type ChosenCodec, type OfferedMedia, type OfferSummary, SdpError, summarizeOffer } from './sdp.ts';
+import {
+  type ChosenCodec,
+  type OfferedMedia,
+  type OfferSummary,
+  refusedMediaWarning,
+  SdpError,
+  summarizeOffer,
+} from './sdp.ts';
 import type { WebRtcEngine } from './WebRtcEngine.ts';
 import type { WebRtcSession } from './WebRtcSession.ts';
 import { type FeedClock, WhepSession } from './WhepSession.ts';
@@ -294,6 +301,12 @@ export class WebRtcServer {
         throw err;
       }
       session.claimed(stream);
+      for (const media of summary.media) {
+        const refused = refusedMediaWarning(media);
+        if (!refused) continue;
+        stream.warnings.add(refused);
+        this.#log.warn({ path, session: session.id }, `WHIP offer: ${refused}`);
+      }
       if (session.layers.length > 0) {
         stream.warnings.add(
           `simulcast: layers ${session.rids.join(', ')}; ${session.rids[0]} is forwarded (the offer's first)`,
