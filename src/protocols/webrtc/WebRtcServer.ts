@@ -69,6 +69,7 @@ export class WebRtcServer {
   readonly #authorizePublish: PublishPolicy;
   readonly #log: Logger;
   readonly #links: string[];
+  readonly #keyframeCadenceMs: number;
   readonly #dataChannels: DataChannelHandler | null;
   /** WHEP viewers by stream path, bound to a feed or waiting for one. */
   readonly #viewersByPath = new Map<string, Set<WhepSession>>();
@@ -92,7 +93,10 @@ export class WebRtcServer {
     /** Serves the data channels peers open (messaging); without it every data channel is closed. */
     dataChannels?: DataChannelHandler;
     workers?: WhepWorkers;
+    /** While a WHIP stream has frame consumers its publisher is asked for a keyframe at least this often. */
+    keyframeCadenceMs?: number;
   }) {
+    this.#keyframeCadenceMs = options.keyframeCadenceMs ?? 0;
     this.workers = options.workers ?? null;
     if (this.workers) this.workers.onSessionEnded = (id) => this.#rememberEnded('whep', id);
     this.#dataChannels = options.dataChannels ?? null;
@@ -289,6 +293,7 @@ export class WebRtcServer {
       const taken = session.setup(summary, {
         maxBitrate: this.#config.maxPublishBitrate,
         minKeyframeIntervalMs: this.#config.keyframeIntervalMs,
+        keyframeCadenceMs: this.#keyframeCadenceMs,
       });
       if (taken.length === 0)
         throw new SdpError(406, noUsableMedia(summary.media, 'send', this.#config.videoCodecs));
