@@ -30,6 +30,14 @@ function parseStrictly(text: string, what: string): void {
   assert.deepEqual(warnings, [], `m3u8-parser warns about ${what}`);
 }
 
+test('the multivariant playlist declares CLOSED-CAPTIONS=NONE and parses strictly', async () => {
+  const text = await (await fetch(`${base()}/index.m3u8`)).text();
+  assert.match(text, /#EXT-X-STREAM-INF:.*CLOSED-CAPTIONS=NONE/);
+  parseStrictly(text, 'the multivariant playlist');
+  const variant = (HLS.parse(text) as InstanceType<typeof HLS.types.MasterPlaylist>).variants[0];
+  assert.deepEqual(variant.closedCaptions, []);
+});
+
 test('media playlists parse strictly, part after part, once the playlist is full', async () => {
   await waitFor(
     'more segments than the part window',

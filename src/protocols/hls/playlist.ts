@@ -115,6 +115,9 @@ export function renderMultivariantPlaylist(p: HlsPackager): string {
   const video = init?.tracks.find((t) => t.kind === 'video');
   if (video?.width && video.height) attributes.push(`RESOLUTION=${video.width}x${video.height}`);
   if (video && frameRate > 0) attributes.push(`FRAME-RATE=${frameRate.toFixed(3)}`);
+  // §4.4.6.2: NONE says no closed captions are carried; without it Shaka probes the (in-progress) segment for
+  // CEA-608/708 captions and fails while the playlist is young.
+  attributes.push('CLOSED-CAPTIONS=NONE');
   return [
     '#EXTM3U',
     '#EXT-X-VERSION:9',
