@@ -53,7 +53,11 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   setLogLevel(config.log.level);
   const log = rootLog;
   const startedAt = Date.now();
-  const gopLimits = { maxItems: config.gop.maxFrames, maxBytes: config.gop.maxBytes };
+  const gopLimits = {
+    maxItems: config.gop.maxFrames,
+    maxBytes: config.gop.maxBytes,
+    maxReplayMs: config.gop.maxReplayMs,
+  };
   const registry = new StreamRegistry(gopLimits);
   registry.on('published', (s, { republished }) =>
     log.info(
@@ -86,6 +90,8 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
         authorizePublish: createPublishPolicy(config.auth),
         log,
         control,
+        // WHIP publishers are asked for a keyframe on the LL-HLS/LL-DASH segment cadence while frames are used.
+        keyframeCadenceMs: config.hls.segmentTargetMs,
         // Messaging over the peers' data channels (label subsecond.messaging).
         dataChannels: new DataChannelServer(messaging.messaging),
         // webrtc.workers > 0: WHEP viewers served from worker processes too (more cores for one stream).

@@ -80,6 +80,12 @@ export const GopConfig = z
       .int()
       .min(64 * 1024)
       .default(32 * 1024 * 1024),
+    /**
+     * A new viewer is replayed the cached GOP only while it spans at most this long; past it, a publisher that
+     * makes keyframes on request (WHIP) is asked for one and the viewer starts with it (RTMP GOPs are always
+     * replayed).
+     */
+    maxReplayMs: z.number().int().min(0).default(3000),
   })
   .strict();
 

@@ -179,7 +179,8 @@ test('two viewers land on different workers, each on its own UDP port, and recei
 
   // DELETE frees the session in its worker: gone from the list the workers give, the other one plays on.
   assert.equal((await fetch(url(a.location), { method: 'DELETE' })).status, 200);
-  assert.equal((await fetch(url(a.location), { method: 'DELETE' })).status, 404);
+  // Repeated within the minute after the end: idempotent, as for clients that close their peer first.
+  assert.equal((await fetch(url(a.location), { method: 'DELETE' })).status, 200);
   const afterDelete = await sessions();
   assert.ok(!afterDelete.some((s) => s.id === idOf(a)), 'the deleted session is gone from its worker');
   assert.ok(afterDelete.some((s) => s.id === idOf(b)));

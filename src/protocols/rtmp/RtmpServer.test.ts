@@ -181,6 +181,40 @@ test('ffmpeg publishes H.264 + AAC: tracks, frame counts, GOP, monotonic timesta
   assert.ok(hasLine(h.lines, /^publish ended$/));
 });
 
+test('ffmpeg publishing MP3 or Speex audio: the stream goes live video-only and its warnings say why', async (t) => {
+  const h = await startServer(t);
+  const cases = [
+    { path: 'live/mp3', codec: ['-c:a', 'libmp3lame', '-ar', '44100'], named: /FLV sound format 2 \(MP3\)/ },
+    {
+      path: 'live/speex',
+      codec: ['-c:a', 'libspeex', '-ar', '16000'],
+      named: /FLV sound format 11 \(Speex\)/,
+    },
+  ];
+  for (const c of cases) {
+    runFfmpeg(t, [
+      ...['-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30'],
+      ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
+      ...['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', '30', ...c.codec],
+      ...['-t', '4', '-f', 'flv', h.url(c.path)],
+    ]);
+  }
+  for (const c of cases) {
+    await waitFor(() => (h.registry.get(c.path)?.tracks.length ?? 0) > 0, `${c.path} to go live`);
+    const stream = h.registry.get(c.path)!;
+    await waitFor(() => stream.warnings.size > 0, `a warning on ${c.path}`);
+    assert.deepEqual(
+      stream.tracks.map((tr) => tr.kind),
+      ['video'],
+    );
+    const warnings = [...stream.warnings];
+    assert.equal(warnings.length, 1, warnings.join(' | '));
+    assert.match(warnings[0], c.named);
+    assert.match(warnings[0], /the audio is ignored/);
+    assert.ok(hasLine(h.lines, c.named, 40), 'the same is logged as a warning');
+  }
+});
+
 test('a second publisher on a live path is refused with BadName while the first keeps publishing', async (t) => {
   const h = await startServer(t);
   const rec = record(h.registry, 'live/cam1');

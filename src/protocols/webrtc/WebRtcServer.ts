@@ -9,7 +9,14 @@ import { StreamBusyError, type StreamRegistry } from '../../core/StreamRegistry.
 import type { DataChannelHandler } from './DataChannels.ts';
 import type { RtpFeed } from './RtpFeed.ts';
 import { StreamRtpFeed } from './StreamRtpFeed.ts';
-import { type ChosenCodec, type OfferedMedia, type OfferSummary, SdpError, summarizeOffer } from './sdp.ts';
+import {
+  type ChosenCodec,
+  type OfferedMedia,
+  type OfferSummary,
+  refusedMediaWarning,
+  SdpError,
+  summarizeOffer,
+} from './sdp.ts';
 import type { WebRtcEngine } from './WebRtcEngine.ts';
 import type { WebRtcSession } from './WebRtcSession.ts';
 import { type FeedClock, WhepSession } from './WhepSession.ts';
@@ -17,6 +24,11 @@ import { WhipSession } from './WhipSession.ts';
 import type { RemoteWhepSession, WhepWorkers } from './workers/WhepWorkers.ts';
 
 const SDP = 'application/sdp';
+/**
+ * A DELETE this soon after its session ended is answered 200: some clients (medooze's) close their peer first,
+ * and the server frees the session on that before their DELETE arrives.
+ */
+const ENDED_SESSION_DELETE_MS = 60_000;
 const TRICKLE = 'application/trickle-ice-sdpfrag';
 
 class WebRtcHttpError extends Error {
@@ -61,6 +73,7 @@ export class WebRtcServer {
   readonly #authorizePublish: PublishPolicy;
   readonly #log: Logger;
   readonly #links: string[];
+  readonly #keyframeCadenceMs: number;
   readonly #dataChannels: DataChannelHandler | null;
   /** WHEP viewers by stream path, bound to a feed or waiting for one. */
   readonly #viewersByPath = new Map<string, Set<WhepSession>>();
@@ -72,6 +85,8 @@ export class WebRtcServer {
   /** webrtc.workers > 0: media-only WHEP offers are served from worker processes. */
   readonly workers: WhepWorkers | null;
   #closed = false;
+  /** Sessions that ended within ENDED_SESSION_DELETE_MS, by resource capability: their kind and when they ended, oldest first. */
+  readonly #ended = new Map<string, { kind: 'whip' | 'whep'; at: number }>();
 
   constructor(options: {
     engine: WebRtcEngine;
@@ -84,9 +99,13 @@ export class WebRtcServer {
     workers?: WhepWorkers;
     /** Who may list sessions (a control-API call); absent, loopback callers only. */
     control?: ControlAccess;
+    /** While a WHIP stream has frame consumers its publisher is asked for a keyframe at least this often. */
+    keyframeCadenceMs?: number;
   }) {
     this.#control = options.control ?? new ControlAccess('');
+    this.#keyframeCadenceMs = options.keyframeCadenceMs ?? 0;
     this.workers = options.workers ?? null;
+    if (this.workers) this.workers.onSessionEnded = (resource) => this.#rememberEnded('whep', resource);
     this.#dataChannels = options.dataChannels ?? null;
     this.engine = options.engine;
     this.#registry = options.registry;
@@ -136,7 +155,8 @@ export class WebRtcServer {
             .header('access-control-allow-headers', 'authorization, content-type, if-match')
             .header('access-control-max-age', '600')
             .header('accept-post', SDP);
-          for (const link of this.#links) reply.header('link', link);
+          // RFC 9725 §4.6: one Link header per ICE server (reply.header would keep only the last).
+          if (this.#links.length > 0) reply.header('link', this.#links);
           return reply.status(204).send();
         });
         scope.patch(`/${kind}/resource/:id`, (request, reply) => this.#patch(kind, request, reply));
@@ -214,7 +234,7 @@ export class WebRtcServer {
       .header('location', `/${session.kind}/resource/${session.resource}`)
       .header('etag', session.etag)
       .header('accept-patch', TRICKLE);
-    for (const link of this.#links) reply.header('link', link);
+    if (this.#links.length > 0) reply.header('link', this.#links);
     return reply.send(answer);
   }
 
@@ -253,7 +273,18 @@ export class WebRtcServer {
     session.onClose(() => {
       this.sessions.delete(session.id);
       this.#resources.delete(session.resource);
+      this.#rememberEnded(session.kind, session.resource);
     });
+  }
+
+  /** `resource` is the capability of the session's URL: only its holder can learn that it ended. */
+  #rememberEnded(kind: 'whip' | 'whep', resource: string): void {
+    const now = performance.now();
+    for (const [old, ended] of this.#ended) {
+      if (now - ended.at < ENDED_SESSION_DELETE_MS) break;
+      this.#ended.delete(old);
+    }
+    this.#ended.set(resource, { kind, at: now });
   }
 
   async #publish(request: FastifyRequest, reply: FastifyReply) {
@@ -287,6 +318,7 @@ export class WebRtcServer {
       const taken = session.setup(summary, {
         maxBitrate: this.#config.maxPublishBitrate,
         minKeyframeIntervalMs: this.#config.keyframeIntervalMs,
+        keyframeCadenceMs: this.#keyframeCadenceMs,
       });
       if (taken.length === 0)
         throw new SdpError(406, noUsableMedia(summary.media, 'send', this.#config.videoCodecs));
@@ -299,6 +331,12 @@ export class WebRtcServer {
         throw err;
       }
       session.claimed(stream);
+      for (const media of summary.media) {
+        const refused = refusedMediaWarning(media);
+        if (!refused) continue;
+        stream.warnings.add(refused);
+        this.#log.warn({ path, session: session.id }, `WHIP offer: ${refused}`);
+      }
       if (session.layers.length > 0) {
         stream.warnings.add(
           `simulcast: layers ${session.rids.join(', ')}; ${session.rids[0]} is forwarded (the offer's first)`,
@@ -529,6 +567,12 @@ export class WebRtcServer {
   }
 
   async #delete(kind: 'whip' | 'whep', request: FastifyRequest, reply: FastifyReply) {
+    const { id } = request.params as { id: string };
+    const ended = this.#ended.get(id);
+    if (ended?.kind === kind && performance.now() - ended.at < ENDED_SESSION_DELETE_MS) {
+      this.#cors(reply);
+      return reply.status(200).send();
+    }
     const session = this.#session(kind, request);
     session.close('DELETE by the client');
     this.#cors(reply);

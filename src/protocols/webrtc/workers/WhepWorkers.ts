@@ -274,6 +274,8 @@ export class WhepWorkers {
   readonly #fanouts = new Map<RtpFeed, WorkerFanout>();
   #nextFeedId = 1;
   #closed = false;
+  /** Told the resource capability of every session that ends (WebRtcServer answers a late DELETE for it with 200). */
+  onSessionEnded: ((resource: string) => void) | null = null;
   readonly #anchors: NodeJS.Timeout;
   #stats: { at: number; value: Promise<WorkerStats[]> } | null = null;
 
@@ -411,6 +413,7 @@ export class WhepWorkers {
     if (tellWorker) session.worker.send({ type: 'close', sessionId: session.id, reason });
     this.#leave(session.fanout, session.worker, tellWorker);
     session.release();
+    this.onSessionEnded?.(session.resource);
   }
 
   /** Every worker's sessions as WebRtcSession.describe() has them, plus `worker`. */
