@@ -12,6 +12,11 @@ export interface PlayerOptions {
   path: string;
   /** 'auto' tries every available transport, best first, falling back in order. Default 'auto'. */
   transport?: 'auto' | TransportKind;
+  /**
+   * The transports to try, in this order (e.g. `['webrtc', 'hls']`); takes precedence over `transport`.
+   * Unsupported ones are skipped. Default: every transport, best first.
+   */
+  transports?: readonly TransportKind[];
   /** Buffer the live-edge controller aims to keep ahead of the playhead, in seconds. Default 0.15. */
   targetBuffer?: number;
   /** How often the `stats` event fires, in milliseconds. Default 1000. */

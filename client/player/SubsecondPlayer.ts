@@ -65,6 +65,7 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
   readonly server: string;
   readonly path: string;
   readonly transportPreference: 'auto' | TransportKind;
+  readonly #transportOrder: readonly TransportKind[] | undefined;
   readonly #targetBuffer: number;
   readonly #statsIntervalMs: number;
   readonly #messaging: MessagingPeer | undefined;
@@ -83,6 +84,15 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
     this.path = parseStreamPath(options.path);
     this.server = new URL(options.server ?? globalThis.location.origin).origin;
     this.transportPreference = options.transport ?? 'auto';
+    if (options.transports) {
+      const unknown = options.transports.filter((kind) => !TRANSPORTS.some((f) => f.kind === kind));
+      if (unknown.length > 0 || options.transports.length === 0) {
+        throw new Error(
+          `invalid transports ${JSON.stringify(options.transports)}: list one or more of ${TRANSPORTS.map((f) => f.kind).join(', ')}`,
+        );
+      }
+      this.#transportOrder = [...options.transports];
+    }
     this.#targetBuffer = options.targetBuffer ?? 0.15;
     this.#statsIntervalMs = options.statsIntervalMs ?? 1000;
     this.#messaging = options.messaging;
@@ -100,13 +110,19 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
   start(): void {
     if (this.#state !== 'stopped') return;
     const preference = this.transportPreference;
-    this.#candidates = TRANSPORTS.filter(
-      (factory) => (preference === 'auto' || factory.kind === preference) && factory.isSupported(),
-    );
+    const order = this.#transportOrder;
+    this.#candidates = order
+      ? order
+          .map((kind) => TRANSPORTS.find((factory) => factory.kind === kind))
+          .filter((factory): factory is TransportFactory => factory?.isSupported() === true)
+      : TRANSPORTS.filter(
+          (factory) => (preference === 'auto' || factory.kind === preference) && factory.isSupported(),
+        );
     if (this.#candidates.length === 0) {
       this.emit(PlayerEvent.Error, {
-        message:
-          preference === 'auto'
+        message: order
+          ? `this browser can use none of the transports ${order.join(', ')}`
+          : preference === 'auto'
             ? 'this browser supports none of the player transports (it lacks WebSocket or Media Source Extensions)'
             : `this browser cannot use the "${preference}" transport`,
         fatal: true,

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
@@ -19,6 +20,7 @@ import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
 import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
 import { ConnectionsPerIp } from './ConnectionsPerIp.ts';
 import { DashboardEvents } from './DashboardEvents.ts';
+import { readDocsPage, SERVED_DOCS } from './DocsPage.ts';
 import { describeStream } from './describe.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -209,6 +211,16 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.get('/auction/*', (request, reply) => {
     streamPathParam(request);
     return sendFile(reply, 'auction.html', 'no-cache');
+  });
+  // The guides (docs/sdk.md …), beside web/ in a clone and in the npm package.
+  app.get('/docs/:name', (request, reply) => {
+    const name = (request.params as { name: string }).name;
+    const page = readDocsPage(join(webRoot, '..', 'docs'), name);
+    if (!page) throw new HttpError(404, `no guide "${name}": try ${Object.keys(SERVED_DOCS).join(', ')}`);
+    return reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .send(page);
   });
   app.get('/static/:file', (request, reply) =>
     sendFile(reply, (request.params as { file: string }).file, 'no-cache'),

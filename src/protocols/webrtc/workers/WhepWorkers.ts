@@ -19,7 +19,11 @@ import { RtpBatchWriter } from './RtpChannel.ts';
  * with the same per-viewer header rewrite as main. Offers with a data channel stay in main, where messaging is.
  */
 
-const WORKER_ENTRY = new URL('./worker.ts', import.meta.url);
+// From the npm package this module is inside dist/server.js, and the worker is bundled beside it
+// (scripts/build-package.ts).
+const WORKER_ENTRY = import.meta.url.endsWith('.ts')
+  ? new URL('./worker.ts', import.meta.url)
+  : new URL('./webrtc-worker.js', import.meta.url);
 const START_TIMEOUT_MS = 10_000;
 /** The worker gathers candidates (up to 2 s) before it answers. */
 const OFFER_TIMEOUT_MS = 10_000;
