@@ -17,6 +17,9 @@ import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
 import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
+import { addRecordingMetrics } from '../record/metrics.ts';
+import type { Recordings } from '../record/Recordings.ts';
+import { recordingControlPath, registerRecordingRoutes, stopRecordingRoute } from '../record/routes.ts';
 import { describeStream } from './describe.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -33,6 +36,8 @@ export interface HttpServerOptions {
   dash?: DashServer | null;
   /** WHIP/WHEP endpoints, when webrtc.enabled. */
   webrtc?: WebRtcServer | null;
+  /** Recording, DVR and playback of past ranges. */
+  recordings?: Recordings | null;
   log: Logger;
   /** The folder holding index.html, play.html, style.css and dist/. */
   webRoot: string;
@@ -86,6 +91,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   }
   const metrics = createMetrics(registry, mse, options.hls);
   if (options.webrtc?.workers) addWorkerMetrics(metrics, options.webrtc.workers);
+  if (options.recordings) addRecordingMetrics(metrics, options.recordings);
 
   const sendFile = (reply: FastifyReply, name: string, cache: string) => {
     const file = files.read(name);
@@ -121,6 +127,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   });
   app.delete('/api/v1/streams/*', async (request, reply) => {
     authorizeControl(request, config.auth.apiToken);
+    const recording = options.recordings && recordingControlPath(request);
+    if (recording && options.recordings) return stopRecordingRoute(options.recordings, recording, reply);
     const path = streamPathParam(request);
     if (!registry.kick(path, 'kicked through the control API')) {
       throw new HttpError(404, `stream "${path}" has no publisher to kick`);
@@ -168,6 +176,13 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     messaging.servePublish(request, reply),
   );
   options.webrtc?.registerRoutes(app);
+  const recordings = options.recordings;
+  if (recordings) {
+    registerRecordingRoutes(app, {
+      recordings,
+      authorizeControl: (request) => authorizeControl(request, config.auth.apiToken),
+    });
+  }
 
   // Pages
   app.get('/', (_request, reply) => sendFile(reply, 'index.html', 'no-cache'));
