@@ -11,7 +11,7 @@ const loadHls = lazyLibrary('hlsjs.js', (m) => (m as { default: HlsClass }).defa
 declare global {
   interface Window {
     /** The recorded range being played, for tests and the console. */
-    subsecondRecording?: { hls: Hls; playlist: string; errors: string[] };
+    subsecondRecording?: { hls: Hls; playlist: string; errors: string[]; fatal: string[] };
   }
 }
 
@@ -40,10 +40,15 @@ export async function playRecording(
   const HlsLibrary = await loadHls();
   const hls = new HlsLibrary({ lowLatencyMode: false, startPosition: -1 });
   const errors: string[] = [];
-  window.subsecondRecording = { hls, playlist, errors };
+  const fatal: string[] = [];
+  window.subsecondRecording = { hls, playlist, errors, fatal };
   hls.on(HlsLibrary.Events.ERROR, (_event, data) => {
-    errors.push(`${data.type}: ${data.details}`);
-    if (data.fatal) showError(`playback failed: ${data.details}`);
+    errors.push(
+      `${data.type}: ${data.details}${data.frag ? ` (segment ${data.frag.sn})` : ''}${data.error ? `: ${data.error.message}` : ''}`,
+    );
+    if (!data.fatal) return;
+    fatal.push(data.details);
+    showError(`playback failed: ${data.details}`);
   });
   hls.on(HlsLibrary.Events.MANIFEST_PARSED, () => {
     showState('recording');

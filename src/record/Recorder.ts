@@ -29,6 +29,8 @@ export interface RecorderOptions {
   log: Logger;
   /** After a write error, the next file is started at the first keyframe after this long. */
   retryMs?: number;
+  /** Asks the source for a keyframe (WebRTC encoders send one only when asked); cuts wait for one. */
+  requestKeyframe?: () => void;
   /** A file was closed (finished or abandoned): retention may run. */
   onClosed?: (segment: RecordingSegment) => void;
 }
@@ -50,6 +52,9 @@ interface DrainingFile {
   readonly waiting: Set<number>;
   readonly cutSeconds: number;
 }
+
+/** A cut that waits for a keyframe asks the source for one at most this often. */
+const KEYFRAME_REQUEST_INTERVAL_MS = 1000;
 
 /** A file still taking late frames of other tracks stops at the latest this long after its cut. */
 const DRAIN_SECONDS = 1;
@@ -80,6 +85,7 @@ export class Recorder implements CmafListener {
   #file: OpenFile | null = null;
   #draining: DrainingFile | null = null;
   #retryAt = 0;
+  #keyframeAskedAt = Number.NEGATIVE_INFINITY;
   readonly #loggedErrors = new Set<string>();
   #closing: Promise<void>[] = [];
 
@@ -114,9 +120,14 @@ export class Recorder implements CmafListener {
     }
     if (this.#drain(fragment, seconds)) return;
     let file = this.#file;
-    if (file && fragment.rap && seconds - file.originSeconds >= this.#options.segmentSeconds) {
-      this.#cut(file, seconds, init);
-      file = null;
+    if (file && seconds - file.originSeconds >= this.#options.segmentSeconds) {
+      if (fragment.rap) {
+        this.#cut(file, seconds, init);
+        file = null;
+      } else if (performance.now() - this.#keyframeAskedAt >= KEYFRAME_REQUEST_INTERVAL_MS) {
+        this.#keyframeAskedAt = performance.now();
+        this.#options.requestKeyframe?.();
+      }
     }
     if (!file) {
       if (!fragment.rap || performance.now() < this.#retryAt) {

@@ -157,6 +157,7 @@ export class Recordings {
       segmentSeconds: this.config.segmentSeconds,
       counters: this.counters,
       log: this.#log,
+      requestKeyframe: () => stream.publisher?.requestKeyframe?.(),
       onClosed: () => void this.applyRetention(),
     });
     const detach = CmafFeed.of(stream, this.#gopLimits).addListener(recorder);
