@@ -1,6 +1,7 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
+import { waitFor } from './processes.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -97,4 +98,54 @@ export async function recordingsOf(server: string, path: string): Promise<Listed
   const res = await fetch(`${server}/api/v1/recordings/${path}`);
   if (!res.ok) throw new Error(`GET /api/v1/recordings/${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as ListedRecording;
+}
+
+const servers = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of servers) child.kill('SIGKILL');
+});
+
+export interface RecordingServer {
+  child: ChildProcess;
+  http: string;
+  rtmp: string;
+  /** Everything the server logged so far. */
+  output(): string;
+}
+
+/** `subsecond serve` as a child process recording every stream into `dir` (files of 2 s unless `args` say). */
+export async function serveRecording(dir: string, args: string[] = []): Promise<RecordingServer> {
+  const child = spawn(
+    process.execPath,
+    [
+      'src/cli/main.ts',
+      'serve',
+      '--http.host=127.0.0.1',
+      '--http.port=0',
+      '--rtmp.host=127.0.0.1',
+      '--rtmp.port=0',
+      '--webrtc.enabled=false',
+      '--hls.enabled=false',
+      '--record.enabled=true',
+      `--record.dir=${dir}`,
+      '--record.segmentSeconds=2',
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  servers.add(child);
+  child.once('exit', () => servers.delete(child));
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const http = await waitFor(
+    'the server to listen',
+    () => /dashboard\s+(http:\/\/\S+?)\/\s/.exec(out)?.[1] ?? '',
+  );
+  const rtmp = /flv (rtmp:\/\/\S+?)\/live\/cam1/.exec(out)?.[1] ?? '';
+  return { child, http, rtmp, output: () => out };
 }

@@ -4,55 +4,13 @@
  * complete fragment, duration written) without deleting anything.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { readRecordedFragments, readRecordedHeader } from '../../src/record/RecordingFile.ts';
 import { publishTestSource, stop, waitFor } from '../helpers/processes.ts';
-import { probeRecording, recordingsOf } from '../helpers/recordings.ts';
-
-const children: ChildProcess[] = [];
-after(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-async function serve(
-  dir: string,
-): Promise<{ child: ChildProcess; http: string; rtmp: string; output: () => string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      'src/cli/main.ts',
-      'serve',
-      '--http.host=127.0.0.1',
-      '--http.port=0',
-      '--rtmp.host=127.0.0.1',
-      '--rtmp.port=0',
-      '--webrtc.enabled=false',
-      '--hls.enabled=false',
-      '--record.enabled=true',
-      `--record.dir=${dir}`,
-      '--record.segmentSeconds=2',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(child);
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  child.stderr?.on('data', (d) => {
-    out += d;
-  });
-  const http = await waitFor(
-    'the server to listen',
-    () => /dashboard\s+(http:\/\/\S+?)\/\s/.exec(out)?.[1] ?? '',
-  );
-  const rtmp = /flv (rtmp:\/\/\S+?)\/live\/cam1/.exec(out)?.[1] ?? '';
-  return { child, http, rtmp, output: () => out };
-}
+import { probeRecording, recordingsOf, serveRecording } from '../helpers/recordings.ts';
 
 interface OnDisk {
   size: number;
@@ -77,7 +35,7 @@ async function inspect(file: string): Promise<OnDisk> {
 test('SIGKILL mid-recording: closed files intact, the open one readable and finished on the next start', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'subsecond-record-kill-'));
   try {
-    const first = await serve(dir);
+    const first = await serveRecording(dir);
     const source = publishTestSource(`${first.rtmp}/live/kill`, { size: '640x360', gop: 15, seconds: 15 });
     const listed = await waitFor(
       'two closed files and a third being written',
@@ -105,7 +63,7 @@ test('SIGKILL mid-recording: closed files intact, the open one readable and fini
     const asLeft = await probeRecording(join(dir, 'live/kill', names[names.length - 1]));
     assert.ok(asLeft.video!.packets >= open.videoFragments - 1, 'ffprobe reads the unfinished file as it is');
 
-    const second = await serve(dir);
+    const second = await serveRecording(dir);
     const after = await recordingsOf(second.http, 'live/kill');
     assert.deepEqual(
       after.files.map((f) => f.name),
