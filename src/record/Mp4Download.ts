@@ -26,6 +26,8 @@ export interface Mp4Download {
  */
 export function buildMp4Download(
   pieces: readonly RangePiece[],
+  /** The files' bytes (up to their last complete fragment), at least for the first continuous run. */
+  bytesOf: ReadonlyMap<RangePiece, Uint8Array>,
   startMs: number,
   endMs: number,
 ): Mp4Download | null {
@@ -57,14 +59,16 @@ export function buildMp4Download(
     }
   }
 
-  const init = first.contents.bytes.slice(0, first.contents.header.initSize);
+  const init = (bytesOf.get(first) ?? new Uint8Array()).slice(0, first.contents.header.initSize);
   init.set(durationField(to - from), first.contents.header.durationOffset);
   const chunks: Uint8Array[] = [init];
   let sequence = 1;
   let preroll = 0;
   let decoding = startKey === null;
   for (const piece of run) {
-    const { bytes, fragments } = piece.contents;
+    const { fragments } = piece.contents;
+    const bytes = bytesOf.get(piece);
+    if (!bytes) continue;
     const shifts = new Map([...timescale].map(([id, scale]) => [id, shiftOf(piece, scale)]));
     for (const f of fragments) {
       if (!decoding && piece === startKey?.piece && f.offset === startKey.offset) decoding = true;
@@ -81,6 +85,7 @@ export function buildMp4Download(
       } else if (f.trackId === lead.id) {
         dts = Math.max(dts, preroll);
       }
+      if (f.offset + f.size > bytes.length) break;
       const out = bytes.slice(f.offset, f.offset + f.size);
       const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
       view.setUint32(MFHD_SEQUENCE_OFFSET, sequence++);

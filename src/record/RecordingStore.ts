@@ -33,14 +33,14 @@ export interface RecordingSegment {
 export interface SegmentContents {
   readonly header: RecordedHeader;
   readonly fragments: readonly RecordedFragment[];
-  /** The file's bytes up to its last complete fragment. */
-  readonly bytes: Uint8Array;
+  /** Bytes up to the end of the last complete fragment. */
+  readonly size: number;
 }
 
 /** Bytes of a file read to find its header; a moov is far smaller. */
 const HEADER_READ = 64 * 1024;
-/** Files whose contents stay parsed in memory for playlists and downloads. */
-const CONTENTS_CACHED = 8;
+/** Closed files whose fragment index stays in memory for playlists and downloads (not their bytes). */
+const CONTENTS_CACHED = 64;
 
 export function initKeyOf(init: Uint8Array): string {
   return createHash('sha1').update(init).digest('hex').slice(0, 16);
@@ -163,21 +163,10 @@ export class RecordingStore {
     const cached = this.#contents.get(segment.file);
     if (cached && cached.bytes === segment.bytes) return cached.contents;
     const contents = (async () => {
-      const handle = await open(segment.file, 'r');
-      try {
-        const bytes = new Uint8Array(segment.bytes);
-        let at = 0;
-        while (at < bytes.length) {
-          const { bytesRead } = await handle.read(bytes, at, bytes.length - at, at);
-          if (bytesRead === 0) break;
-          at += bytesRead;
-        }
-        const header = readRecordedHeader(bytes.subarray(0, at));
-        const { fragments, completeEnd } = readRecordedFragments(bytes, header.fragmentsStart, at);
-        return { header, fragments, bytes: bytes.subarray(0, completeEnd) };
-      } finally {
-        await handle.close();
-      }
+      const bytes = await this.read(segment, segment.bytes);
+      const header = readRecordedHeader(bytes);
+      const { fragments, completeEnd } = readRecordedFragments(bytes, header.fragmentsStart);
+      return { header, fragments, size: completeEnd };
     })();
     if (!segment.open) {
       this.#contents.set(segment.file, { bytes: segment.bytes, contents });
@@ -188,6 +177,23 @@ export class RecordingStore {
       }
     }
     return contents;
+  }
+
+  /** The first `size` bytes of an indexed file (fewer if the file is shorter: the open one as written). */
+  async read(segment: RecordingSegment, size: number): Promise<Uint8Array> {
+    const handle = await open(segment.file, 'r');
+    try {
+      const bytes = new Uint8Array(size);
+      let at = 0;
+      while (at < bytes.length) {
+        const { bytesRead } = await handle.read(bytes, at, bytes.length - at, at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      return bytes.subarray(0, at);
+    } finally {
+      await handle.close();
+    }
   }
 
   async #index(path: string, name: string, startMs: number): Promise<RecordingSegment | null> {

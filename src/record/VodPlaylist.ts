@@ -23,7 +23,7 @@ export interface PlaylistSegment {
 export function playlistSegments(pieces: readonly RangePiece[]): PlaylistSegment[] {
   const out: PlaylistSegment[] = [];
   for (const piece of pieces) {
-    const { header, fragments, bytes } = piece.contents;
+    const { header, fragments, size } = piece.contents;
     const lead = header.tracks.find((t) => t.kind === 'video') ?? header.tracks[0];
     if (!lead) continue;
     const cuts: { offset: number; seconds: number }[] = [];
@@ -36,7 +36,7 @@ export function playlistSegments(pieces: readonly RangePiece[]): PlaylistSegment
     const fileSeconds = fragmentsDurationMs(header.tracks, fragments) / 1000;
     for (let i = 0; i < cuts.length; i++) {
       const next = cuts[i + 1];
-      const end = next ? next.offset : bytes.byteLength;
+      const end = next ? next.offset : size;
       const endSeconds = next ? next.seconds : fileSeconds;
       if (end <= cuts[i].offset || endSeconds <= cuts[i].seconds) continue;
       out.push({

@@ -135,7 +135,13 @@ async function download(request: FastifyRequest, reply: FastifyReply, recordings
   const first = segments[0];
   const { startMs, endMs } = range(request.query, { startMs: first.startMs, durationSeconds: 60 });
   const pieces = await piecesOf(recordings.store, path, startMs, endMs);
-  const mp4 = buildMp4Download(pieces, startMs, endMs);
+  const run = pieces.filter((p, i) => i === 0 || pieces.slice(1, i + 1).every((q) => q.continues));
+  const bytesOf = new Map(
+    await Promise.all(
+      run.map(async (p) => [p, await recordings.store.read(p.segment, p.contents.size)] as const),
+    ),
+  );
+  const mp4 = buildMp4Download(pieces, bytesOf, startMs, endMs);
   if (!mp4) throw new RecordingRequestError(404, `nothing of "${path}" was recorded in the range asked`);
   const size = mp4.chunks.reduce((n, c) => n + c.byteLength, 0);
   const name = `${path.replace(/\//g, '_')}_${new Date(mp4.startMs).toISOString().replace(/:/g, '-')}.mp4`;
