@@ -135,7 +135,9 @@ async function download(request: FastifyRequest, reply: FastifyReply, recordings
   const first = segments[0];
   const { startMs, endMs } = range(request.query, { startMs: first.startMs, durationSeconds: 60 });
   const pieces = await piecesOf(recordings.store, path, startMs, endMs);
-  const run = pieces.filter((p, i) => i === 0 || pieces.slice(1, i + 1).every((q) => q.continues));
+  // Only the first continuous run goes into the file (buildMp4Download); only its bytes are read.
+  const end = pieces.findIndex((p, i) => i > 0 && !p.continues);
+  const run = end < 0 ? pieces : pieces.slice(0, end);
   const bytesOf = new Map(
     await Promise.all(
       run.map(async (p) => [p, await recordings.store.read(p.segment, p.contents.size)] as const),
