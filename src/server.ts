@@ -16,6 +16,7 @@ import { RtmpServer } from './protocols/rtmp/RtmpServer.ts';
 import { WebRtcEngine } from './protocols/webrtc/WebRtcEngine.ts';
 import { WebRtcServer } from './protocols/webrtc/WebRtcServer.ts';
 import { WhepWorkers } from './protocols/webrtc/workers/WhepWorkers.ts';
+import { Recordings } from './record/Recordings.ts';
 
 export interface RunningServer {
   readonly config: Config;
@@ -28,6 +29,8 @@ export interface RunningServer {
   readonly dash: DashServer | null;
   readonly rtmp: RtmpServer | null;
   readonly webrtc: WebRtcServer | null;
+  /** Recording (record.*): the on-disk index, recorders and retention. */
+  readonly recordings: Recordings;
   /** `http://127.0.0.1:PORT` (https when TLS is configured), with the port actually bound. */
   readonly httpUrl: string;
   /** `rtmp://127.0.0.1:PORT`, or '' when RTMP is disabled. */
@@ -102,8 +105,12 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
       })
     : null;
 
+  const recordings = new Recordings({ config: config.record, registry, gopLimits, log });
+  await recordings.start();
+
   let rtmp: RtmpServer | null = null;
   const http = createHttpServer({
+    recordings,
     config,
     registry,
     mse,
@@ -137,6 +144,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     await rtmp?.close().catch(() => {});
     hls?.close();
     await webrtc?.close();
+    await recordings.close();
     throw new Error(`cannot start: ${(err as Error).message}`);
   }
   const httpPort = (http.server.address() as AddressInfo).port;
@@ -159,6 +167,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     dash,
     rtmp,
     webrtc,
+    recordings,
     httpUrl,
     rtmpUrl,
     httpPort,
@@ -170,6 +179,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
         hls?.close();
         await webrtc?.close();
         await rtmp?.close();
+        await recordings.close();
         await http.close();
       })();
       return closing;

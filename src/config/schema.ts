@@ -288,6 +288,23 @@ export const ClusterConfig = z
   })
   .strict();
 
+export const RecordConfig = z
+  .object({
+    /** Record every live stream whose path matches record.paths (POST /api/v1/streams/{path}/recording starts one). */
+    enabled: z.boolean().default(false),
+    /** Path patterns recorded when enabled: `*` within one segment, `**` anything (e.g. "live/**"). */
+    paths: stringList.default(['**']),
+    /** Recordings are written and read only under this folder, one subfolder per stream path. */
+    dir: z.string().min(1).default('./recordings'),
+    /** A file is closed at the first keyframe at or after this many seconds, and the next one started. */
+    segmentSeconds: z.number().min(1).max(3600).default(60),
+    /** Files that ended longer ago than this are deleted, oldest first; 0: kept regardless of age. */
+    maxAgeHours: z.number().min(0).default(0),
+    /** Recordings of all paths together are kept below this many bytes, the oldest deleted first; 0: no limit. */
+    maxBytes: z.number().int().min(0).default(0),
+  })
+  .strict();
+
 export const LogConfig = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -306,6 +323,7 @@ export const Config = z
     webrtc: WebRtcConfig.prefault({}),
     cluster: ClusterConfig.prefault({}),
     log: LogConfig.prefault({}),
+    record: RecordConfig.prefault({}),
   })
   .strict()
   .refine((c) => c.cluster.redis === '' || c.cluster.secret !== '', {
@@ -323,6 +341,7 @@ export type MessagingConfig = z.infer<typeof MessagingConfig>;
 export type HlsConfig = z.infer<typeof HlsConfig>;
 export type WebRtcConfig = z.infer<typeof WebRtcConfig>;
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
+export type RecordConfig = z.infer<typeof RecordConfig>;
 
 /** Recursively optional: what a config file, the environment, flags or a test may override. */
 export type ConfigInput = { [S in keyof Config]?: Partial<Config[S]> };

@@ -18,6 +18,9 @@ import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
 import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
+import { addRecordingMetrics } from '../record/metrics.ts';
+import type { Recordings } from '../record/Recordings.ts';
+import { recordingControlPath, registerRecordingRoutes, stopRecordingRoute } from '../record/routes.ts';
 import { ConnectionsPerIp } from './ConnectionsPerIp.ts';
 import { DashboardEvents } from './DashboardEvents.ts';
 import { readDocsPage, SERVED_DOCS } from './DocsPage.ts';
@@ -37,6 +40,8 @@ export interface HttpServerOptions {
   dash?: DashServer | null;
   /** WHIP/WHEP endpoints, when webrtc.enabled. */
   webrtc?: WebRtcServer | null;
+  /** Recording, DVR and playback of past ranges. */
+  recordings?: Recordings | null;
   log: Logger;
   /** The folder holding index.html, play.html, style.css and dist/. */
   webRoot: string;
@@ -108,6 +113,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   }
   const metrics = createMetrics(registry, mse, options.hls);
   if (options.webrtc?.workers) addWorkerMetrics(metrics, options.webrtc.workers);
+  if (options.recordings) addRecordingMetrics(metrics, options.recordings);
 
   const sendFile = (reply: FastifyReply, name: string, cache: string) => {
     const file = files.read(name);
@@ -146,6 +152,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   });
   app.delete('/api/v1/streams/*', async (request, reply) => {
     control.authorize(request);
+    const recording = options.recordings && recordingControlPath(request);
+    if (recording && options.recordings) return stopRecordingRoute(options.recordings, recording, reply);
     const path = streamPathParam(request);
     if (!registry.kick(path, 'kicked through the control API')) {
       throw new HttpError(404, `stream "${path}" has no publisher to kick`);
@@ -196,6 +204,13 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     messaging.servePublish(request, reply),
   );
   options.webrtc?.registerRoutes(app);
+  const recordings = options.recordings;
+  if (recordings) {
+    registerRecordingRoutes(app, {
+      recordings,
+      authorizeControl: (request) => control.authorize(request),
+    });
+  }
 
   // Pages
   app.get('/', (_request, reply) => sendFile(reply, 'index.html', 'no-cache'));

@@ -1,3 +1,5 @@
+import { recordingPaths } from '../record/openapi.ts';
+
 /** OpenAPI 3.1 description of the control API, served at /api/v1/openapi.json. */
 const ErrorBody = {
   type: 'object',
@@ -198,6 +200,7 @@ export const openApiDocument = {
         },
       },
     },
+    ...recordingPaths(pathParam, errorResponse),
   },
   components: { schemas: { Error: ErrorBody, Track, Stream } },
 };
