@@ -34,6 +34,12 @@ export const RtmpConfig = z
     port: port.default(1935),
     /** Chunk size the server announces for what it sends (RTMP play). */
     chunkSize: z.number().int().min(128).max(65536).default(4096),
+    /** Memory all connections' unfinished (partly received) messages may hold together; past it the connection adding more is closed. */
+    maxReassemblyBytes: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(256 * 1024 * 1024),
   })
   .strict();
 
