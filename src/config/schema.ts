@@ -74,6 +74,8 @@ export const MseConfig = z
     republishWaitMs: z.number().int().min(0).default(30_000),
     /** WebSocket ping interval; a viewer that misses two pongs is dropped. */
     pingIntervalMs: z.number().int().min(1000).default(15_000),
+    /** Open WebSocket+MSE viewers per client IP. */
+    maxViewersPerIp: z.number().int().min(1).default(100),
   })
   .strict();
 
@@ -248,6 +250,10 @@ export const WebRtcConfig = z
       .default(64 * 1024),
     /** WHEP viewers served from this many worker processes, to use more cores; 0: all in the main process. */
     workers: z.number().int().min(0).max(64).default(0),
+    /** WHIP and WHEP sessions (served in this process) one client IP may hold. */
+    maxSessionsPerIp: z.number().int().min(1).default(100),
+    /** Sessions still connecting (answered, ICE/DTLS not done) the server holds at once; past it offers get 503. */
+    maxPendingSessions: z.number().int().min(1).default(200),
     /** The workers' UDP ports by index (a comma-separated string from a flag); unlisted: udpPort + 1 + index. */
     workerUdpPorts: z
       .preprocess(

@@ -7,6 +7,7 @@ import Fastify, {
 } from 'fastify';
 import { ControlAccess } from '../auth/ControlAccess.ts';
 import type { Config } from '../config/schema.ts';
+import { ConnectionsPerIp } from '../core/ConnectionsPerIp.ts';
 import type { Logger } from '../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../core/path.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
@@ -17,7 +18,6 @@ import type { MseServer } from '../protocols/mse/MseServer.ts';
 import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
 import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
-import { ConnectionsPerIp } from './ConnectionsPerIp.ts';
 import { DashboardEvents } from './DashboardEvents.ts';
 import { describeStream } from './describe.ts';
 import { createMetrics } from './metrics.ts';
