@@ -19,6 +19,10 @@ export const HttpConfig = z
     /** Dashboard event streams (`/api/v1/events`) one client address may hold open. */
     maxEventStreamsPerIp: z.number().int().min(1).default(10),
     /** A dashboard event reader holding more unsent bytes than this is cut off (it reconnects). */
+    /** A request whose head is not complete within this is closed (Node's default is 60 s). */
+    headersTimeoutMs: z.number().int().min(1000).default(10_000),
+    /** A request whose body is not complete within this is closed (responses may stream longer). */
+    requestTimeoutMs: z.number().int().min(1000).default(30_000),
     eventsMaxBacklogBytes: z
       .number()
       .int()
@@ -59,6 +63,8 @@ export const AuthConfig = z
      * the channels and streams it may use. Empty: tokens are off (a presented one is refused).
      */
     jwtSecret: z.string().default(''),
+    /** Bearer token `/metrics` requires. Empty: /metrics is public (it shows counts, no addresses or keys). */
+    metricsToken: z.string().default(''),
   })
   .strict();
 

@@ -180,12 +180,13 @@ export class WebRtcServer {
   }
 
   #streamPath(request: FastifyRequest): string {
+    // Fastify has percent-decoded the path once already; decoding again made `live%252Fcam1` mean live/cam1.
     const raw = (request.params as Record<string, string>)['*'] ?? '';
     try {
-      return parseStreamPath(decodeURIComponent(raw));
+      return parseStreamPath(raw);
     } catch (err) {
       if (err instanceof InvalidPathError) throw new WebRtcHttpError(400, err.message);
-      throw new WebRtcHttpError(400, `invalid stream path encoding: ${raw.slice(0, 100)}`);
+      throw err;
     }
   }
 
