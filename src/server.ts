@@ -131,6 +131,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
       host: config.rtmp.host,
       port: config.rtmp.port,
       chunkSize: config.rtmp.chunkSize,
+      maxReassemblyBytes: config.rtmp.maxReassemblyBytes,
       authorizePublish: createPublishPolicy(config.auth),
       log,
     });

@@ -64,7 +64,8 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 /** What the policy reads of the auth settings (`jwtSecret` absent: tokens off). */
-export type PublishAuth = Omit<AuthConfig, 'jwtSecret'> & Partial<Pick<AuthConfig, 'jwtSecret'>>;
+export type PublishAuth = Omit<AuthConfig, 'jwtSecret' | 'metricsToken'> &
+  Partial<Pick<AuthConfig, 'jwtSecret'>>;
 
 /**
  * Secure by default: loopback may publish, anyone else needs the configured key, or a signed token

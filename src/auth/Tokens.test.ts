@@ -80,3 +80,17 @@ test('patterns: * within a segment, ** across them, the rest literal', () => {
   assert.equal(granted(grants, 'live/cam1', 'play'), false);
   assert.equal(granted(grants, 'live/cam1:chat', 'publish'), false);
 });
+
+test('only the canonical base64url spelling of a token verifies', () => {
+  const secret = 'canonical-secret';
+  const token = signToken(secret, { sub: 'alice', grants: [] });
+  const verifier = new TokenVerifier(secret);
+  assert.equal(verifier.verify(token).sub, 'alice');
+  // A 32-byte signature is 43 characters: the last carries 2 unused bits, so 3 other spellings decode the same.
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = alphabet.indexOf(token.at(-1)!);
+  for (let low = 1; low < 4; low++) {
+    const variant = token.slice(0, -1) + alphabet[last ^ low];
+    assert.throws(() => verifier.verify(variant), /not canonical base64url/);
+  }
+});

@@ -145,6 +145,13 @@ export class TokenVerifier {
     }
     if (!looksLikeJwt(token)) throw new TokenError('token is not a JWT (header.payload.signature)');
     const [headerPart, payloadPart, signaturePart] = token.split('.');
+    // RFC 7515 §2 / RFC 4648 §3.5: one spelling per value. Unused low bits of the last character would give
+    // every token 4 to 16 spellings that all verify (a malleable signature).
+    for (const part of [headerPart, payloadPart, signaturePart]) {
+      if (Buffer.from(part, 'base64url').toString('base64url') !== part) {
+        throw new TokenError('token is not canonical base64url (unused bits set in a part)');
+      }
+    }
     const header = parsePart(headerPart, 'header');
     if (header.alg !== 'HS256') {
       throw new TokenError(

@@ -19,6 +19,10 @@ export const HttpConfig = z
     /** Dashboard event streams (`/api/v1/events`) one client address may hold open. */
     maxEventStreamsPerIp: z.number().int().min(1).default(10),
     /** A dashboard event reader holding more unsent bytes than this is cut off (it reconnects). */
+    /** A request whose head is not complete within this is closed (Node's default is 60 s). */
+    headersTimeoutMs: z.number().int().min(1000).default(10_000),
+    /** A request whose body is not complete within this is closed (responses may stream longer). */
+    requestTimeoutMs: z.number().int().min(1000).default(30_000),
     eventsMaxBacklogBytes: z
       .number()
       .int()
@@ -34,6 +38,12 @@ export const RtmpConfig = z
     port: port.default(1935),
     /** Chunk size the server announces for what it sends (RTMP play). */
     chunkSize: z.number().int().min(128).max(65536).default(4096),
+    /** Memory all connections' unfinished (partly received) messages may hold together; past it the connection adding more is closed. */
+    maxReassemblyBytes: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(256 * 1024 * 1024),
   })
   .strict();
 
@@ -53,6 +63,8 @@ export const AuthConfig = z
      * the channels and streams it may use. Empty: tokens are off (a presented one is refused).
      */
     jwtSecret: z.string().default(''),
+    /** Bearer token `/metrics` requires. Empty: /metrics is public (it shows counts, no addresses or keys). */
+    metricsToken: z.string().default(''),
   })
   .strict();
 
@@ -68,6 +80,8 @@ export const MseConfig = z
     republishWaitMs: z.number().int().min(0).default(30_000),
     /** WebSocket ping interval; a viewer that misses two pongs is dropped. */
     pingIntervalMs: z.number().int().min(1000).default(15_000),
+    /** Open WebSocket+MSE viewers per client IP. */
+    maxViewersPerIp: z.number().int().min(1).default(100),
   })
   .strict();
 
@@ -248,6 +262,10 @@ export const WebRtcConfig = z
       .default(64 * 1024),
     /** WHEP viewers served from this many worker processes, to use more cores; 0: all in the main process. */
     workers: z.number().int().min(0).max(64).default(0),
+    /** WHIP and WHEP sessions (served in this process) one client IP may hold. */
+    maxSessionsPerIp: z.number().int().min(1).default(100),
+    /** Sessions still connecting (answered, ICE/DTLS not done) the server holds at once; past it offers get 503. */
+    maxPendingSessions: z.number().int().min(1).default(200),
     /** The workers' UDP ports by index (a comma-separated string from a flag); unlisted: udpPort + 1 + index. */
     workerUdpPorts: z
       .preprocess(

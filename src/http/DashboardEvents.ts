@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ControlAccess } from '../auth/ControlAccess.ts';
+import type { ConnectionsPerIp } from '../core/ConnectionsPerIp.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
-import type { ConnectionsPerIp } from './ConnectionsPerIp.ts';
 import { describeStream } from './describe.ts';
 import { EventStream } from './EventStream.ts';
 

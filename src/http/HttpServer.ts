@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createServer as createHttp } from 'node:http';
+import { createServer as createHttps } from 'node:https';
 import { join } from 'node:path';
 import Fastify, {
   type FastifyInstance,
@@ -6,8 +8,9 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { ControlAccess } from '../auth/ControlAccess.ts';
+import { bearerToken, ControlAccess } from '../auth/ControlAccess.ts';
 import type { Config } from '../config/schema.ts';
+import { ConnectionsPerIp } from '../core/ConnectionsPerIp.ts';
 import type { Logger } from '../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../core/path.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
@@ -21,7 +24,6 @@ import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
 import { addRecordingMetrics } from '../record/metrics.ts';
 import type { Recordings } from '../record/Recordings.ts';
 import { recordingControlPath, registerRecordingRoutes, stopRecordingRoute } from '../record/routes.ts';
-import { ConnectionsPerIp } from './ConnectionsPerIp.ts';
 import { DashboardEvents } from './DashboardEvents.ts';
 import { readDocsPage, SERVED_DOCS } from './DocsPage.ts';
 import { describeStream } from './describe.ts';
@@ -82,12 +84,22 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   // Request logging at info would drown the media logs; errors are still logged by the error handler.
   // Closing ends every connection, not only idle ones: a client holding a request open (half-sent headers, a
   // player reconnecting its WebSocket while the server shuts down) kept close() pending forever.
+  // Node's defaults keep a half-sent request head 60 s and a request 300 s; a media server's requests are small
+  // (the long-lived part is the response), so a slow client is cut off far sooner. The check interval must be
+  // below the timeouts or they fire up to 30 s late.
+  const serverOptions = {
+    headersTimeout: config.http.headersTimeoutMs,
+    requestTimeout: config.http.requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs),
+  };
   const common = {
     loggerInstance: log,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
+    serverFactory: (handler: Parameters<typeof createHttp>[1]) =>
+      tls ? createHttps({ ...tls, ...serverOptions }, handler) : createHttp(serverOptions, handler),
   };
-  const app = (tls ? Fastify({ ...common, https: tls }) : Fastify(common)) as unknown as FastifyInstance;
+  const app = Fastify(common) as unknown as FastifyInstance;
   // http.corsOrigin opens media and messaging to other sites' pages; the control API (and /metrics, /healthz)
   // is never CORS-open, so a page the operator happens to open cannot drive it from the operator's browser.
   app.addHook('onRequest', async (request, reply) => {
@@ -136,7 +148,12 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
     streams: registry.live().length,
   }));
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', async (request, reply) => {
+    const metricsToken = config.auth.metricsToken;
+    if (metricsToken !== '' && bearerToken(request.headers) !== metricsToken) {
+      reply.header('www-authenticate', 'Bearer');
+      throw new HttpError(401, 'metrics need "Authorization: Bearer <auth.metricsToken>"');
+    }
     reply.header('content-type', metrics.contentType);
     return metrics.metrics();
   });

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { TokenVerifier } from '../auth/Tokens.ts';
 import type { MessagingConfig } from '../config/schema.ts';
+import { ConnectionsPerIp, TooManyConnectionsError } from '../core/ConnectionsPerIp.ts';
 import type { Logger } from '../core/log.ts';
-import { ConnectionsPerIp, TooManyConnectionsError } from '../http/ConnectionsPerIp.ts';
 import { ChannelHub } from './ChannelHub.ts';
 import { InvalidChannelError, parseChannelName } from './ChannelName.ts';
 import {

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { MseConfig } from '../../config/schema.ts';
 import { CmafFeed } from '../../core/CmafFeed.ts';
+import { ConnectionsPerIp, TooManyConnectionsError } from '../../core/ConnectionsPerIp.ts';
 import { DelayHistogram } from '../../core/DelayHistogram.ts';
 import type { GopCacheLimits } from '../../core/GopCache.ts';
 import type { Logger } from '../../core/log.ts';
@@ -14,7 +15,14 @@ import { FramedFragments, WriteBatch } from './wsFrame.ts';
 /** Answers an upgrade request with a plain HTTP error, before any WebSocket exists. */
 export function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify({ error: message });
-  const reason = status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : 'Error';
+  const reason =
+    status === 404
+      ? 'Not Found'
+      : status === 400
+        ? 'Bad Request'
+        : status === 429
+          ? 'Too Many Requests'
+          : 'Error';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
@@ -34,6 +42,7 @@ export class MseServer {
   readonly #gopLimits: GopCacheLimits | undefined;
   readonly #log: Logger;
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #viewersPerIp: ConnectionsPerIp;
 
   constructor(options: {
     registry: StreamRegistry;
@@ -43,6 +52,11 @@ export class MseServer {
   }) {
     this.#registry = options.registry;
     this.#config = options.config;
+    this.#viewersPerIp = new ConnectionsPerIp(
+      () => this.#config.maxViewersPerIp,
+      'WebSocket+MSE viewers',
+      'mse.maxViewersPerIp',
+    );
     this.#gopLimits = options.gopLimits;
     this.#log = options.log.child({ component: 'mse' });
     const missed = new WeakMap<object, number>();
@@ -84,6 +98,16 @@ export class MseServer {
       refuseUpgrade(socket, 404, message);
       return;
     }
+    let release: () => void;
+    try {
+      release = this.#viewersPerIp.admit(request.socket.remoteAddress ?? '');
+    } catch (err) {
+      if (!(err instanceof TooManyConnectionsError)) throw err;
+      this.#log.info({ remote: request.socket.remoteAddress }, `viewer refused: ${err.message}`);
+      refuseUpgrade(socket, 429, err.message);
+      return;
+    }
+    socket.once('close', release);
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
       const remoteAddress = request.socket.remoteAddress ?? '';
       const session = new MseSession(ws, path, remoteAddress, {

@@ -7,7 +7,7 @@ import { StreamBusyError, type StreamRegistry } from '../../core/StreamRegistry.
 import { MediaParseError } from '../../media/errors.ts';
 import { FlvTagType, parseFlvTags } from '../../media/flv/tag.ts';
 import { type Amf0Object, type Amf0Value, decodeAmf0Sequence } from './amf0.ts';
-import { ChunkReader, ChunkWriter } from './chunk.ts';
+import { ChunkReader, ChunkWriter, type ReassemblyBudget } from './chunk.ts';
 import { Amf0Error, RtmpProtocolError } from './errors.ts';
 import { ServerHandshake } from './handshake.ts';
 import {
@@ -34,6 +34,8 @@ export interface RtmpConnectionContext {
   /** Chunk size of everything the server sends (announced with Set Chunk Size at connect). */
   readonly chunkSize: number;
   readonly maxMessageSize: number;
+  /** Memory of unfinished messages across every connection. */
+  readonly reassembly: ReassemblyBudget;
   /** The handshake and the connect command must complete within this. */
   readonly handshakeTimeoutMs: number;
   /** A connection that is not playing and sends nothing for this long is closed. */
@@ -47,6 +49,11 @@ export interface RtmpConnectionContext {
 const WINDOW_ACK_SIZE = 2_500_000;
 /** After a refusal, how long the client gets to read the status before the socket is destroyed. */
 const REFUSAL_LINGER_MS = 2000;
+/**
+ * Largest message a connection may send before its publish or play is accepted: connect, createStream and
+ * publish are a few hundred bytes, so an unauthenticated client cannot make the server hold megabytes.
+ */
+export const PRE_AUTH_MAX_MESSAGE_SIZE = 16 * 1024;
 
 const FMS_VERSION = 'FMS/3,0,1,123';
 /** E-RTMP "Enhancing NetConnection connect": the FourCCs we take, echoed when the client offers its list. */
@@ -99,9 +106,11 @@ export class RtmpConnection implements RtmpOutput {
     this.#onClosed = onClosed;
     this.log = ctx.log.child({ remote: `${this.remoteAddress}:${socket.remotePort ?? 0}` });
     this.#reader = new ChunkReader({
-      maxMessageSize: ctx.maxMessageSize,
+      maxMessageSize: Math.min(PRE_AUTH_MAX_MESSAGE_SIZE, ctx.maxMessageSize),
+      budget: ctx.reassembly,
       onMessage: (message) => this.#onMessage(message),
     });
+    this.#reader.maxMessageSizeReason = ' before a publish or play is accepted';
     this.#writer = new ChunkWriter();
     socket.setNoDelay(true);
     socket.setTimeout(ctx.idleTimeoutMs);
@@ -144,6 +153,12 @@ export class RtmpConnection implements RtmpOutput {
     this.socket.write(bytes);
   }
 
+  /** A publish or play was accepted: messages up to the server's limit may come now. */
+  #authorized(): void {
+    this.#reader.maxMessageSize = this.#ctx.maxMessageSize;
+    this.#reader.maxMessageSizeReason = '';
+  }
+
   /** Ends the connection now: the publish (if any) is unpublished, players detach. */
   close(reason: string): void {
     if (this.#closed) return;
@@ -169,6 +184,7 @@ export class RtmpConnection implements RtmpOutput {
     this.#closing = true;
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
     if (this.#lingerTimer) clearTimeout(this.#lingerTimer);
+    this.#reader.release();
     this.#endPublish();
     for (const player of this.#players.values()) player.close();
     this.#players.clear();
@@ -482,6 +498,7 @@ export class RtmpConnection implements RtmpOutput {
         },
         onError: (err) => this.#fail(err),
       });
+      this.#authorized();
     } catch (err) {
       if (!(err instanceof StreamBusyError)) throw err;
       this.log.warn({ path }, err.message);
@@ -531,6 +548,7 @@ export class RtmpConnection implements RtmpOutput {
       log: this.log,
     });
     this.#players.set(streamId, player);
+    this.#authorized();
     this.log.info({ path, live: stream.live }, 'play started');
     player.start();
   }

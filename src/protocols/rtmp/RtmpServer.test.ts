@@ -414,7 +414,7 @@ test('bad clients are closed with a log line while a healthy publisher keeps flo
   assert.ok(
     hasLine(
       h.lines,
-      /^closing connection: message of 16777215 bytes \(type 9\) on chunk stream 6 exceeds the 8388608-byte limit$/,
+      /^closing connection: message of 16777215 bytes \(type 9\) on chunk stream 6 exceeds the 16384-byte limit before a publish or play is accepted$/,
       40,
     ),
   );

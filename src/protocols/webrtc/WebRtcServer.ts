@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ControlAccess } from '../../auth/ControlAccess.ts';
 import { isLoopback, type PublishPolicy } from '../../auth/PublishPolicy.ts';
 import type { WebRtcConfig } from '../../config/schema.ts';
+import { ConnectionsPerIp, TooManyConnectionsError } from '../../core/ConnectionsPerIp.ts';
 import type { Logger } from '../../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { Stream } from '../../core/Stream.ts';
@@ -68,6 +69,9 @@ export class WebRtcServer {
   /** Sessions by the capability in their resource URL. */
   readonly #resources = new Map<string, WebRtcSession>();
   readonly #control: ControlAccess;
+  readonly #sessionsPerIp: ConnectionsPerIp;
+  /** Offers being answered now (not yet sessions in `sessions`). */
+  #answering = 0;
   readonly #registry: StreamRegistry;
   readonly #config: WebRtcConfig;
   readonly #authorizePublish: PublishPolicy;
@@ -104,6 +108,11 @@ export class WebRtcServer {
   }) {
     this.#control = options.control ?? new ControlAccess('');
     this.#keyframeCadenceMs = options.keyframeCadenceMs ?? 0;
+    this.#sessionsPerIp = new ConnectionsPerIp(
+      () => this.#config.maxSessionsPerIp,
+      'WHIP/WHEP sessions',
+      'webrtc.maxSessionsPerIp',
+    );
     this.workers = options.workers ?? null;
     if (this.workers) this.workers.onSessionEnded = (resource) => this.#rememberEnded('whep', resource);
     this.#dataChannels = options.dataChannels ?? null;
@@ -142,7 +151,8 @@ export class WebRtcServer {
           status = 413;
           message = `SDP body is larger than ${limit} bytes (webrtc.maxSdpBytes)`;
         } else if (error instanceof SdpError) status = error.status;
-        const internal = status >= 500 && status !== 501;
+        // 501 and 503 carry their reason (an unsupported feature, a limit reached); other 5xx are internal.
+        const internal = status >= 500 && status !== 501 && status !== 503;
         if (internal) request.log.error({ err: error, url: request.url }, 'WebRTC request failed');
         this.#cors(reply);
         reply.status(status).send({ error: internal ? 'internal server error' : message });
@@ -190,12 +200,13 @@ export class WebRtcServer {
   }
 
   #streamPath(request: FastifyRequest): string {
+    // Fastify has percent-decoded the path once already; decoding again made `live%252Fcam1` mean live/cam1.
     const raw = (request.params as Record<string, string>)['*'] ?? '';
     try {
-      return parseStreamPath(decodeURIComponent(raw));
+      return parseStreamPath(raw);
     } catch (err) {
       if (err instanceof InvalidPathError) throw new WebRtcHttpError(400, err.message);
-      throw new WebRtcHttpError(400, `invalid stream path encoding: ${raw.slice(0, 100)}`);
+      throw err;
     }
   }
 
@@ -267,6 +278,28 @@ export class WebRtcServer {
     });
   }
 
+  /**
+   * Admits one more offer from `remoteAddress`: within webrtc.maxSessionsPerIp for the address and
+   * webrtc.maxPendingSessions for offers not yet connected (each holds a peer until webrtc.connectTimeoutMs).
+   * Returns the release, which the session calls when it closes.
+   */
+  #admit(remoteAddress: string): () => void {
+    let pending = this.#answering;
+    for (const session of this.sessions.values()) if (session.state === 'connecting') pending++;
+    if (pending >= this.#config.maxPendingSessions) {
+      throw new WebRtcHttpError(
+        503,
+        `${pending} WebRTC sessions are still connecting, the limit is ${this.#config.maxPendingSessions} (webrtc.maxPendingSessions); try again shortly`,
+      );
+    }
+    try {
+      return this.#sessionsPerIp.admit(remoteAddress);
+    } catch (err) {
+      if (err instanceof TooManyConnectionsError) throw new WebRtcHttpError(429, err.message);
+      throw err;
+    }
+  }
+
   #track(session: WebRtcSession): void {
     this.sessions.set(session.id, session);
     this.#resources.set(session.resource, session);
@@ -312,8 +345,11 @@ export class WebRtcServer {
     if (!summary.media.some((m) => m.codec && (m.direction === 'sendonly' || m.direction === 'sendrecv'))) {
       throw new SdpError(406, noUsableMedia(summary.media, 'send', this.#config.videoCodecs));
     }
+    const release = this.#admit(remoteAddress);
     const session = new WhipSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
+    session.onClose(release);
     this.#serveDataChannels(session, request);
+    this.#answering++;
     try {
       const taken = session.setup(summary, {
         maxBitrate: this.#config.maxPublishBitrate,
@@ -352,6 +388,8 @@ export class WebRtcServer {
     } catch (err) {
       session.close(`setup failed: ${(err as Error).message}`);
       throw err;
+    } finally {
+      this.#answering--;
     }
   }
 
@@ -407,8 +445,11 @@ export class WebRtcServer {
       });
       return this.#created(reply, served.session, served.answer);
     }
+    const release = this.#admit(remoteAddress);
     const session = new WhepSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
+    session.onClose(release);
     this.#serveDataChannels(session, request);
+    this.#answering++;
     try {
       const taken = session.setup(summary, null, pick);
       if (taken.length === 0)
@@ -430,6 +471,8 @@ export class WebRtcServer {
     } catch (err) {
       session.close(`setup failed: ${(err as Error).message}`);
       throw err;
+    } finally {
+      this.#answering--;
     }
   }
 
