@@ -5,20 +5,20 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import { isLoopback } from '../auth/PublishPolicy.ts';
 import type { Config } from '../config/schema.ts';
+import { describeStream } from '../core/describe.ts';
 import type { Logger } from '../core/log.ts';
-import { InvalidPathError, parseStreamPath } from '../core/path.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
+import { StreamListEvents } from '../dashboard/StreamListEvents.ts';
 import type { MessagingServer } from '../messaging/MessagingServer.ts';
 import type { DashServer } from '../protocols/dash/DashServer.ts';
 import type { HlsServer } from '../protocols/hls/HlsServer.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
-import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
-import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
-import { describeStream } from './describe.ts';
-import { createMetrics } from './metrics.ts';
+import { InvalidPathError, parseStreamPath } from '../shared/streamPath.ts';
+import { refuseUpgrade } from '../transport/refuseUpgrade.ts';
 import { openApiDocument } from './openapi.ts';
 import { StaticFiles } from './StaticFiles.ts';
 
@@ -39,6 +39,8 @@ export interface HttpServerOptions {
   /** The RTMP port actually bound (0: RTMP disabled), read when asked: it is bound after this server is made. */
   rtmpPort: () => number;
   startedAt: number;
+  /** What `/metrics` serves (src/http/metrics.ts builds it; server.ts adds what only it knows of). */
+  metrics: MetricsRegistry;
 }
 
 class HttpError extends Error {
@@ -84,8 +86,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   if (files.missing.length) {
     log.warn({ missing: files.missing }, 'web bundle not built: run `npm run build` for the pages to work');
   }
-  const metrics = createMetrics(registry, mse, options.hls);
-  if (options.webrtc?.workers) addWorkerMetrics(metrics, options.webrtc.workers);
+  const { metrics } = options;
+  const streamList = new StreamListEvents(registry);
+  app.addHook('preClose', async () => streamList.close());
 
   const sendFile = (reply: FastifyReply, name: string, cache: string) => {
     const file = files.read(name);
@@ -159,7 +162,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   if (dash) app.get('/dash/*', (request, reply) => dash.handle(request, reply));
 
   app.get('/api/v1/openapi.json', async () => openApiDocument);
-  app.get('/api/v1/events', (request, reply) => streamEvents(request, reply, registry));
+  app.get('/api/v1/events', (request, reply) => {
+    reply.hijack();
+    streamList.serve(request.raw, reply.raw);
+  });
 
   // Messaging: channels over SSE, long-polling and HTTP publish (WebSocket below)
   app.get('/sse/channels/*', (request, reply) => messaging.serveEvents(request, reply));
@@ -218,50 +224,4 @@ function authorizeControl(request: FastifyRequest, apiToken: string): void {
       ? 'this call needs "Authorization: Bearer <auth.apiToken>"'
       : 'control calls are accepted from loopback only until auth.apiToken is configured',
   );
-}
-
-/**
- * Server-Sent Events for the dashboard: the whole stream list whenever something changes (at most every
- * 250 ms) and every 2 s while streams are live, so bitrate and viewers stay current.
- */
-const sseClients = new WeakMap<StreamRegistry, Set<FastifyReply>>();
-
-function streamEvents(request: FastifyRequest, reply: FastifyReply, registry: StreamRegistry): void {
-  let clients = sseClients.get(registry);
-  if (!clients) {
-    const set = new Set<FastifyReply>();
-    clients = set;
-    sseClients.set(registry, set);
-    let pending: NodeJS.Timeout | null = null;
-    const broadcast = () => {
-      pending = null;
-      const event = `event: streams\ndata: ${JSON.stringify({ streams: registry.live().map(describeStream) })}\n\n`;
-      for (const client of set) client.raw.write(event);
-    };
-    const schedule = () => {
-      if (!pending && set.size > 0) pending = setTimeout(broadcast, 250);
-    };
-    for (const name of ['published', 'unpublished', 'changed', 'removed'] as const)
-      registry.on(name, schedule);
-    const tick = setInterval(() => {
-      if (set.size === 0) return;
-      if (registry.live().length > 0) broadcast();
-      else for (const client of set) client.raw.write(': keep-alive\n\n');
-    }, 2000);
-    tick.unref();
-  }
-  reply.hijack();
-  reply.raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-    'access-control-allow-origin': '*',
-  });
-  reply.raw.write(
-    `retry: 2000\nevent: streams\ndata: ${JSON.stringify({ streams: registry.live().map(describeStream) })}\n\n`,
-  );
-  clients.add(reply);
-  const set = clients;
-  request.raw.on('close', () => set.delete(reply));
 }

@@ -1,4 +1,4 @@
-import { FramedOnce, frameMessage, Opcode } from '../../http/websocketFrame.ts';
+import { FramedOnce, frameMessage, Opcode } from '../../transport/websocketFrame.ts';
 import type { PresenceFrame, StoredMessage } from '../Message.ts';
 
 /** Each message and presence event framed once, as a WebSocket text message, for all subscribers. */
