@@ -135,7 +135,7 @@ for (const size of ['160x120', '1920x1080']) {
 function packets(all: RtpPayloads[], ticks: number, payloadType: number): Uint8Array {
   const out: number[] = [];
   let seq = 65530;
-  all.forEach((p, i) =>
+  all.forEach((p, i) => {
     p.payloads.forEach((payload, k) => {
       const packet = writeRtpPacket(
         {
@@ -148,8 +148,8 @@ function packets(all: RtpPayloads[], ticks: number, payloadType: number): Uint8A
         payload,
       );
       out.push(packet.length >> 8, packet.length & 0xff, ...packet);
-    }),
-  );
+    });
+  });
   return new Uint8Array(out);
 }
 const x264 = splitAnnexB(lavfi(video, 4, ['-c:v', 'libx264', '-g', '2', '-bf', '0'], 'h264'));
