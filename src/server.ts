@@ -7,6 +7,7 @@ import type { Config, ConfigInput } from './config/schema.ts';
 import { log as rootLog, setLogLevel } from './core/log.ts';
 import { StreamRegistry } from './core/StreamRegistry.ts';
 import { createHttpServer } from './http/HttpServer.ts';
+import { createMetrics } from './http/metrics.ts';
 import { DataChannelServer } from './messaging/datachannel/DataChannelServer.ts';
 import { MessagingServer } from './messaging/MessagingServer.ts';
 import { DashServer } from './protocols/dash/DashServer.ts';
@@ -15,7 +16,9 @@ import { MseServer } from './protocols/mse/MseServer.ts';
 import { RtmpServer } from './protocols/rtmp/RtmpServer.ts';
 import { WebRtcEngine } from './protocols/webrtc/WebRtcEngine.ts';
 import { WebRtcServer } from './protocols/webrtc/WebRtcServer.ts';
+import { addWorkerMetrics } from './protocols/webrtc/workers/metrics.ts';
 import { WhepWorkers } from './protocols/webrtc/workers/WhepWorkers.ts';
+import { addRecordingMetrics } from './record/metrics.ts';
 import { Recordings } from './record/Recordings.ts';
 
 export interface RunningServer {
@@ -108,6 +111,9 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   const recordings = new Recordings({ config: config.record, registry, gopLimits, log });
   await recordings.start();
 
+  const metrics = createMetrics(registry, mse, hls);
+  if (webrtc?.workers) addWorkerMetrics(metrics, webrtc.workers);
+  addRecordingMetrics(metrics, recordings);
   let rtmp: RtmpServer | null = null;
   const http = createHttpServer({
     recordings,
@@ -121,6 +127,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     log,
     webRoot: WEB_ROOT,
     startedAt,
+    metrics,
     rtmpPort: () => (rtmp ? rtmp.address.port : 0),
     control,
   });

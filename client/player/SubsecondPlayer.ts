@@ -1,4 +1,4 @@
-import { parseStreamPath } from '../../src/core/path.ts';
+import { parseStreamPath } from '../../src/shared/streamPath.ts';
 import type { MessagingPeer } from '../webrtc/MessagingPeer.ts';
 import { Backoff } from './Backoff.ts';
 import { DashTransport } from './dash/DashTransport.ts';

@@ -1,4 +1,4 @@
-import type { Frame, Track } from './Frame.ts';
+import type { Frame, Track } from '../media/Frame.ts';
 import { GopCache, type GopCacheLimits } from './GopCache.ts';
 import type { FrameConsumer, Stream } from './Stream.ts';
 

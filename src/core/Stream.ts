@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Frame, Track } from './Frame.ts';
+import type { Frame, Track } from '../media/Frame.ts';
 import { GopCache, type GopCacheLimits, type GopEntry } from './GopCache.ts';
 import { log } from './log.ts';
 

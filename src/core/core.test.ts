@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Frame, Track } from './Frame.ts';
+import type { Frame, Track } from '../media/Frame.ts';
+import { InvalidPathError, parseStreamPath } from '../shared/streamPath.ts';
 import { GopCache } from './GopCache.ts';
-import { InvalidPathError, parseStreamPath } from './path.ts';
 import type { FrameConsumer, Publisher } from './Stream.ts';
 import { StreamBusyError, StreamRegistry } from './StreamRegistry.ts';
 import { type Sink, Subscriber } from './Subscriber.ts';

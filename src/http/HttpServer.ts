@@ -8,26 +8,24 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import { bearerToken, ControlAccess } from '../auth/ControlAccess.ts';
 import type { Config } from '../config/schema.ts';
 import { ConnectionsPerIp } from '../core/ConnectionsPerIp.ts';
+import { describeStream } from '../core/describe.ts';
 import type { Logger } from '../core/log.ts';
-import { InvalidPathError, parseStreamPath } from '../core/path.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
+import { StreamListEvents } from '../dashboard/StreamListEvents.ts';
 import type { MessagingServer } from '../messaging/MessagingServer.ts';
 import type { DashServer } from '../protocols/dash/DashServer.ts';
 import type { HlsServer } from '../protocols/hls/HlsServer.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
-import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
-import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
-import { addRecordingMetrics } from '../record/metrics.ts';
 import type { Recordings } from '../record/Recordings.ts';
 import { recordingControlPath, registerRecordingRoutes, stopRecordingRoute } from '../record/routes.ts';
-import { DashboardEvents } from './DashboardEvents.ts';
+import { InvalidPathError, parseStreamPath } from '../shared/streamPath.ts';
+import { refuseUpgrade } from '../transport/refuseUpgrade.ts';
 import { readDocsPage, SERVED_DOCS } from './DocsPage.ts';
-import { describeStream } from './describe.ts';
-import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { StaticFiles } from './StaticFiles.ts';
 
@@ -52,6 +50,8 @@ export interface HttpServerOptions {
   startedAt: number;
   /** Who may make control-API calls; by default loopback and `auth.apiToken` bearers. */
   control?: ControlAccess;
+  /** What `/metrics` serves (src/http/metrics.ts builds it; server.ts adds what only it knows of). */
+  metrics: MetricsRegistry;
 }
 
 class HttpError extends Error {
@@ -107,25 +107,20 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       reply.header('access-control-allow-origin', config.http.corsOrigin);
   });
 
-  const events = new DashboardEvents({
-    registry,
-    control,
-    maxBacklogBytes: config.http.eventsMaxBacklogBytes,
-    perIp: new ConnectionsPerIp(
-      config.http.maxEventStreamsPerIp,
-      'dashboard event streams',
-      'http.maxEventStreamsPerIp',
-    ),
-  });
-  app.addHook('onClose', async () => events.close());
+  const streamList = new StreamListEvents(registry, { maxBacklogBytes: config.http.eventsMaxBacklogBytes });
+  const eventStreamsPerIp = new ConnectionsPerIp(
+    config.http.maxEventStreamsPerIp,
+    'dashboard event streams',
+    'http.maxEventStreamsPerIp',
+  );
+  // preClose: the feeds end before Fastify waits for connections to close.
+  app.addHook('preClose', async () => streamList.close());
 
   const files = new StaticFiles([webRoot, `${webRoot}/dist`]);
   if (files.missing.length) {
     log.warn({ missing: files.missing }, 'web bundle not built: run `npm run build` for the pages to work');
   }
-  const metrics = createMetrics(registry, mse, options.hls);
-  if (options.webrtc?.workers) addWorkerMetrics(metrics, options.webrtc.workers);
-  if (options.recordings) addRecordingMetrics(metrics, options.recordings);
+  const { metrics } = options;
 
   const sendFile = (reply: FastifyReply, name: string, cache: string) => {
     const file = files.read(name);
@@ -203,7 +198,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     },
     hls: options.hls?.stats() ?? null,
     dash: options.dash?.counters ?? null,
-    events: { connections: events.connections, cutOff: events.cutOff },
+    events: { connections: streamList.clients, cutOff: streamList.cutOff },
   }));
   // LL-HLS: playlists, init segments, segments and parts from memory.
   const hls = options.hls;
@@ -212,7 +207,11 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   if (dash) app.get('/dash/*', (request, reply) => dash.handle(request, reply));
 
   app.get('/api/v1/openapi.json', async () => openApiDocument);
-  app.get('/api/v1/events', (request, reply) => events.handle(request, reply));
+  app.get('/api/v1/events', (request, reply) => {
+    const release = eventStreamsPerIp.admit(request.socket.remoteAddress ?? '');
+    reply.hijack();
+    streamList.serve(request.raw, reply.raw, { withAddresses: control.allows(request), onEnd: release });
+  });
 
   // Messaging: channels over SSE, long-polling and HTTP publish (WebSocket below)
   app.get('/sse/channels/*', (request, reply) => messaging.serveEvents(request, reply));

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Logger } from '../core/log.ts';
-import { parseStreamPath } from '../core/path.ts';
+import { parseStreamPath } from '../shared/streamPath.ts';
 import {
   type RecordedFragment,
   type RecordedHeader,

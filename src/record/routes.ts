@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidPathError, parseStreamPath } from '../core/path.ts';
+import { InvalidPathError, parseStreamPath } from '../shared/streamPath.ts';
 import { buildMp4Download } from './Mp4Download.ts';
 import { parseRange, piecesOf } from './RecordedRange.ts';
 import { startOfFileName } from './RecordingFile.ts';

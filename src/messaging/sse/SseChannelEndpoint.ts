@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { EventStream } from '../../http/EventStream.ts';
+import { EventStream } from '../../transport/EventStream.ts';
 import { channelFromUrlPath, InvalidChannelError } from '../ChannelName.ts';
 import type { Identity } from '../ChannelPolicy.ts';
 import { ChannelSession, type ConnectionSink } from '../ChannelSession.ts';

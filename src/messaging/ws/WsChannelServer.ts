@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { refuseUpgrade } from '../../transport/refuseUpgrade.ts';
 import { channelFromUrlPath, InvalidChannelError } from '../ChannelName.ts';
 import type { Identity } from '../ChannelPolicy.ts';
 import { ChannelSession, type ConnectionSink } from '../ChannelSession.ts';
@@ -24,15 +25,6 @@ export const ChannelCloseCode = {
   /** Too many connections from the client's address. */
   tooMany: 4429,
 } as const;
-
-/** Answers an upgrade request with a plain HTTP error, before any WebSocket exists. */
-function refuseUpgrade(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ error: message });
-  const reason = status === 400 ? 'Bad Request' : 'Error';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
 
 /**
  * Sockets written in this turn of the event loop, corked until it ends (setImmediate): every message fanned out

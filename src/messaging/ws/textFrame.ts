@@ -1,4 +1,4 @@
-import { FramedOnce, frameMessage, Opcode } from '../../http/websocketFrame.ts';
+import { FramedOnce, frameMessage, Opcode } from '../../transport/websocketFrame.ts';
 import { type PresenceFrame, StoredMessage } from '../Message.ts';
 
 const WS_TEXT_FRAME = Symbol('websocket text frame');

@@ -1,5 +1,5 @@
 import type { CmafFragment, CmafInit, CmafListener } from '../../core/CmafFeed.ts';
-import type { Track } from '../../core/Frame.ts';
+import type { Track } from '../../media/Frame.ts';
 import { writeInitSegment } from '../../media/fmp4/init.ts';
 import { MediaBody } from './MediaBody.ts';
 import { renderMediaPlaylist, renderMultivariantPlaylist } from './playlist.ts';

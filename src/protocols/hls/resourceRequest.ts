@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
+import { InvalidPathError, parseStreamPath } from '../../shared/streamPath.ts';
 import type { HlsPackager } from './HlsPackager.ts';
 import { HlsRequestError } from './HlsPackager.ts';
 

@@ -7,26 +7,11 @@ import { ConnectionsPerIp, TooManyConnectionsError } from '../../core/Connection
 import { DelayHistogram } from '../../core/DelayHistogram.ts';
 import type { GopCacheLimits } from '../../core/GopCache.ts';
 import type { Logger } from '../../core/log.ts';
-import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
+import { InvalidPathError, parseStreamPath } from '../../shared/streamPath.ts';
+import { refuseUpgrade } from '../../transport/refuseUpgrade.ts';
 import { CloseCode, MseSession, type MseSessionCounters } from './MseSession.ts';
 import { FramedFragments, WriteBatch } from './wsFrame.ts';
-
-/** Answers an upgrade request with a plain HTTP error, before any WebSocket exists. */
-export function refuseUpgrade(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ error: message });
-  const reason =
-    status === 404
-      ? 'Not Found'
-      : status === 400
-        ? 'Bad Request'
-        : status === 429
-          ? 'Too Many Requests'
-          : 'Error';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
 
 /** WebSocket + MSE egress: `GET /mse/{path}` upgrades to a socket carrying the stream as fMP4, frame by frame. */
 export class MseServer {

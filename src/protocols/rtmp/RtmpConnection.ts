@@ -1,11 +1,11 @@
 import type { Socket } from 'node:net';
 import type { PublishPolicy } from '../../auth/PublishPolicy.ts';
 import type { Logger } from '../../core/log.ts';
-import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { Stream } from '../../core/Stream.ts';
 import { StreamBusyError, type StreamRegistry } from '../../core/StreamRegistry.ts';
 import { MediaParseError } from '../../media/errors.ts';
 import { FlvTagType, parseFlvTags } from '../../media/flv/tag.ts';
+import { InvalidPathError, parseStreamPath } from '../../shared/streamPath.ts';
 import { type Amf0Object, type Amf0Value, decodeAmf0Sequence } from './amf0.ts';
 import { ChunkReader, ChunkWriter, type ReassemblyBudget } from './chunk.ts';
 import { Amf0Error, RtmpProtocolError } from './errors.ts';

@@ -1,8 +1,8 @@
-import type { AudioCodec, Frame, MediaKind, Track, VideoCodec } from '../../core/Frame.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Publisher, Stream } from '../../core/Stream.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
 import { parseAudioSpecificConfig } from '../../media/aac/asc.ts';
+import type { AudioCodec, Frame, MediaKind, Track, VideoCodec } from '../../media/Frame.ts';
 import { parseAudioTag } from '../../media/flv/audio.ts';
 import { parseVideoTag } from '../../media/flv/video.ts';
 import { avccRelength } from '../../media/nalu.ts';

@@ -1,7 +1,7 @@
-import type { AudioCodec, Frame, Track, VideoCodec } from '../../core/Frame.ts';
 import type { GopCacheLimits } from '../../core/GopCache.ts';
 import { type FeedListener, SharedFeed } from '../../core/SharedFeed.ts';
 import type { Stream } from '../../core/Stream.ts';
+import type { AudioCodec, Frame, Track, VideoCodec } from '../../media/Frame.ts';
 import { audioFrameTagHeader, audioSequenceStartTag } from '../../media/flv/audio.ts';
 import { videoFrameTagHeader, videoSequenceStartTag } from '../../media/flv/video.ts';
 import { Amf0EcmaArray, type Amf0Object, encodeAmf0 } from './amf0.ts';

@@ -1,6 +1,6 @@
-import type { Frame, Track } from '../../core/Frame.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Stream } from '../../core/Stream.ts';
+import type { Frame, Track } from '../../media/Frame.ts';
 import { h264TrackInfo } from '../../media/h264/avcC.ts';
 import { buildOpusHead } from '../../media/opus/opusHead.ts';
 import { H264Depacketizer } from '../../media/rtp/h264.ts';

@@ -1,5 +1,5 @@
-import { describeTrack } from '../core/Frame.ts';
-import type { Stream } from '../core/Stream.ts';
+import { describeTrack } from '../media/Frame.ts';
+import type { Stream } from './Stream.ts';
 
 /**
  * The JSON shape of a stream in the control API, the dashboard feed and the OpenAPI document. The publisher's
