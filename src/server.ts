@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createPublishPolicy } from './auth/PublishPolicy.ts';
+import { resolveNodeId } from './cluster/nodeId.ts';
 import { resolveConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { log as rootLog, setLogLevel } from './core/log.ts';
@@ -8,6 +9,7 @@ import { StreamRegistry } from './core/StreamRegistry.ts';
 import { createHttpServer } from './http/HttpServer.ts';
 import { DataChannelServer } from './messaging/datachannel/DataChannelServer.ts';
 import { MessagingServer } from './messaging/MessagingServer.ts';
+import { connectRedisBus } from './messaging/redis/RedisBus.ts';
 import { DashServer } from './protocols/dash/DashServer.ts';
 import { HlsServer } from './protocols/hls/HlsServer.ts';
 import { MseServer } from './protocols/mse/MseServer.ts';
@@ -69,6 +71,19 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     jwtSecret: config.auth.jwtSecret,
     log,
     viewersOf: (path) => registry.get(path)?.viewerCount,
+    // cluster.redis: one id sequence, history and presence per channel across every node.
+    bus: config.cluster.redis
+      ? await connectRedisBus({
+          url: config.cluster.redis,
+          node: resolveNodeId(config.cluster.nodeId),
+          limits: {
+            maxMessages: config.messaging.historyMaxMessages,
+            maxAgeMs: config.messaging.historyMaxAgeMs,
+            maxBytes: config.messaging.historyMaxBytes,
+          },
+          log,
+        })
+      : undefined,
   });
   registry.on('changed', (s) => messaging.messaging.hub.streamViewersChanged(s.path));
   const hls = config.hls.enabled ? new HlsServer({ registry, config: config.hls, gopLimits, log }) : null;

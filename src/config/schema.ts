@@ -81,6 +81,18 @@ export const MessagingConfig = z
     historyMaxMessages: z.number().int().min(1).max(1_000_000).default(1000),
     /** …and none older than this. */
     historyMaxAgeMs: z.number().int().min(1000).default(3_600_000),
+    /** …and at most this many bytes of messages (their JSON) per channel; the oldest go first. */
+    historyMaxBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
+    /** All channels' histories together hold at most this many bytes; past it the least recently used lose their oldest. */
+    maxHistoryBytesTotal: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024 * 1024),
     /** Channels the server keeps at once; past it the longest-idle channel without subscribers is forgotten. */
     maxChannels: z.number().int().min(1).default(100_000),
     /** Largest `data` of one message, as JSON bytes. */

@@ -72,7 +72,30 @@ class Subscription implements HubSubscriber {
     this.#deliver(message);
   }
 
+  /** A gap the bus reported while a replay is pending or waiting: told where the sequence reaches it. */
+  #busGap: GapEvent | null = null;
+
+  offerGap(gap: GapEvent): void {
+    if (this.#buffered || this.#next < this.#waiting.length) {
+      if (!this.#busGap || gap.resumeFrom > this.#busGap.resumeFrom) this.#busGap = gap;
+      return;
+    }
+    this.#tellGap(gap);
+  }
+
+  #tellGap(gap: GapEvent): void {
+    const since = this.lastDelivered;
+    if (gap.resumeFrom <= since) return;
+    this.lastDelivered = gap.resumeFrom;
+    const missed = gap.reason === 'reset' ? 0 : gap.resumeFrom - since;
+    this.#sink.event({ event: 'gap', ...gap, since, missed });
+  }
+
   #deliver(message: StoredMessage): void {
+    if (this.#busGap && message.id > this.#busGap.resumeFrom) {
+      this.#tellGap(this.#busGap);
+      this.#busGap = null;
+    }
     if (message.id <= this.lastDelivered) return;
     this.lastDelivered = message.id;
     this.#sink.message(message);
@@ -110,6 +133,10 @@ class Subscription implements HubSubscriber {
     }
     this.#waiting = [];
     this.#next = 0;
+    if (this.#busGap) {
+      this.#tellGap(this.#busGap);
+      this.#busGap = null;
+    }
   };
 }
 
