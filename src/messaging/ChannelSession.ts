@@ -33,6 +33,11 @@ export interface ConnectionSink {
   whenDrained?(resume: () => void): void;
   /** The replay waiting for this sink passed what the history holds: the client cannot catch up; drop it. */
   tooSlow?(): void;
+  /**
+   * A subscription failed because the bus is unreachable for now (Redis down): end the connection so the
+   * client reconnects and resumes by itself, rather than holding a connection that follows nothing.
+   */
+  retryLater?(reason: string): void;
 }
 
 /** One connection's subscription to one channel: replay first, then live, each id once and in order. */
@@ -258,6 +263,9 @@ export class ChannelSession {
     } catch (err) {
       this.unsubscribe(channel, false);
       this.#refuse(err, undefined, channel);
+      if (err instanceof MessagingError && err.code === 'unavailable' && err.retryAfterMs !== undefined) {
+        this.sink.retryLater?.(err.message);
+      }
       return false;
     }
   }

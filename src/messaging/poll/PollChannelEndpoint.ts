@@ -186,6 +186,10 @@ export class PollChannelEndpoint {
       });
       if (body === null) return reply;
       return reply.send(body);
+    } catch (err) {
+      if (!(err instanceof MessagingError)) throw err;
+      if (err.retryAfterMs) reply.header('retry-after', String(Math.ceil(err.retryAfterMs / 1000)));
+      return reply.status(err.status).send({ error: err.message, code: err.code });
     } finally {
       messaging.hub.remove(waiter);
       release?.();

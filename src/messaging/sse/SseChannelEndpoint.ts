@@ -75,6 +75,11 @@ class SseSink implements ConnectionSink {
   heartbeat(): void {
     this.#write(HEARTBEAT);
   }
+
+  /** EventSource reconnects after `retry:` with Last-Event-ID, which resumes the stream once the bus is back. */
+  retryLater(_reason: string): void {
+    if (!this.#res.writableEnded) this.#res.end();
+  }
 }
 
 /**
