@@ -76,7 +76,8 @@ export async function spawnClusterNode(
         .then((r) => r.status < 500)
         .catch(() => false);
     },
-    20_000,
+    // Loading the server's TypeScript in a fresh process takes seconds on a loaded 2-core machine.
+    60_000,
   );
   return {
     httpUrl,
