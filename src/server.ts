@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ControlAccess } from './auth/ControlAccess.ts';
 import { createPublishPolicy } from './auth/PublishPolicy.ts';
+import { resolveNodeId } from './cluster/nodeId.ts';
 import { resolveConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { log as rootLog, setLogLevel } from './core/log.ts';
@@ -10,6 +11,7 @@ import { createHttpServer } from './http/HttpServer.ts';
 import { createMetrics } from './http/metrics.ts';
 import { DataChannelServer } from './messaging/datachannel/DataChannelServer.ts';
 import { MessagingServer } from './messaging/MessagingServer.ts';
+import { connectRedisBus } from './messaging/redis/RedisBus.ts';
 import { DashServer } from './protocols/dash/DashServer.ts';
 import { HlsServer } from './protocols/hls/HlsServer.ts';
 import { MseServer } from './protocols/mse/MseServer.ts';
@@ -81,6 +83,19 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     jwtSecret: config.auth.jwtSecret,
     log,
     viewersOf: (path) => registry.get(path)?.viewerCount,
+    // cluster.redis: one id sequence, history and presence per channel across every node.
+    bus: config.cluster.redis
+      ? await connectRedisBus({
+          url: config.cluster.redis,
+          node: resolveNodeId(config.cluster.nodeId),
+          limits: {
+            maxMessages: config.messaging.historyMaxMessages,
+            maxAgeMs: config.messaging.historyMaxAgeMs,
+            maxBytes: config.messaging.historyMaxBytes,
+          },
+          log,
+        })
+      : undefined,
   });
   registry.on('changed', (s) => messaging.messaging.hub.streamViewersChanged(s.path));
   const hls = config.hls.enabled ? new HlsServer({ registry, config: config.hls, gopLimits, log }) : null;

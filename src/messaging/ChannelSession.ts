@@ -34,6 +34,11 @@ export interface ConnectionSink {
   whenDrained?(resume: () => void): void;
   /** The replay waiting for this sink passed what the history holds: the client cannot catch up; drop it. */
   tooSlow?(): void;
+  /**
+   * A subscription failed because the bus is unreachable for now (Redis down): end the connection so the
+   * client reconnects and resumes by itself, rather than holding a connection that follows nothing.
+   */
+  retryLater?(reason: string): void;
 }
 
 /** One connection's subscription to one channel: replay first, then live, each id once and in order. */
@@ -73,7 +78,30 @@ class Subscription implements HubSubscriber {
     this.#deliver(message);
   }
 
+  /** A gap the bus reported while a replay is pending or waiting: told where the sequence reaches it. */
+  #busGap: GapEvent | null = null;
+
+  offerGap(gap: GapEvent): void {
+    if (this.#buffered || this.#next < this.#waiting.length) {
+      if (!this.#busGap || gap.resumeFrom > this.#busGap.resumeFrom) this.#busGap = gap;
+      return;
+    }
+    this.#tellGap(gap);
+  }
+
+  #tellGap(gap: GapEvent): void {
+    const since = this.lastDelivered;
+    if (gap.resumeFrom <= since) return;
+    this.lastDelivered = gap.resumeFrom;
+    const missed = gap.reason === 'reset' ? 0 : gap.resumeFrom - since;
+    this.#sink.event({ event: 'gap', ...gap, since, missed });
+  }
+
   #deliver(message: StoredMessage): void {
+    if (this.#busGap && message.id > this.#busGap.resumeFrom) {
+      this.#tellGap(this.#busGap);
+      this.#busGap = null;
+    }
     if (message.id <= this.lastDelivered) return;
     this.lastDelivered = message.id;
     this.#sink.message(message);
@@ -111,6 +139,10 @@ class Subscription implements HubSubscriber {
     }
     this.#waiting = [];
     this.#next = 0;
+    if (this.#busGap) {
+      this.#tellGap(this.#busGap);
+      this.#busGap = null;
+    }
   };
 }
 
@@ -232,6 +264,9 @@ export class ChannelSession {
     } catch (err) {
       this.unsubscribe(channel, false);
       this.#refuse(err, undefined, channel);
+      if (err instanceof MessagingError && err.code === 'unavailable' && err.retryAfterMs !== undefined) {
+        this.sink.retryLater?.(err.message);
+      }
       return false;
     }
   }

@@ -59,6 +59,18 @@ class PollWaiter implements HubSubscriber {
   }
 
   offerPresence(_presence: PresenceFrame): void {}
+
+  /** The bus lost ids up to `gap.resumeFrom`: the held poll answers with the gap. */
+  gap: GapEvent | null = null;
+
+  offerGap(gap: GapEvent): void {
+    this.gap = gap;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.onMessage?.();
+    });
+  }
 }
 
 /**
@@ -155,6 +167,14 @@ export class PollChannelEndpoint {
         // the request's: a request stream may close as soon as its (empty) body is read.
         reply.raw.on('close', onClose);
         waiter.onMessage = () => {
+          const gap = waiter.gap;
+          if (gap && gap.resumeFrom > position) {
+            const messages = waiter.received.filter((m) => m.id > gap.resumeFrom);
+            const missed = gap.reason === 'reset' ? 0 : gap.resumeFrom - position;
+            const last = messages.at(-1)?.id ?? gap.resumeFrom;
+            finish(answerBody(channel, last, { ...gap, since: position, missed }, messages));
+            return;
+          }
           const messages = waiter.received.filter((m) => m.id > position);
           if (messages.length === 0) return;
           finish(
@@ -166,6 +186,10 @@ export class PollChannelEndpoint {
       });
       if (body === null) return reply;
       return reply.send(body);
+    } catch (err) {
+      if (!(err instanceof MessagingError)) throw err;
+      if (err.retryAfterMs) reply.header('retry-after', String(Math.ceil(err.retryAfterMs / 1000)));
+      return reply.status(err.status).send({ error: err.message, code: err.code });
     } finally {
       messaging.hub.remove(waiter);
       release?.();

@@ -69,6 +69,11 @@ class SseSink implements ConnectionSink {
   heartbeat(): void {
     this.#write(HEARTBEAT);
   }
+
+  /** EventSource reconnects after `retry:` with Last-Event-ID, which resumes the stream once the bus is back. */
+  retryLater(_reason: string): void {
+    this.#stream.end();
+  }
 }
 
 /**

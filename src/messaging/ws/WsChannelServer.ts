@@ -24,6 +24,8 @@ export const ChannelCloseCode = {
   tooSlow: 4408,
   /** Too many connections from the client's address. */
   tooMany: 4429,
+  /** The messaging bus is unreachable for now (RFC 6455 §7.4 registry: Try Again Later); the client resumes. */
+  tryAgainLater: 1013,
 } as const;
 
 /**
@@ -81,6 +83,12 @@ class WsSink implements ConnectionSink {
    */
   whenDrained(resume: () => void): void {
     this.#socket.write(EMPTY, () => resume());
+  }
+
+  retryLater(reason: string): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    // A close reason is at most 123 bytes (RFC 6455 §5.5).
+    this.ws.close(ChannelCloseCode.tryAgainLater, Buffer.from(reason).subarray(0, 120).toString());
   }
 
   tooSlow(): void {
