@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createPublishPolicy } from './auth/PublishPolicy.ts';
+import { createTokenVerifier } from './auth/Tokens.ts';
 import { resolveConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { log as rootLog, setLogLevel } from './core/log.ts';
@@ -62,11 +63,14 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   );
   registry.on('unpublished', (s) => log.info({ path: s.path }, 'stream unpublished'));
 
+  // One verifier (and so one cached key set) for every protocol and messaging.
+  const tokens = createTokenVerifier(config.auth);
   const mse = new MseServer({ registry, config: config.mse, gopLimits, log });
   const messaging = new MessagingServer({
     config: config.messaging,
     corsOrigin: config.http.corsOrigin,
     jwtSecret: config.auth.jwtSecret,
+    tokens,
     log,
     viewersOf: (path) => registry.get(path)?.viewerCount,
   });
@@ -81,7 +85,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
         engine: await WebRtcEngine.start(config.webrtc, log),
         registry,
         config: config.webrtc,
-        authorizePublish: createPublishPolicy(config.auth),
+        authorizePublish: createPublishPolicy(config.auth, tokens),
         log,
         // Messaging over the peers' data channels (label subsecond.messaging).
         dataChannels: new DataChannelServer(messaging.messaging),
@@ -114,7 +118,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
       host: config.rtmp.host,
       port: config.rtmp.port,
       chunkSize: config.rtmp.chunkSize,
-      authorizePublish: createPublishPolicy(config.auth),
+      authorizePublish: createPublishPolicy(config.auth, tokens),
       log,
     });
   }

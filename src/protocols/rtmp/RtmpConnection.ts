@@ -81,6 +81,8 @@ export class RtmpConnection implements RtmpOutput {
   /** Set once the connection is being closed: nothing more is read or written. */
   #closing = false;
   #closed = false;
+  /** A publish is being authorized; a second one on this connection is refused meanwhile. */
+  #publishPending = false;
   #nextStreamId = 1;
   #ingest: RtmpIngest | null = null;
   #ingestStreamId = 0;
@@ -416,7 +418,7 @@ export class RtmpConnection implements RtmpOutput {
   }
 
   #onPublish(streamId: number, name: string): void {
-    if (this.#ingest) {
+    if (this.#ingest || this.#publishPending) {
       this.send(
         onStatusMessage(
           streamId,
@@ -425,7 +427,7 @@ export class RtmpConnection implements RtmpOutput {
           'this connection is already publishing',
         ),
       );
-      this.log.warn({ path: this.#ingest.path }, 'second publish on one connection refused');
+      this.log.warn({ path: this.#ingest?.path }, 'second publish on one connection refused');
       return;
     }
     let target: StreamName;
@@ -439,12 +441,28 @@ export class RtmpConnection implements RtmpOutput {
       return;
     }
     const { path, key } = target;
-    const refusal = this.#ctx.authorizePublish({
-      protocol: 'rtmp',
-      path,
-      remoteAddress: this.remoteAddress,
-      ...(key !== undefined ? { key } : {}),
-    });
+    // The policy may ask a key set or a hook; media waits, as clients wait for Publish.Start to send it.
+    this.#publishPending = true;
+    Promise.resolve(
+      this.#ctx.authorizePublish({
+        protocol: 'rtmp',
+        path,
+        remoteAddress: this.remoteAddress,
+        ...(key !== undefined ? { key } : {}),
+      }),
+    ).then(
+      (refusal) => {
+        this.#publishPending = false;
+        if (!this.#closed) this.#startPublish(streamId, path, refusal);
+      },
+      (err: unknown) => {
+        this.#publishPending = false;
+        this.#fail(err);
+      },
+    );
+  }
+
+  #startPublish(streamId: number, path: string, refusal: string | null): void {
     if (refusal !== null) {
       this.log.warn({ path }, `publish unauthorized: ${refusal}`);
       this.send(onStatusMessage(streamId, 'error', 'NetStream.Publish.Unauthorized', refusal));

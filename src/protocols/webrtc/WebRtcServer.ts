@@ -241,7 +241,7 @@ export class WebRtcServer {
     const remoteAddress = request.socket.remoteAddress ?? '';
     const auth = request.headers.authorization ?? '';
     const token = /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '') : undefined;
-    const refusal = this.#authorizePublish({ protocol: 'whip', path, remoteAddress, key: token });
+    const refusal = await this.#authorizePublish({ protocol: 'whip', path, remoteAddress, key: token });
     if (refusal) {
       this.#log.info({ path, remote: remoteAddress }, refusal);
       reply.header('www-authenticate', 'Bearer');
