@@ -1,5 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { MediaUriSigner } from './auth/MediaUriSigning.ts';
+import { PlayPolicy } from './auth/PlayPolicy.ts';
 import { createPublishPolicy } from './auth/PublishPolicy.ts';
 import { createTokenVerifier } from './auth/Tokens.ts';
 import { resolveConfig } from './config/load.ts';
@@ -65,7 +67,9 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
 
   // One verifier (and so one cached key set) for every protocol and messaging.
   const tokens = createTokenVerifier(config.auth);
-  const mse = new MseServer({ registry, config: config.mse, gopLimits, log });
+  const play = new PlayPolicy(() => config.auth.play, tokens);
+  const signer = new MediaUriSigner(config.auth.segmentSigningSecret, config.auth.segmentSignatureTtlSeconds);
+  const mse = new MseServer({ registry, config: config.mse, gopLimits, log, play });
   const messaging = new MessagingServer({
     config: config.messaging,
     corsOrigin: config.http.corsOrigin,
@@ -75,10 +79,16 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     viewersOf: (path) => registry.get(path)?.viewerCount,
   });
   registry.on('changed', (s) => messaging.messaging.hub.streamViewersChanged(s.path));
-  const hls = config.hls.enabled ? new HlsServer({ registry, config: config.hls, gopLimits, log }) : null;
+  const hls = config.hls.enabled
+    ? new HlsServer({ registry, config: config.hls, gopLimits, log, play, signer })
+    : null;
   const dash =
     hls && config.hls.dash
-      ? new DashServer({ packagers: hls.packagers, targetLatencyMs: config.hls.dashTargetLatencyMs })
+      ? new DashServer({
+          packagers: hls.packagers,
+          targetLatencyMs: config.hls.dashTargetLatencyMs,
+          access: hls,
+        })
       : null;
   const webrtc = config.webrtc.enabled
     ? new WebRtcServer({
@@ -86,6 +96,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
         registry,
         config: config.webrtc,
         authorizePublish: createPublishPolicy(config.auth, tokens),
+        authorizePlay: play,
         log,
         // Messaging over the peers' data channels (label subsecond.messaging).
         dataChannels: new DataChannelServer(messaging.messaging),
@@ -110,6 +121,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     webRoot: WEB_ROOT,
     startedAt,
     rtmpPort: () => (rtmp ? rtmp.address.port : 0),
+    play,
   });
 
   if (config.rtmp.enabled) {
@@ -119,6 +131,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
       port: config.rtmp.port,
       chunkSize: config.rtmp.chunkSize,
       authorizePublish: createPublishPolicy(config.auth, tokens),
+      authorizePlay: play,
       log,
     });
   }

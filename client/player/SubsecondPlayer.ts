@@ -68,6 +68,7 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
   readonly #targetBuffer: number;
   readonly #statsIntervalMs: number;
   readonly #messaging: MessagingPeer | undefined;
+  readonly #token: string | undefined;
   readonly #backoff = new Backoff(250, 10_000);
   #state: PlayerState = 'stopped';
   #candidates: TransportFactory[] = [];
@@ -84,6 +85,7 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
     this.server = new URL(options.server ?? globalThis.location.origin).origin;
     this.transportPreference = options.transport ?? 'auto';
     this.#targetBuffer = options.targetBuffer ?? 0.15;
+    this.#token = options.token;
     this.#statsIntervalMs = options.statsIntervalMs ?? 1000;
     this.#messaging = options.messaging;
   }
@@ -197,6 +199,7 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
         path: this.path,
         targetBuffer: this.#targetBuffer,
         messaging: this.#messaging,
+        ...(this.#token ? { token: this.#token } : {}),
       },
       observer,
     );

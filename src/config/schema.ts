@@ -76,6 +76,18 @@ export const AuthConfig = z
     jwksTimeoutMs: z.number().int().min(100).default(5000),
     /** A token with an unknown `kid` refetches the key set at most this often (a rotation is picked up). */
     jwksCooldownMs: z.number().int().min(0).default(30_000),
+    /**
+     * `open`: anyone may watch. `token`: WHEP, WebSocket+MSE, LL-HLS, LL-DASH, RTMP play and the stream's API
+     * details need a token granting `play` on the path (bearer or `?token=`).
+     */
+    play: z.enum(['open', 'token']).default('open'),
+    /**
+     * Signs the media URIs of LL-HLS/LL-DASH for token-protected paths (nginx secure_link form, so a CDN edge
+     * can verify them). Empty: random per process (only this server can verify).
+     */
+    segmentSigningSecret: z.string().default(''),
+    /** A signed media URI is valid between one and two of these after it was written; viewers share it. */
+    segmentSignatureTtlSeconds: z.number().int().min(5).max(86_400).default(60),
   })
   .strict();
 

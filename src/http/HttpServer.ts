@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { type PlayPolicy, presentedToken, queryOf } from '../auth/PlayPolicy.ts';
 import { isLoopback } from '../auth/PublishPolicy.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
@@ -39,6 +40,8 @@ export interface HttpServerOptions {
   /** The RTMP port actually bound (0: RTMP disabled), read when asked: it is bound after this server is made. */
   rtmpPort: () => number;
   startedAt: number;
+  /** auth.play: who may read a stream's details; absent: anyone. */
+  play?: PlayPolicy;
 }
 
 class HttpError extends Error {
@@ -113,8 +116,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     return metrics.metrics();
   });
   app.get('/api/v1/streams', async () => ({ streams: registry.live().map(describeStream) }));
-  app.get('/api/v1/streams/*', async (request) => {
+  app.get('/api/v1/streams/*', async (request, reply) => {
     const path = streamPathParam(request);
+    await authorizeDetails(request, reply, options.play, path);
     const stream = registry.get(path);
     if (!stream?.live) throw new HttpError(404, `stream "${path}" is not live`);
     return describeStream(stream);
@@ -206,6 +210,27 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     refuseUpgrade(socket, 404, `no WebSocket endpoint at ${pathname}`);
   });
   return app;
+}
+
+/** auth.play covers a stream's details too: they name its viewers and tracks. */
+async function authorizeDetails(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  play: PlayPolicy | undefined,
+  path: string,
+): Promise<void> {
+  if (!play?.requiresToken(path)) return;
+  const token = presentedToken(request.headers, queryOf(request.url));
+  const refusal = await play.authorize({
+    protocol: 'api',
+    path,
+    remoteAddress: request.socket.remoteAddress ?? '',
+    ...(token ? { token } : {}),
+  });
+  if (refusal) {
+    reply.header('www-authenticate', 'Bearer');
+    throw new HttpError(refusal.status, refusal.reason);
+  }
 }
 
 function authorizeControl(request: FastifyRequest, apiToken: string): void {

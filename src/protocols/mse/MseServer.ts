@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { type PlayPolicy, presentedToken, queryOf } from '../../auth/PlayPolicy.ts';
 import type { MseConfig } from '../../config/schema.ts';
 import { CmafFeed } from '../../core/CmafFeed.ts';
 import { DelayHistogram } from '../../core/DelayHistogram.ts';
@@ -10,6 +11,13 @@ import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
 import { CloseCode, MseSession, type MseSessionCounters } from './MseSession.ts';
 import { FramedFragments, WriteBatch } from './wsFrame.ts';
+
+/** A WebSocket close reason is at most 123 bytes (RFC 6455 §5.5: control frames carry 125). */
+export function truncateReason(reason: string): string {
+  let out = reason;
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
+  return out;
+}
 
 /** Answers an upgrade request with a plain HTTP error, before any WebSocket exists. */
 export function refuseUpgrade(socket: Duplex, status: number, message: string): void {
@@ -34,13 +42,17 @@ export class MseServer {
   readonly #gopLimits: GopCacheLimits | undefined;
   readonly #log: Logger;
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #play: PlayPolicy | null;
 
   constructor(options: {
     registry: StreamRegistry;
     config: MseConfig;
     gopLimits?: GopCacheLimits;
     log: Logger;
+    /** auth.play; absent: anyone may watch. */
+    play?: PlayPolicy;
   }) {
+    this.#play = options.play ?? null;
     this.#registry = options.registry;
     this.#config = options.config;
     this.#gopLimits = options.gopLimits;
@@ -77,6 +89,36 @@ export class MseServer {
       refuseUpgrade(socket, 400, message);
       return;
     }
+    if (!this.#play?.requiresToken(path)) {
+      this.#admit(request, socket, head, path);
+      return;
+    }
+    const token = presentedToken(request.headers, queryOf(request.url));
+    const remoteAddress = request.socket.remoteAddress ?? '';
+    this.#play.authorize({ protocol: 'mse', path, remoteAddress, ...(token ? { token } : {}) }).then(
+      (refusal) => {
+        if (socket.destroyed) return;
+        if (!refusal) {
+          this.#admit(request, socket, head, path);
+          return;
+        }
+        this.#log.info({ remote: remoteAddress }, refusal.reason);
+        // A browser sees no HTTP status of a refused upgrade, only a close code and its reason.
+        this.#wss.handleUpgrade(request, socket, head, (ws) =>
+          ws.close(
+            refusal.status === 401 ? CloseCode.unauthorized : CloseCode.forbidden,
+            truncateReason(refusal.reason),
+          ),
+        );
+      },
+      (err: unknown) => {
+        this.#log.error({ err, path }, 'play authorization failed');
+        refuseUpgrade(socket, 500, 'internal server error');
+      },
+    );
+  }
+
+  #admit(request: IncomingMessage, socket: Duplex, head: Buffer, path: string): void {
     const stream = this.#registry.get(path);
     if (!stream?.live) {
       const message = `stream "${path}" is not live`;

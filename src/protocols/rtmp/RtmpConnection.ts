@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { PlayPolicy } from '../../auth/PlayPolicy.ts';
 import type { PublishPolicy } from '../../auth/PublishPolicy.ts';
 import type { Logger } from '../../core/log.ts';
 import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
@@ -31,6 +32,8 @@ import type { RtmpPlayFeed } from './RtmpPlayFeed.ts';
 export interface RtmpConnectionContext {
   readonly registry: StreamRegistry;
   readonly authorizePublish: PublishPolicy;
+  /** Decides every play; null: anyone may play. */
+  readonly authorizePlay: PlayPolicy | null;
   /** Chunk size of everything the server sends (announced with Set Chunk Size at connect). */
   readonly chunkSize: number;
   readonly maxMessageSize: number;
@@ -57,6 +60,8 @@ let nextConnectionId = 1;
 interface StreamName {
   readonly path: string;
   readonly key: string | undefined;
+  /** `?token=` on the stream name (or the app): a viewer's token for auth.play. */
+  readonly token: string | undefined;
 }
 
 /**
@@ -414,7 +419,8 @@ export class RtmpConnection implements RtmpOutput {
     const [appPart, appQuery] = splitQuery(this.app);
     const [namePart, nameQuery] = splitQuery(name);
     const key = nameQuery.get('key') ?? appQuery.get('key') ?? undefined;
-    return { path: parseStreamPath(`${appPart}/${namePart}`), key };
+    const token = nameQuery.get('token') ?? appQuery.get('token') ?? undefined;
+    return { path: parseStreamPath(`${appPart}/${namePart}`), key, token };
   }
 
   #onPublish(streamId: number, name: string): void {
@@ -496,9 +502,9 @@ export class RtmpConnection implements RtmpOutput {
   }
 
   #onPlay(streamId: number, name: string): void {
-    let path: string;
+    let target: StreamName;
     try {
-      path = this.#resolve(name).path;
+      target = this.#resolve(name);
     } catch (err) {
       if (!(err instanceof InvalidPathError)) throw err;
       this.log.warn({ app: this.app, name }, `play refused: ${err.message}`);
@@ -506,6 +512,30 @@ export class RtmpConnection implements RtmpOutput {
       this.#closeAfterFlush('invalid path');
       return;
     }
+    const { path, token } = target;
+    const policy = this.#ctx.authorizePlay;
+    if (!policy?.requiresToken(path)) {
+      this.#startPlay(streamId, path);
+      return;
+    }
+    policy
+      .authorize({ protocol: 'rtmp', path, remoteAddress: this.remoteAddress, ...(token ? { token } : {}) })
+      .then(
+        (refusal) => {
+          if (this.#closed) return;
+          if (!refusal) {
+            this.#startPlay(streamId, path);
+            return;
+          }
+          this.log.warn({ path }, refusal.reason);
+          this.send(onStatusMessage(streamId, 'error', 'NetStream.Play.Failed', refusal.reason));
+          this.#closeAfterFlush('play unauthorized');
+        },
+        (err: unknown) => this.#fail(err),
+      );
+  }
+
+  #startPlay(streamId: number, path: string): void {
     const stream = this.#ctx.registry.get(path);
     if (!stream) {
       this.log.info({ path }, 'play refused: stream not found');
