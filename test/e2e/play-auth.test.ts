@@ -85,7 +85,7 @@ for (const transport of ['webrtc', 'mse', 'hls']) {
           const list = await refused.evaluate(() =>
             (window.subsecondErrors ?? []).map((e) => JSON.stringify(e)),
           );
-          return list.length > 0 ? list.join('\n') : null;
+          return list.length > 0 ? list.join('\n') : '';
         },
         20_000,
       );
