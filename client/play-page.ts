@@ -159,7 +159,9 @@ function main(): void {
   // A WHEP session carries the chat on its data channel (docs/protocols/messaging.md).
   const messaging = new MessagingPeer();
   try {
-    player = new SubsecondPlayer(video, { path, transport, messaging });
+    // ?token= in the page URL: a token granting play on the path (auth.play: token).
+    const token = new URLSearchParams(location.search).get('token') ?? undefined;
+    player = new SubsecondPlayer(video, { path, transport, messaging, ...(token ? { token } : {}) });
   } catch (error) {
     showError((error as Error).message);
     return;

@@ -1,7 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ControlAccess } from './auth/ControlAccess.ts';
+import { MediaUriSigner } from './auth/MediaUriSigning.ts';
+import { PlayPolicy } from './auth/PlayPolicy.ts';
 import { createPublishPolicy } from './auth/PublishPolicy.ts';
+import { createTokenVerifier } from './auth/Tokens.ts';
 import { resolveNodeId } from './cluster/nodeId.ts';
 import { resolveConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
@@ -76,11 +79,16 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   registry.on('unpublished', (s) => log.info({ path: s.path }, 'stream unpublished'));
 
   const control = new ControlAccess(config.auth.apiToken);
-  const mse = new MseServer({ registry, config: config.mse, gopLimits, log });
+  // One verifier (and so one cached key set) for every protocol and messaging.
+  const tokens = createTokenVerifier(config.auth);
+  const play = new PlayPolicy(() => config.auth.play, tokens);
+  const signer = new MediaUriSigner(config.auth.segmentSigningSecret, config.auth.segmentSignatureTtlSeconds);
+  const mse = new MseServer({ registry, config: config.mse, gopLimits, log, play });
   const messaging = new MessagingServer({
     config: config.messaging,
     corsOrigin: config.http.corsOrigin,
     jwtSecret: config.auth.jwtSecret,
+    tokens,
     log,
     viewersOf: (path) => registry.get(path)?.viewerCount,
     // cluster.redis: one id sequence, history and presence per channel across every node.
@@ -98,17 +106,24 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
       : undefined,
   });
   registry.on('changed', (s) => messaging.messaging.hub.streamViewersChanged(s.path));
-  const hls = config.hls.enabled ? new HlsServer({ registry, config: config.hls, gopLimits, log }) : null;
+  const hls = config.hls.enabled
+    ? new HlsServer({ registry, config: config.hls, gopLimits, log, play, signer })
+    : null;
   const dash =
     hls && config.hls.dash
-      ? new DashServer({ packagers: hls.packagers, targetLatencyMs: config.hls.dashTargetLatencyMs })
+      ? new DashServer({
+          packagers: hls.packagers,
+          targetLatencyMs: config.hls.dashTargetLatencyMs,
+          access: hls,
+        })
       : null;
   const webrtc = config.webrtc.enabled
     ? new WebRtcServer({
         engine: await WebRtcEngine.start(config.webrtc, log),
         registry,
         config: config.webrtc,
-        authorizePublish: createPublishPolicy(config.auth),
+        authorizePublish: createPublishPolicy(config.auth, tokens),
+        authorizePlay: play,
         log,
         control,
         // WHIP publishers are asked for a keyframe on the LL-HLS/LL-DASH segment cadence while frames are used.
@@ -145,6 +160,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     metrics,
     rtmpPort: () => (rtmp ? rtmp.address.port : 0),
     control,
+    play,
   });
 
   if (config.rtmp.enabled) {
@@ -154,7 +170,8 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
       port: config.rtmp.port,
       chunkSize: config.rtmp.chunkSize,
       maxReassemblyBytes: config.rtmp.maxReassemblyBytes,
-      authorizePublish: createPublishPolicy(config.auth),
+      authorizePublish: createPublishPolicy(config.auth, tokens),
+      authorizePlay: play,
       log,
     });
   }

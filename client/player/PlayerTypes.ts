@@ -21,6 +21,11 @@ export interface PlayerOptions {
   targetBuffer?: number;
   /** How often the `stats` event fires, in milliseconds. Default 1000. */
   statsIntervalMs?: number;
+  /**
+   * A token granting `play` on the path, for a server with `auth.play: token`: sent as a bearer (WHEP) or
+   * `?token=` (WebSocket, LL-HLS, LL-DASH).
+   */
+  token?: string;
   /** Over WebRTC, carry messaging channels on the session's data channels (`channel(name, { peer })`). */
   messaging?: MessagingPeer;
 }

@@ -69,6 +69,7 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
   readonly #targetBuffer: number;
   readonly #statsIntervalMs: number;
   readonly #messaging: MessagingPeer | undefined;
+  readonly #token: string | undefined;
   readonly #backoff = new Backoff(250, 10_000);
   #state: PlayerState = 'stopped';
   #candidates: TransportFactory[] = [];
@@ -94,6 +95,7 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
       this.#transportOrder = [...options.transports];
     }
     this.#targetBuffer = options.targetBuffer ?? 0.15;
+    this.#token = options.token;
     this.#statsIntervalMs = options.statsIntervalMs ?? 1000;
     this.#messaging = options.messaging;
   }
@@ -213,6 +215,7 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
         path: this.path,
         targetBuffer: this.#targetBuffer,
         messaging: this.#messaging,
+        ...(this.#token ? { token: this.#token } : {}),
       },
       observer,
     );

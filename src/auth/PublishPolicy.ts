@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import type { AuthConfig } from '../config/schema.ts';
-import { granted, looksLikeJwt, TokenError, TokenVerifier } from './Tokens.ts';
+import { createTokenVerifier, granted, looksLikeJwt, TokenError, type TokenVerifier } from './Tokens.ts';
 
 export interface PublishRequest {
   readonly protocol: string;
@@ -14,8 +14,8 @@ export interface PublishRequest {
   readonly headers?: IncomingHttpHeaders;
 }
 
-/** Returns null when the publish is allowed, else the reason it is refused (shown to the client and logged). */
-export type PublishPolicy = (request: PublishRequest) => string | null;
+/** Resolves to null when the publish is allowed, else the reason it is refused (shown to the client and logged). */
+export type PublishPolicy = (request: PublishRequest) => string | null | Promise<string | null>;
 
 export function isLoopback(address: string): boolean {
   const a = address.startsWith('::ffff:') ? address.slice(7) : address;
@@ -63,22 +63,23 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** What the policy reads of the auth settings (`jwtSecret` absent: tokens off). */
-export type PublishAuth = Omit<AuthConfig, 'jwtSecret' | 'metricsToken'> &
-  Partial<Pick<AuthConfig, 'jwtSecret'>>;
+/** What the policy reads of the auth settings (`jwtSecret` and `jwksUrl` absent: tokens off). */
+export type PublishAuth = Pick<AuthConfig, 'loopbackPublish' | 'publishKey'> & Partial<AuthConfig>;
 
 /**
  * Secure by default: loopback may publish, anyone else needs the configured key, or a signed token
  * (src/auth/Tokens.ts, with `auth.jwtSecret`) granting `publish` on the stream path — presented where a key
  * goes (WHIP's bearer, RTMP's `?key=`). With neither configured, remote publishing is refused outright.
  */
-export function createPublishPolicy(auth: PublishAuth): PublishPolicy {
-  const tokens = auth.jwtSecret ? new TokenVerifier(auth.jwtSecret) : null;
-  return ({ path, remoteAddress, key, headers }) => {
+export function createPublishPolicy(
+  auth: PublishAuth,
+  tokens: TokenVerifier | null = createTokenVerifier({ ...auth, jwtSecret: auth.jwtSecret ?? '' }),
+): PublishPolicy {
+  return async ({ path, remoteAddress, key, headers }) => {
     const isKey = key !== undefined && auth.publishKey !== '' && sameSecret(key, auth.publishKey);
     if (key !== undefined && tokens && !isKey && looksLikeJwt(key)) {
       try {
-        const claims = tokens.verify(key);
+        const claims = await tokens.verify(key);
         return granted(claims.grants, path, 'publish')
           ? null
           : `publish refused for "${path}": the token of ${claims.sub} grants no publish on it`;

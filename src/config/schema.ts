@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TOKEN_ALGORITHMS } from '../auth/Tokens.ts';
 
 /**
  * Every setting, its type and its default, in one place. `config.sample.yaml` at the repository root documents
@@ -65,6 +66,48 @@ export const AuthConfig = z
     jwtSecret: z.string().default(''),
     /** Bearer token `/metrics` requires. Empty: /metrics is public (it shows counts, no addresses or keys). */
     metricsToken: z.string().default(''),
+    /**
+     * JSON Web Key Set of an identity provider (Auth0, Keycloak, Cognito, your backend): asymmetric tokens
+     * (RS256, PS256, ES256, EdDSA) are checked against its keys, fetched, cached and refetched on an unknown
+     * `kid`. Empty: only HMAC tokens (auth.jwtSecret).
+     */
+    jwksUrl: z
+      .string()
+      .default('')
+      .refine((v) => v === '' || /^https?:\/\//.test(v), { message: 'expected an http:// or https:// URL' }),
+    /** The token algorithms accepted, whatever a token's header says (never `none`). */
+    jwtAlgorithms: z
+      .preprocess(
+        (v) =>
+          typeof v === 'string'
+            ? v
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean)
+            : v,
+        z.array(z.enum(TOKEN_ALGORITHMS)).min(1),
+      )
+      .default(['HS256', 'RS256', 'PS256', 'ES256', 'EdDSA']),
+    /** When set, a token's `iss` must equal it. */
+    issuer: z.string().default(''),
+    /** When set, a token's `aud` must be or include it. */
+    audience: z.string().default(''),
+    /** A key-set fetch that takes longer fails, and the token it was for is refused. */
+    jwksTimeoutMs: z.number().int().min(100).default(5000),
+    /** A token with an unknown `kid` refetches the key set at most this often (a rotation is picked up). */
+    jwksCooldownMs: z.number().int().min(0).default(30_000),
+    /**
+     * `open`: anyone may watch. `token`: WHEP, WebSocket+MSE, LL-HLS, LL-DASH, RTMP play and the stream's API
+     * details need a token granting `play` on the path (bearer or `?token=`).
+     */
+    play: z.enum(['open', 'token']).default('open'),
+    /**
+     * Signs the media URIs of LL-HLS/LL-DASH for token-protected paths (nginx secure_link form, so a CDN edge
+     * can verify them). Empty: random per process (only this server can verify).
+     */
+    segmentSigningSecret: z.string().default(''),
+    /** A signed media URI is valid between one and two of these after it was written; viewers share it. */
+    segmentSignatureTtlSeconds: z.number().int().min(5).max(86_400).default(60),
   })
   .strict();
 

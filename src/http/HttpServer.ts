@@ -10,6 +10,7 @@ import Fastify, {
 } from 'fastify';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { bearerToken, ControlAccess } from '../auth/ControlAccess.ts';
+import { type PlayPolicy, presentedToken, queryOf } from '../auth/PlayPolicy.ts';
 import type { Config } from '../config/schema.ts';
 import { ConnectionsPerIp } from '../core/ConnectionsPerIp.ts';
 import { describeStream } from '../core/describe.ts';
@@ -52,6 +53,8 @@ export interface HttpServerOptions {
   control?: ControlAccess;
   /** What `/metrics` serves (src/http/metrics.ts builds it; server.ts adds what only it knows of). */
   metrics: MetricsRegistry;
+  /** auth.play: who may read a stream's details; absent: anyone. */
+  play?: PlayPolicy;
 }
 
 class HttpError extends Error {
@@ -156,8 +159,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     const withAddress = control.allows(request);
     return { streams: registry.live().map((s) => describeStream(s, withAddress)) };
   });
-  app.get('/api/v1/streams/*', async (request) => {
+  app.get('/api/v1/streams/*', async (request, reply) => {
     const path = streamPathParam(request);
+    await authorizeDetails(request, reply, options.play, path);
     const stream = registry.get(path);
     if (!stream?.live) throw new HttpError(404, `stream "${path}" is not live`);
     return describeStream(stream, control.allows(request));
@@ -275,6 +279,27 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     refuseUpgrade(socket, 404, `no WebSocket endpoint at ${pathname}`);
   });
   return app;
+}
+
+/** auth.play covers a stream's details too: they name its viewers and tracks. */
+async function authorizeDetails(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  play: PlayPolicy | undefined,
+  path: string,
+): Promise<void> {
+  if (!play?.requiresToken(path)) return;
+  const token = presentedToken(request.headers, queryOf(request.url));
+  const refusal = await play.authorize({
+    protocol: 'api',
+    path,
+    remoteAddress: request.socket.remoteAddress ?? '',
+    ...(token ? { token } : {}),
+  });
+  if (refusal) {
+    reply.header('www-authenticate', 'Bearer');
+    throw new HttpError(refusal.status, refusal.reason);
+  }
 }
 
 /**

@@ -49,6 +49,8 @@ export class Messaging {
     identities?: IdentityResolver;
     /** `auth.jwtSecret`, for the default identities: tokens when set, else everyone is anonymous. */
     jwtSecret?: string;
+    /** The server's token verifier (auth.jwtSecret, auth.jwksUrl); wins over `jwtSecret`. */
+    tokens?: TokenVerifier | null;
     /** Viewers of a stream across media protocols, for presence on its channels. */
     viewersOf?: (streamPath: string) => number | undefined;
   }) {
@@ -73,7 +75,11 @@ export class Messaging {
     this.identities =
       options.identities ??
       new TokenIdentities(
-        options.jwtSecret ? new TokenVerifier(options.jwtSecret) : null,
+        options.tokens !== undefined
+          ? options.tokens
+          : options.jwtSecret
+            ? new TokenVerifier(options.jwtSecret)
+            : null,
         new AnonymousIdentities(config.identitySecret),
       );
     const viewersOf = options.viewersOf;

@@ -113,7 +113,11 @@ export class PollChannelEndpoint {
       since = parseSince(query.get('since') ?? undefined, '?since=');
       const timeout = parseSince(query.get('timeout') ?? undefined, '?timeout=');
       if (timeout !== undefined) timeoutMs = Math.min(timeout, timeoutMs);
-      const identity = messaging.identities.identify({ headers: request.headers, remoteAddress, query });
+      const identity = await messaging.identities.identify({
+        headers: request.headers,
+        remoteAddress,
+        query,
+      });
       if ('refused' in identity) return reply.status(401).send({ error: identity.refused });
       if (identity.token) {
         reply.header('x-subsecond-identity', identity.token);

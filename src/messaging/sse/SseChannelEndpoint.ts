@@ -119,7 +119,11 @@ export class SseChannelEndpoint {
         lastEventId !== undefined && lastEventId !== ''
           ? parseSince(String(lastEventId).trim(), 'Last-Event-ID')
           : parseSince(query.get('since') ?? undefined, '?since=');
-      const identified = messaging.identities.identify({ headers: request.headers, remoteAddress, query });
+      const identified = await messaging.identities.identify({
+        headers: request.headers,
+        remoteAddress,
+        query,
+      });
       if ('refused' in identified) {
         reply.status(401).send({ error: identified.refused });
         return;

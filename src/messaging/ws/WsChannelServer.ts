@@ -229,7 +229,31 @@ export class WsChannelServer {
       refuseUpgrade(socket, 400, message);
       return;
     }
-    const identity = this.#messaging.identities.identify({ headers: request.headers, remoteAddress, query });
+    // A token checked against a remote key set may take a moment; the socket may go meanwhile.
+    void Promise.resolve(
+      this.#messaging.identities.identify({ headers: request.headers, remoteAddress, query }),
+    ).then(
+      (identity) => {
+        if (socket.destroyed) return;
+        this.#upgrade(request, socket, head, identity, remoteAddress, channel, since);
+      },
+      (err: unknown) => {
+        log.error({ err, remote: remoteAddress }, 'messaging upgrade failed');
+        refuseUpgrade(socket, 500, 'internal server error');
+      },
+    );
+  }
+
+  #upgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    identity: Identity | { refused: string },
+    remoteAddress: string,
+    channel: string | null,
+    since: number | undefined,
+  ): void {
+    const log = this.#messaging.log;
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
       // Refusals after the upgrade, as close codes: a browser sees those, not an HTTP status.
       if ('refused' in identity) {

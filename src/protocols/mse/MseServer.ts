@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { type PlayPolicy, presentedToken, queryOf } from '../../auth/PlayPolicy.ts';
 import type { MseConfig } from '../../config/schema.ts';
 import { CmafFeed } from '../../core/CmafFeed.ts';
 import { ConnectionsPerIp, TooManyConnectionsError } from '../../core/ConnectionsPerIp.ts';
@@ -12,6 +13,13 @@ import { InvalidPathError, parseStreamPath } from '../../shared/streamPath.ts';
 import { refuseUpgrade } from '../../transport/refuseUpgrade.ts';
 import { CloseCode, MseSession, type MseSessionCounters } from './MseSession.ts';
 import { FramedFragments, WriteBatch } from './wsFrame.ts';
+
+/** A WebSocket close reason is at most 123 bytes (RFC 6455 §5.5: control frames carry 125). */
+export function truncateReason(reason: string): string {
+  let out = reason;
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
+  return out;
+}
 
 /** WebSocket + MSE egress: `GET /mse/{path}` upgrades to a socket carrying the stream as fMP4, frame by frame. */
 export class MseServer {
@@ -28,13 +36,17 @@ export class MseServer {
   readonly #log: Logger;
   readonly #heartbeat: NodeJS.Timeout;
   readonly #viewersPerIp: ConnectionsPerIp;
+  readonly #play: PlayPolicy | null;
 
   constructor(options: {
     registry: StreamRegistry;
     config: MseConfig;
     gopLimits?: GopCacheLimits;
     log: Logger;
+    /** auth.play; absent: anyone may watch. */
+    play?: PlayPolicy;
   }) {
+    this.#play = options.play ?? null;
     this.#registry = options.registry;
     this.#config = options.config;
     this.#viewersPerIp = new ConnectionsPerIp(
@@ -76,6 +88,36 @@ export class MseServer {
       refuseUpgrade(socket, 400, message);
       return;
     }
+    if (!this.#play?.requiresToken(path)) {
+      this.#admit(request, socket, head, path);
+      return;
+    }
+    const token = presentedToken(request.headers, queryOf(request.url));
+    const remoteAddress = request.socket.remoteAddress ?? '';
+    this.#play.authorize({ protocol: 'mse', path, remoteAddress, ...(token ? { token } : {}) }).then(
+      (refusal) => {
+        if (socket.destroyed) return;
+        if (!refusal) {
+          this.#admit(request, socket, head, path);
+          return;
+        }
+        this.#log.info({ remote: remoteAddress }, refusal.reason);
+        // A browser sees no HTTP status of a refused upgrade, only a close code and its reason.
+        this.#wss.handleUpgrade(request, socket, head, (ws) =>
+          ws.close(
+            refusal.status === 401 ? CloseCode.unauthorized : CloseCode.forbidden,
+            truncateReason(refusal.reason),
+          ),
+        );
+      },
+      (err: unknown) => {
+        this.#log.error({ err, path }, 'play authorization failed');
+        refuseUpgrade(socket, 500, 'internal server error');
+      },
+    );
+  }
+
+  #admit(request: IncomingMessage, socket: Duplex, head: Buffer, path: string): void {
     const stream = this.#registry.get(path);
     if (!stream?.live) {
       const message = `stream "${path}" is not live`;

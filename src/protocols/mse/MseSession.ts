@@ -13,6 +13,10 @@ export const CloseCode = {
   goingAway: 1001,
   tooBig: 1009,
   notLive: 4404,
+  /** auth.play: no token, or one that does not verify (the reason says which). */
+  unauthorized: 4401,
+  /** auth.play: a valid token that grants no play on this path. */
+  forbidden: 4403,
   badPath: 4400,
 } as const;
 

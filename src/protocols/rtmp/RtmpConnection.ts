@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { PlayPolicy } from '../../auth/PlayPolicy.ts';
 import type { PublishPolicy } from '../../auth/PublishPolicy.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Stream } from '../../core/Stream.ts';
@@ -31,6 +32,8 @@ import type { RtmpPlayFeed } from './RtmpPlayFeed.ts';
 export interface RtmpConnectionContext {
   readonly registry: StreamRegistry;
   readonly authorizePublish: PublishPolicy;
+  /** Decides every play; null: anyone may play. */
+  readonly authorizePlay: PlayPolicy | null;
   /** Chunk size of everything the server sends (announced with Set Chunk Size at connect). */
   readonly chunkSize: number;
   readonly maxMessageSize: number;
@@ -64,6 +67,8 @@ let nextConnectionId = 1;
 interface StreamName {
   readonly path: string;
   readonly key: string | undefined;
+  /** `?token=` on the stream name (or the app): a viewer's token for auth.play. */
+  readonly token: string | undefined;
 }
 
 /**
@@ -88,6 +93,8 @@ export class RtmpConnection implements RtmpOutput {
   /** Set once the connection is being closed: nothing more is read or written. */
   #closing = false;
   #closed = false;
+  /** A publish is being authorized; a second one on this connection is refused meanwhile. */
+  #publishPending = false;
   #nextStreamId = 1;
   #ingest: RtmpIngest | null = null;
   #ingestStreamId = 0;
@@ -446,11 +453,12 @@ export class RtmpConnection implements RtmpOutput {
     const [appPart, appQuery] = splitQuery(this.app);
     const [namePart, nameQuery] = splitQuery(name);
     const key = nameQuery.get('key') ?? appQuery.get('key') ?? undefined;
-    return { path: parseStreamPath(`${appPart}/${namePart}`), key };
+    const token = nameQuery.get('token') ?? appQuery.get('token') ?? undefined;
+    return { path: parseStreamPath(`${appPart}/${namePart}`), key, token };
   }
 
   #onPublish(streamId: number, name: string): void {
-    if (this.#ingest) {
+    if (this.#ingest || this.#publishPending) {
       this.send(
         onStatusMessage(
           streamId,
@@ -459,7 +467,7 @@ export class RtmpConnection implements RtmpOutput {
           'this connection is already publishing',
         ),
       );
-      this.log.warn({ path: this.#ingest.path }, 'second publish on one connection refused');
+      this.log.warn({ path: this.#ingest?.path }, 'second publish on one connection refused');
       return;
     }
     let target: StreamName;
@@ -473,12 +481,28 @@ export class RtmpConnection implements RtmpOutput {
       return;
     }
     const { path, key } = target;
-    const refusal = this.#ctx.authorizePublish({
-      protocol: 'rtmp',
-      path,
-      remoteAddress: this.remoteAddress,
-      ...(key !== undefined ? { key } : {}),
-    });
+    // The policy may ask a key set or a hook; media waits, as clients wait for Publish.Start to send it.
+    this.#publishPending = true;
+    Promise.resolve(
+      this.#ctx.authorizePublish({
+        protocol: 'rtmp',
+        path,
+        remoteAddress: this.remoteAddress,
+        ...(key !== undefined ? { key } : {}),
+      }),
+    ).then(
+      (refusal) => {
+        this.#publishPending = false;
+        if (!this.#closed) this.#startPublish(streamId, path, refusal);
+      },
+      (err: unknown) => {
+        this.#publishPending = false;
+        this.#fail(err);
+      },
+    );
+  }
+
+  #startPublish(streamId: number, path: string, refusal: string | null): void {
     if (refusal !== null) {
       this.log.warn({ path }, `publish unauthorized: ${refusal}`);
       this.send(onStatusMessage(streamId, 'error', 'NetStream.Publish.Unauthorized', refusal));
@@ -513,9 +537,9 @@ export class RtmpConnection implements RtmpOutput {
   }
 
   #onPlay(streamId: number, name: string): void {
-    let path: string;
+    let target: StreamName;
     try {
-      path = this.#resolve(name).path;
+      target = this.#resolve(name);
     } catch (err) {
       if (!(err instanceof InvalidPathError)) throw err;
       this.log.warn({ app: this.app, name }, `play refused: ${err.message}`);
@@ -523,6 +547,30 @@ export class RtmpConnection implements RtmpOutput {
       this.#closeAfterFlush('invalid path');
       return;
     }
+    const { path, token } = target;
+    const policy = this.#ctx.authorizePlay;
+    if (!policy?.requiresToken(path)) {
+      this.#startPlay(streamId, path);
+      return;
+    }
+    policy
+      .authorize({ protocol: 'rtmp', path, remoteAddress: this.remoteAddress, ...(token ? { token } : {}) })
+      .then(
+        (refusal) => {
+          if (this.#closed) return;
+          if (!refusal) {
+            this.#startPlay(streamId, path);
+            return;
+          }
+          this.log.warn({ path }, refusal.reason);
+          this.send(onStatusMessage(streamId, 'error', 'NetStream.Play.Failed', refusal.reason));
+          this.#closeAfterFlush('play unauthorized');
+        },
+        (err: unknown) => this.#fail(err),
+      );
+  }
+
+  #startPlay(streamId: number, path: string): void {
     const stream = this.#ctx.registry.get(path);
     if (!stream) {
       this.log.info({ path }, 'play refused: stream not found');

@@ -1,4 +1,5 @@
 import { type AddressInfo, createServer, type Server } from 'node:net';
+import type { PlayPolicy } from '../../auth/PlayPolicy.ts';
 import type { PublishPolicy } from '../../auth/PublishPolicy.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Stream } from '../../core/Stream.ts';
@@ -15,6 +16,8 @@ export interface RtmpServerOptions {
   readonly port?: number;
   /** Decides every publish: null allows, a string refuses with that reason. */
   readonly authorizePublish: PublishPolicy;
+  /** Decides every play (auth.play); absent: anyone may play. */
+  readonly authorizePlay?: PlayPolicy;
   /** Chunk size of what the server sends (announced at connect). Default 4096. */
   readonly chunkSize?: number;
   readonly log: Logger;
@@ -60,6 +63,7 @@ export class RtmpServer {
     this.#context = {
       registry,
       authorizePublish: options.authorizePublish,
+      authorizePlay: options.authorizePlay ?? null,
       chunkSize,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       reassembly: new ReassemblyBudget(options.maxReassemblyBytes ?? 256 * 1024 * 1024),

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ControlAccess } from '../../auth/ControlAccess.ts';
+import { type PlayPolicy, presentedToken, queryOf } from '../../auth/PlayPolicy.ts';
 import { isLoopback, type PublishPolicy } from '../../auth/PublishPolicy.ts';
 import type { WebRtcConfig } from '../../config/schema.ts';
 import { ConnectionsPerIp, TooManyConnectionsError } from '../../core/ConnectionsPerIp.ts';
@@ -75,6 +76,7 @@ export class WebRtcServer {
   readonly #registry: StreamRegistry;
   readonly #config: WebRtcConfig;
   readonly #authorizePublish: PublishPolicy;
+  readonly #authorizePlay: PlayPolicy | null;
   readonly #log: Logger;
   readonly #links: string[];
   readonly #keyframeCadenceMs: number;
@@ -97,6 +99,8 @@ export class WebRtcServer {
     registry: StreamRegistry;
     config: WebRtcConfig;
     authorizePublish: PublishPolicy;
+    /** auth.play; absent: anyone may watch. */
+    authorizePlay?: PlayPolicy;
     log: Logger;
     /** Serves the data channels peers open (messaging); without it every data channel is closed. */
     dataChannels?: DataChannelHandler;
@@ -120,6 +124,7 @@ export class WebRtcServer {
     this.#registry = options.registry;
     this.#config = options.config;
     this.#authorizePublish = options.authorizePublish;
+    this.#authorizePlay = options.authorizePlay ?? null;
     this.#log = options.log.child({ component: 'webrtc' });
     this.#links = iceServerLinks(this.#config);
     // A stream going live (or getting its tracks) is what viewers waiting on its path start with.
@@ -325,7 +330,7 @@ export class WebRtcServer {
     const remoteAddress = request.socket.remoteAddress ?? '';
     const auth = request.headers.authorization ?? '';
     const token = /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '') : undefined;
-    const refusal = this.#authorizePublish({
+    const refusal = await this.#authorizePublish({
       protocol: 'whip',
       path,
       remoteAddress,
@@ -396,6 +401,23 @@ export class WebRtcServer {
   async #play(request: FastifyRequest, reply: FastifyReply) {
     const path = this.#streamPath(request);
     const remoteAddress = request.socket.remoteAddress ?? '';
+    if (this.#authorizePlay?.requiresToken(path)) {
+      const token = presentedToken(request.headers, queryOf(request.url));
+      const refusal = await this.#authorizePlay.authorize({
+        protocol: 'whep',
+        path,
+        remoteAddress,
+        ...(token ? { token } : {}),
+      });
+      if (refusal) {
+        this.#log.info({ path, remote: remoteAddress }, refusal.reason);
+        reply.header(
+          'www-authenticate',
+          refusal.status === 401 ? 'Bearer' : 'Bearer error="insufficient_scope"',
+        );
+        throw new WebRtcHttpError(refusal.status, refusal.reason);
+      }
+    }
     const offer = this.#offerBody(request);
     const stream = this.#registry.get(path);
     const feed = stream?.live ? this.#feedOf(stream) : null;
