@@ -1,6 +1,7 @@
 /** The dashboard (`/`): live streams from the control API, kept current by Server-Sent Events. */
 import { byId, element } from './dom.ts';
 import { describeTrack, formatBitrate, formatDuration, playPageHref, type TrackSummary } from './format.ts';
+import { mountRecordings } from './recordings-panel.ts';
 
 interface StreamSummary {
   path: string;
@@ -161,3 +162,4 @@ void showPublishCommand();
 void loadOnce();
 subscribe();
 setInterval(tickUptime, 1000);
+mountRecordings();

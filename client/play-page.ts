@@ -13,6 +13,7 @@ import {
   TRANSPORTS,
   type TransportKind,
 } from './player/index.ts';
+import { playRecording } from './recording-playback.ts';
 import { MessagingPeer } from './webrtc/MessagingPeer.ts';
 
 declare global {
@@ -138,6 +139,14 @@ function main(): void {
   const path = streamPathFromLocation();
   title.textContent = path || '(no stream)';
   document.title = path ? `${path} · Subsecond` : 'Subsecond';
+  // ?start=: a past range, played from the recordings instead of live.
+  if (new URLSearchParams(location.search).has('start')) {
+    void playRecording(video, path, new URLSearchParams(location.search), showError, (text) => {
+      stateLine.dataset.state = 'playing';
+      stateLine.textContent = text;
+    });
+    return;
+  }
   const requested = new URLSearchParams(location.search).get('transport') ?? 'auto';
   const kinds = TRANSPORTS.map((factory) => factory.kind);
   const transport =
@@ -150,7 +159,9 @@ function main(): void {
   // A WHEP session carries the chat on its data channel (docs/protocols/messaging.md).
   const messaging = new MessagingPeer();
   try {
-    player = new SubsecondPlayer(video, { path, transport, messaging });
+    // ?token= in the page URL: a token granting play on the path (auth.play: token).
+    const token = new URLSearchParams(location.search).get('token') ?? undefined;
+    player = new SubsecondPlayer(video, { path, transport, messaging, ...(token ? { token } : {}) });
   } catch (error) {
     showError((error as Error).message);
     return;

@@ -1,6 +1,7 @@
 /** The publish page (`/publish/{path}`): camera, screen or a test pattern over WHIP, with live stats. */
 import { byId, element } from './dom.ts';
 import { formatBitrate } from './format.ts';
+import { type CaptureSource, captureMedia } from './publisher/capture.ts';
 import { type PublisherStats, type PublishVideoCodec, WhipPublisher } from './publisher/WhipPublisher.ts';
 
 declare global {
@@ -45,45 +46,6 @@ function showError(message: string): void {
   errorLine.hidden = message === '';
 }
 
-/** A moving test pattern and a 440 Hz tone: publishing without a camera (and in headless tests). */
-function testPattern(withAudio: boolean): MediaStream {
-  const canvas = element('canvas', { width: '1280', height: '720' });
-  const g = canvas.getContext('2d');
-  if (!g) throw new Error('this browser cannot draw on a canvas');
-  let frame = 0;
-  const draw = () => {
-    frame++;
-    g.fillStyle = `hsl(${(frame * 2) % 360} 70% 45%)`;
-    g.fillRect(0, 0, 1280, 720);
-    g.fillStyle = '#fff';
-    g.font = 'bold 96px system-ui, sans-serif';
-    g.fillText(new Date().toISOString().slice(11, 23), 200 + ((frame * 4) % 300), 400);
-  };
-  draw();
-  setInterval(draw, 1000 / 30);
-  const tracks = [...canvas.captureStream(30).getVideoTracks()];
-  if (withAudio) {
-    const audio = new AudioContext();
-    const tone = audio.createOscillator();
-    const destination = audio.createMediaStreamDestination();
-    tone.frequency.value = 440;
-    tone.connect(destination);
-    tone.start();
-    tracks.push(...destination.stream.getAudioTracks());
-  }
-  return new MediaStream(tracks);
-}
-
-async function capture(kind: string, withAudio: boolean): Promise<MediaStream> {
-  if (kind === 'canvas') return testPattern(withAudio);
-  if (kind === 'screen')
-    return navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 30 }, audio: withAudio });
-  return navigator.mediaDevices.getUserMedia({
-    video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } },
-    audio: withAudio,
-  });
-}
-
 function main(): void {
   const prefix = '/publish/';
   const path = location.pathname.startsWith(prefix)
@@ -117,7 +79,7 @@ function main(): void {
       showError('');
       startButton.disabled = true;
       try {
-        media = await capture(source.value, microphone.checked);
+        media = await captureMedia(source.value as CaptureSource, microphone.checked);
         preview.srcObject = media;
         publisher = new WhipPublisher({
           path,

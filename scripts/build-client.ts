@@ -17,7 +17,7 @@ const options: esbuild.BuildOptions = {
     chat: 'client/chat-page.ts',
     publish: 'client/publish-page.ts',
     auction: 'client/auction-page.ts',
-    subsecond: 'client/player/index.ts',
+    subsecond: 'client/sdk.ts',
     // Player libraries on their own, fixed names beside the SDK, loaded only by the transport that needs them.
     hlsjs: 'client/player/hls/hlsjs.ts',
     dashjs: 'client/player/dash/dashjs.ts',

@@ -1,21 +1,31 @@
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { ControlAccess } from './auth/ControlAccess.ts';
+import { MediaUriSigner } from './auth/MediaUriSigning.ts';
+import { PlayPolicy } from './auth/PlayPolicy.ts';
 import { createPublishPolicy } from './auth/PublishPolicy.ts';
+import { createTokenVerifier } from './auth/Tokens.ts';
 import { ClusterNode } from './cluster/ClusterNode.ts';
+import { resolveNodeId } from './cluster/nodeId.ts';
 import { resolveConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { log as rootLog, setLogLevel } from './core/log.ts';
 import { StreamRegistry } from './core/StreamRegistry.ts';
 import { createHttpServer } from './http/HttpServer.ts';
+import { addClusterMetrics, createMetrics } from './http/metrics.ts';
 import { DataChannelServer } from './messaging/datachannel/DataChannelServer.ts';
 import { MessagingServer } from './messaging/MessagingServer.ts';
+import { connectRedisBus } from './messaging/redis/RedisBus.ts';
 import { DashServer } from './protocols/dash/DashServer.ts';
 import { HlsServer } from './protocols/hls/HlsServer.ts';
 import { MseServer } from './protocols/mse/MseServer.ts';
 import { RtmpServer } from './protocols/rtmp/RtmpServer.ts';
 import { WebRtcEngine } from './protocols/webrtc/WebRtcEngine.ts';
 import { WebRtcServer } from './protocols/webrtc/WebRtcServer.ts';
+import { addWorkerMetrics } from './protocols/webrtc/workers/metrics.ts';
 import { WhepWorkers } from './protocols/webrtc/workers/WhepWorkers.ts';
+import { addRecordingMetrics } from './record/metrics.ts';
+import { Recordings } from './record/Recordings.ts';
 
 export interface RunningServer {
   readonly config: Config;
@@ -30,6 +40,8 @@ export interface RunningServer {
   readonly webrtc: WebRtcServer | null;
   /** This node's part in the cluster, or null without cluster.redis. */
   readonly cluster: ClusterNode | null;
+  /** Recording (record.*): the on-disk index, recorders and retention. */
+  readonly recordings: Recordings;
   /** `http://127.0.0.1:PORT` (https when TLS is configured), with the port actually bound. */
   readonly httpUrl: string;
   /** `rtmp://127.0.0.1:PORT`, or '' when RTMP is disabled. */
@@ -55,7 +67,11 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   setLogLevel(config.log.level);
   const log = rootLog;
   const startedAt = Date.now();
-  const gopLimits = { maxItems: config.gop.maxFrames, maxBytes: config.gop.maxBytes };
+  const gopLimits = {
+    maxItems: config.gop.maxFrames,
+    maxBytes: config.gop.maxBytes,
+    maxReplayMs: config.gop.maxReplayMs,
+  };
   const registry = new StreamRegistry(gopLimits);
   registry.on('published', (s, { republished }) =>
     log.info(
@@ -65,26 +81,50 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
   );
   registry.on('unpublished', (s) => log.info({ path: s.path }, 'stream unpublished'));
 
+  const control = new ControlAccess(config.auth.apiToken);
+  // One verifier (and so one cached key set) for every protocol and messaging.
+  const tokens = createTokenVerifier(config.auth);
+  const play = new PlayPolicy(() => config.auth.play, tokens);
+  const signer = new MediaUriSigner(config.auth.segmentSigningSecret, config.auth.segmentSignatureTtlSeconds);
   // Before any protocol: it installs the registry's resolver (edges pull what they do not have).
+  // One id for this node in the registry and on the message bus.
+  const nodeId = resolveNodeId(config.cluster.nodeId);
   const cluster = config.cluster.redis
-    ? new ClusterNode({ config: config.cluster, registry, gopLimits, log })
+    ? new ClusterNode({ config: { ...config.cluster, nodeId }, registry, gopLimits, log })
     : null;
-  const mse = new MseServer({ registry, config: config.mse, gopLimits, log });
+  const mse = new MseServer({ registry, config: config.mse, gopLimits, log, play });
   const messaging = new MessagingServer({
     config: config.messaging,
     corsOrigin: config.http.corsOrigin,
     jwtSecret: config.auth.jwtSecret,
+    tokens,
     log,
     viewersOf: (path) => registry.get(path)?.viewerCount,
+    // cluster.redis: one id sequence, history and presence per channel across every node.
+    bus: config.cluster.redis
+      ? await connectRedisBus({
+          url: config.cluster.redis,
+          node: nodeId,
+          limits: {
+            maxMessages: config.messaging.historyMaxMessages,
+            maxAgeMs: config.messaging.historyMaxAgeMs,
+            maxBytes: config.messaging.historyMaxBytes,
+          },
+          log,
+        })
+      : undefined,
   });
   registry.on('changed', (s) => messaging.messaging.hub.streamViewersChanged(s.path));
-  const hls = config.hls.enabled ? new HlsServer({ registry, config: config.hls, gopLimits, log }) : null;
+  const hls = config.hls.enabled
+    ? new HlsServer({ registry, config: config.hls, gopLimits, log, play, signer })
+    : null;
   const dash =
     hls && config.hls.dash
       ? new DashServer({
           packagers: hls.packagers,
           targetLatencyMs: config.hls.dashTargetLatencyMs,
           acquire: (path) => registry.acquire(path),
+          access: hls,
         })
       : null;
   const webrtc = config.webrtc.enabled
@@ -92,8 +132,12 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
         engine: await WebRtcEngine.start(config.webrtc, log),
         registry,
         config: config.webrtc,
-        authorizePublish: createPublishPolicy(config.auth),
+        authorizePublish: createPublishPolicy(config.auth, tokens),
+        authorizePlay: play,
         log,
+        control,
+        // WHIP publishers are asked for a keyframe on the LL-HLS/LL-DASH segment cadence while frames are used.
+        keyframeCadenceMs: config.hls.segmentTargetMs,
         // Messaging over the peers' data channels (label subsecond.messaging).
         dataChannels: new DataChannelServer(messaging.messaging),
         // webrtc.workers > 0: WHEP viewers served from worker processes too (more cores for one stream).
@@ -104,8 +148,16 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
       })
     : null;
 
+  const recordings = new Recordings({ config: config.record, registry, gopLimits, log });
+  await recordings.start();
+
+  const metrics = createMetrics(registry, mse, hls);
+  if (webrtc?.workers) addWorkerMetrics(metrics, webrtc.workers);
+  addRecordingMetrics(metrics, recordings);
+  if (cluster) addClusterMetrics(metrics, cluster);
   let rtmp: RtmpServer | null = null;
   const http = createHttpServer({
+    recordings,
     config,
     registry,
     mse,
@@ -117,7 +169,10 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     log,
     webRoot: WEB_ROOT,
     startedAt,
+    metrics,
     rtmpPort: () => (rtmp ? rtmp.address.port : 0),
+    control,
+    play,
   });
 
   if (config.rtmp.enabled) {
@@ -126,7 +181,9 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
       host: config.rtmp.host,
       port: config.rtmp.port,
       chunkSize: config.rtmp.chunkSize,
-      authorizePublish: createPublishPolicy(config.auth),
+      maxReassemblyBytes: config.rtmp.maxReassemblyBytes,
+      authorizePublish: createPublishPolicy(config.auth, tokens),
+      authorizePlay: play,
       log,
     });
   }
@@ -140,6 +197,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     hls?.close();
     await webrtc?.close();
     await cluster?.close();
+    await recordings.close();
     throw new Error(`cannot start: ${(err as Error).message}`);
   }
   const httpPort = (http.server.address() as AddressInfo).port;
@@ -173,6 +231,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     rtmp,
     webrtc,
     cluster,
+    recordings,
     httpUrl,
     rtmpUrl,
     httpPort,
@@ -186,6 +245,7 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
         hls?.close();
         await webrtc?.close();
         await rtmp?.close();
+        await recordings.close();
         await http.close();
       })();
       return closing;

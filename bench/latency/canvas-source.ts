@@ -14,7 +14,7 @@ import {
   LiveEdgeController,
   timeRanges,
 } from '../../client/player/mse/LiveEdgeController.ts';
-import type { Track } from '../../src/core/Frame.ts';
+import type { Track } from '../../src/media/Frame.ts';
 import { FragmentWriter } from '../../src/media/fmp4/fragment.ts';
 import { writeInitSegment } from '../../src/media/fmp4/init.ts';
 

@@ -12,10 +12,20 @@ export interface PlayerOptions {
   path: string;
   /** 'auto' tries every available transport, best first, falling back in order. Default 'auto'. */
   transport?: 'auto' | TransportKind;
+  /**
+   * The transports to try, in this order (e.g. `['webrtc', 'hls']`); takes precedence over `transport`.
+   * Unsupported ones are skipped. Default: every transport, best first.
+   */
+  transports?: readonly TransportKind[];
   /** Buffer the live-edge controller aims to keep ahead of the playhead, in seconds. Default 0.15. */
   targetBuffer?: number;
   /** How often the `stats` event fires, in milliseconds. Default 1000. */
   statsIntervalMs?: number;
+  /**
+   * A token granting `play` on the path, for a server with `auth.play: token`: sent as a bearer (WHEP) or
+   * `?token=` (WebSocket, LL-HLS, LL-DASH).
+   */
+  token?: string;
   /** Over WebRTC, carry messaging channels on the session's data channels (`channel(name, { peer })`). */
   messaging?: MessagingPeer;
 }

@@ -1,4 +1,4 @@
-import { parseStreamPath } from '../../src/core/path.ts';
+import { parseStreamPath } from '../../src/shared/streamPath.ts';
 import type { MessagingPeer } from '../webrtc/MessagingPeer.ts';
 import { Backoff } from './Backoff.ts';
 import { DashTransport } from './dash/DashTransport.ts';
@@ -65,9 +65,11 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
   readonly server: string;
   readonly path: string;
   readonly transportPreference: 'auto' | TransportKind;
+  readonly #transportOrder: readonly TransportKind[] | undefined;
   readonly #targetBuffer: number;
   readonly #statsIntervalMs: number;
   readonly #messaging: MessagingPeer | undefined;
+  readonly #token: string | undefined;
   readonly #backoff = new Backoff(250, 10_000);
   #state: PlayerState = 'stopped';
   #candidates: TransportFactory[] = [];
@@ -83,7 +85,17 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
     this.path = parseStreamPath(options.path);
     this.server = new URL(options.server ?? globalThis.location.origin).origin;
     this.transportPreference = options.transport ?? 'auto';
+    if (options.transports) {
+      const unknown = options.transports.filter((kind) => !TRANSPORTS.some((f) => f.kind === kind));
+      if (unknown.length > 0 || options.transports.length === 0) {
+        throw new Error(
+          `invalid transports ${JSON.stringify(options.transports)}: list one or more of ${TRANSPORTS.map((f) => f.kind).join(', ')}`,
+        );
+      }
+      this.#transportOrder = [...options.transports];
+    }
     this.#targetBuffer = options.targetBuffer ?? 0.15;
+    this.#token = options.token;
     this.#statsIntervalMs = options.statsIntervalMs ?? 1000;
     this.#messaging = options.messaging;
   }
@@ -100,13 +112,19 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
   start(): void {
     if (this.#state !== 'stopped') return;
     const preference = this.transportPreference;
-    this.#candidates = TRANSPORTS.filter(
-      (factory) => (preference === 'auto' || factory.kind === preference) && factory.isSupported(),
-    );
+    const order = this.#transportOrder;
+    this.#candidates = order
+      ? order
+          .map((kind) => TRANSPORTS.find((factory) => factory.kind === kind))
+          .filter((factory): factory is TransportFactory => factory?.isSupported() === true)
+      : TRANSPORTS.filter(
+          (factory) => (preference === 'auto' || factory.kind === preference) && factory.isSupported(),
+        );
     if (this.#candidates.length === 0) {
       this.emit(PlayerEvent.Error, {
-        message:
-          preference === 'auto'
+        message: order
+          ? `this browser can use none of the transports ${order.join(', ')}`
+          : preference === 'auto'
             ? 'this browser supports none of the player transports (it lacks WebSocket or Media Source Extensions)'
             : `this browser cannot use the "${preference}" transport`,
         fatal: true,
@@ -197,6 +215,7 @@ export class SubsecondPlayer extends Emitter<PlayerEvents> {
         path: this.path,
         targetBuffer: this.#targetBuffer,
         messaging: this.#messaging,
+        ...(this.#token ? { token: this.#token } : {}),
       },
       observer,
     );

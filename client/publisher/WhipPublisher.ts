@@ -1,4 +1,4 @@
-import { parseStreamPath } from '../../src/core/path.ts';
+import { parseStreamPath } from '../../src/shared/streamPath.ts';
 import { Emitter } from '../player/Emitter.ts';
 import type { MessagingPeer } from '../webrtc/MessagingPeer.ts';
 import { gatherOffer, parseIceServerLinks, resourceUrl, sdpPost } from '../webrtc/whepWhip.ts';

@@ -1,16 +1,19 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, envName, knownKeys, loadConfig } from '../config/load.ts';
 import { log } from '../core/log.ts';
 import { startServer } from '../server.ts';
 import { runLocalCluster } from './cluster.ts';
+import { packageVersion } from './version.ts';
 
 const USAGE = `Subsecond: real-time live-streaming server
 
 Usage:
   subsecond serve [--config FILE] [--SECTION.KEY VALUE ...]
   subsecond serve --help
+  subsecond --version
   subsecond bench latency [--help | OPTIONS]   glass-to-glass latency of every transport, in Chromium
   subsecond cluster [--nodes 3]                 a local Redis and N nodes on loopback, to try a cluster
 
@@ -32,6 +35,12 @@ function bench([name, ...args]: string[]): Promise<number> {
     return Promise.resolve(2);
   }
   const script = fileURLToPath(new URL('../../bench/latency/run.ts', import.meta.url));
+  if (!existsSync(script)) {
+    process.stderr.write(
+      'the benchmarks run from a clone of the repository (npm install there, then npm run bench:latency)\n',
+    );
+    return Promise.resolve(2);
+  }
   const child = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
   return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 }
@@ -40,6 +49,10 @@ async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
   if (command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    process.stdout.write(`subsecond ${packageVersion()} (Node.js ${process.versions.node})\n`);
     return 0;
   }
   if (command === 'bench') return bench(rest);

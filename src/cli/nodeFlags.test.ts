@@ -22,3 +22,10 @@ test('the flags are accepted by this Node', () => {
   });
   assert.equal(out.trim(), 'ok');
 });
+
+test('the npm package launcher (bin/subsecond.js) starts the server with the same flags', () => {
+  const launcher = readFileSync(join(root, 'bin/subsecond.js'), 'utf8');
+  const listed = /^const SERVER_NODE_FLAGS = (\[.*\]);$/m.exec(launcher)?.[1];
+  assert.ok(listed, 'bin/subsecond.js lists SERVER_NODE_FLAGS');
+  assert.deepEqual(JSON.parse(listed.replace(/'/g, '"')), SERVER_NODE_FLAGS);
+});

@@ -1,7 +1,7 @@
-import type { Frame, Track } from '../core/Frame.ts';
 import type { GopCacheLimits } from '../core/GopCache.ts';
 import { SharedFeed } from '../core/SharedFeed.ts';
 import type { Stream } from '../core/Stream.ts';
+import type { Frame, Track } from '../media/Frame.ts';
 import { encodeFrame, encodeTracks } from './relayProtocol.ts';
 
 export interface RelayItem {

@@ -1,4 +1,4 @@
-import type { Frame, Track } from '../core/Frame.ts';
+import type { Frame, Track } from '../media/Frame.ts';
 
 /**
  * The relay between nodes: one WebSocket from an edge to the origin per stream, binary messages whose first

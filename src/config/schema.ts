@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TOKEN_ALGORITHMS } from '../auth/Tokens.ts';
 
 /**
  * Every setting, its type and its default, in one place. `config.sample.yaml` at the repository root documents
@@ -14,8 +15,20 @@ export const HttpConfig = z
     /** PEM certificate and key paths; when both are set the port serves HTTPS and WSS instead of HTTP/WS. */
     tlsCert: z.string().default(''),
     tlsKey: z.string().default(''),
-    /** Allowed CORS origin for the API and media endpoints. */
+    /** Allowed CORS origin for media and messaging (never for the control API: docs/security.md). */
     corsOrigin: z.string().default('*'),
+    /** Dashboard event streams (`/api/v1/events`) one client address may hold open. */
+    maxEventStreamsPerIp: z.number().int().min(1).default(10),
+    /** A dashboard event reader holding more unsent bytes than this is cut off (it reconnects). */
+    /** A request whose head is not complete within this is closed (Node's default is 60 s). */
+    headersTimeoutMs: z.number().int().min(1000).default(10_000),
+    /** A request whose body is not complete within this is closed (responses may stream longer). */
+    requestTimeoutMs: z.number().int().min(1000).default(30_000),
+    eventsMaxBacklogBytes: z
+      .number()
+      .int()
+      .min(16 * 1024)
+      .default(1024 * 1024),
   })
   .strict();
 
@@ -26,6 +39,12 @@ export const RtmpConfig = z
     port: port.default(1935),
     /** Chunk size the server announces for what it sends (RTMP play). */
     chunkSize: z.number().int().min(128).max(65536).default(4096),
+    /** Memory all connections' unfinished (partly received) messages may hold together; past it the connection adding more is closed. */
+    maxReassemblyBytes: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(256 * 1024 * 1024),
   })
   .strict();
 
@@ -45,6 +64,50 @@ export const AuthConfig = z
      * the channels and streams it may use. Empty: tokens are off (a presented one is refused).
      */
     jwtSecret: z.string().default(''),
+    /** Bearer token `/metrics` requires. Empty: /metrics is public (it shows counts, no addresses or keys). */
+    metricsToken: z.string().default(''),
+    /**
+     * JSON Web Key Set of an identity provider (Auth0, Keycloak, Cognito, your backend): asymmetric tokens
+     * (RS256, PS256, ES256, EdDSA) are checked against its keys, fetched, cached and refetched on an unknown
+     * `kid`. Empty: only HMAC tokens (auth.jwtSecret).
+     */
+    jwksUrl: z
+      .string()
+      .default('')
+      .refine((v) => v === '' || /^https?:\/\//.test(v), { message: 'expected an http:// or https:// URL' }),
+    /** The token algorithms accepted, whatever a token's header says (never `none`). */
+    jwtAlgorithms: z
+      .preprocess(
+        (v) =>
+          typeof v === 'string'
+            ? v
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean)
+            : v,
+        z.array(z.enum(TOKEN_ALGORITHMS)).min(1),
+      )
+      .default(['HS256', 'RS256', 'PS256', 'ES256', 'EdDSA']),
+    /** When set, a token's `iss` must equal it. */
+    issuer: z.string().default(''),
+    /** When set, a token's `aud` must be or include it. */
+    audience: z.string().default(''),
+    /** A key-set fetch that takes longer fails, and the token it was for is refused. */
+    jwksTimeoutMs: z.number().int().min(100).default(5000),
+    /** A token with an unknown `kid` refetches the key set at most this often (a rotation is picked up). */
+    jwksCooldownMs: z.number().int().min(0).default(30_000),
+    /**
+     * `open`: anyone may watch. `token`: WHEP, WebSocket+MSE, LL-HLS, LL-DASH, RTMP play and the stream's API
+     * details need a token granting `play` on the path (bearer or `?token=`).
+     */
+    play: z.enum(['open', 'token']).default('open'),
+    /**
+     * Signs the media URIs of LL-HLS/LL-DASH for token-protected paths (nginx secure_link form, so a CDN edge
+     * can verify them). Empty: random per process (only this server can verify).
+     */
+    segmentSigningSecret: z.string().default(''),
+    /** A signed media URI is valid between one and two of these after it was written; viewers share it. */
+    segmentSignatureTtlSeconds: z.number().int().min(5).max(86_400).default(60),
   })
   .strict();
 
@@ -60,6 +123,8 @@ export const MseConfig = z
     republishWaitMs: z.number().int().min(0).default(30_000),
     /** WebSocket ping interval; a viewer that misses two pongs is dropped. */
     pingIntervalMs: z.number().int().min(1000).default(15_000),
+    /** Open WebSocket+MSE viewers per client IP. */
+    maxViewersPerIp: z.number().int().min(1).default(100),
   })
   .strict();
 
@@ -72,6 +137,12 @@ export const GopConfig = z
       .int()
       .min(64 * 1024)
       .default(32 * 1024 * 1024),
+    /**
+     * A new viewer is replayed the cached GOP only while it spans at most this long; past it, a publisher that
+     * makes keyframes on request (WHIP) is asked for one and the viewer starts with it (RTMP GOPs are always
+     * replayed).
+     */
+    maxReplayMs: z.number().int().min(0).default(3000),
   })
   .strict();
 
@@ -81,6 +152,18 @@ export const MessagingConfig = z
     historyMaxMessages: z.number().int().min(1).max(1_000_000).default(1000),
     /** …and none older than this. */
     historyMaxAgeMs: z.number().int().min(1000).default(3_600_000),
+    /** …and at most this many bytes of messages (their JSON) per channel; the oldest go first. */
+    historyMaxBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
+    /** All channels' histories together hold at most this many bytes; past it the least recently used lose their oldest. */
+    maxHistoryBytesTotal: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024 * 1024),
     /** Channels the server keeps at once; past it the longest-idle channel without subscribers is forgotten. */
     maxChannels: z.number().int().min(1).default(100_000),
     /** Largest `data` of one message, as JSON bytes. */
@@ -222,6 +305,10 @@ export const WebRtcConfig = z
       .default(64 * 1024),
     /** WHEP viewers served from this many worker processes, to use more cores; 0: all in the main process. */
     workers: z.number().int().min(0).max(64).default(0),
+    /** WHIP and WHEP sessions (served in this process) one client IP may hold. */
+    maxSessionsPerIp: z.number().int().min(1).default(100),
+    /** Sessions still connecting (answered, ICE/DTLS not done) the server holds at once; past it offers get 503. */
+    maxPendingSessions: z.number().int().min(1).default(200),
     /** The workers' UDP ports by index (a comma-separated string from a flag); unlisted: udpPort + 1 + index. */
     workerUdpPorts: z
       .preprocess(
@@ -268,6 +355,23 @@ export const ClusterConfig = z
   })
   .strict();
 
+export const RecordConfig = z
+  .object({
+    /** Record every live stream whose path matches record.paths (POST /api/v1/streams/{path}/recording starts one). */
+    enabled: z.boolean().default(false),
+    /** Path patterns recorded when enabled: `*` within one segment, `**` anything (e.g. "live/**"). */
+    paths: stringList.default(['**']),
+    /** Recordings are written and read only under this folder, one subfolder per stream path. */
+    dir: z.string().min(1).default('./recordings'),
+    /** A file is closed at the first keyframe at or after this many seconds, and the next one started. */
+    segmentSeconds: z.number().min(1).max(3600).default(60),
+    /** Files that ended longer ago than this are deleted, oldest first; 0: kept regardless of age. */
+    maxAgeHours: z.number().min(0).default(0),
+    /** Recordings of all paths together are kept below this many bytes, the oldest deleted first; 0: no limit. */
+    maxBytes: z.number().int().min(0).default(0),
+  })
+  .strict();
+
 export const LogConfig = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -286,6 +390,7 @@ export const Config = z
     webrtc: WebRtcConfig.prefault({}),
     cluster: ClusterConfig.prefault({}),
     log: LogConfig.prefault({}),
+    record: RecordConfig.prefault({}),
   })
   .strict()
   .refine((c) => c.cluster.redis === '' || c.cluster.secret !== '', {
@@ -303,6 +408,7 @@ export type MessagingConfig = z.infer<typeof MessagingConfig>;
 export type HlsConfig = z.infer<typeof HlsConfig>;
 export type WebRtcConfig = z.infer<typeof WebRtcConfig>;
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
+export type RecordConfig = z.infer<typeof RecordConfig>;
 
 /** Recursively optional: what a config file, the environment, flags or a test may override. */
 export type ConfigInput = { [S in keyof Config]?: Partial<Config[S]> };

@@ -1,6 +1,6 @@
+import type { Frame, Track } from '../media/Frame.ts';
 import { FragmentWriter } from '../media/fmp4/fragment.ts';
 import { writeInitSegment } from '../media/fmp4/init.ts';
-import type { Frame, Track } from './Frame.ts';
 import type { GopCacheLimits } from './GopCache.ts';
 import { type FeedListener, SharedFeed } from './SharedFeed.ts';
 import type { Stream } from './Stream.ts';

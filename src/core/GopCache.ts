@@ -10,6 +10,12 @@ export interface GopEntry<T> {
 export interface GopCacheLimits {
   maxItems: number;
   maxBytes: number;
+  /**
+   * A joiner is replayed the cache only while it spans at most this long (ms since its keyframe arrived) and
+   * the publisher can make a keyframe on request; past it the joiner waits for the one it is asked for
+   * (Stream.replayable). Unset: always replayed.
+   */
+  maxReplayMs?: number;
 }
 
 export class GopCache<T> {
@@ -17,6 +23,8 @@ export class GopCache<T> {
   #bytes = 0;
   /** True while the cache starts at a random access point; false after an overflow until the next one. */
   #anchored = false;
+  /** performance.now() when the held random access point was added. */
+  #startedAt = 0;
   readonly limits: GopCacheLimits;
 
   constructor(limits: GopCacheLimits = { maxItems: 900, maxBytes: 32 * 1024 * 1024 }) {
@@ -29,6 +37,7 @@ export class GopCache<T> {
       this.#entries = [];
       this.#bytes = 0;
       this.#anchored = true;
+      this.#startedAt = performance.now();
     }
     if (!this.#anchored) return;
     if (this.#entries.length >= this.limits.maxItems || this.#bytes + bytes > this.limits.maxBytes) {
@@ -48,6 +57,11 @@ export class GopCache<T> {
   /** Entries from the last random access point, oldest first (empty when none is held). */
   get entries(): readonly GopEntry<T>[] {
     return this.#entries;
+  }
+
+  /** Milliseconds since the held random access point arrived (0 when none is held). */
+  get spanMs(): number {
+    return this.#entries.length > 0 ? performance.now() - this.#startedAt : 0;
   }
 
   get bytes(): number {

@@ -1,4 +1,4 @@
-import type { Frame, Track } from './Frame.ts';
+import type { Frame, Track } from '../media/Frame.ts';
 import { GopCache, type GopCacheLimits } from './GopCache.ts';
 import type { FrameConsumer, Stream } from './Stream.ts';
 
@@ -44,7 +44,7 @@ export abstract class SharedFeed<I, T> implements FrameConsumer {
       this.#detach = this.stream.addConsumer(this);
     } else if (this.init) {
       listener.onInit(this.init);
-      for (const entry of this.gop.entries) listener.onItem(entry.item);
+      for (const entry of this.stream.replayable(this.gop)) listener.onItem(entry.item);
     }
     return () => {
       if (!this.listeners.delete(listener)) return;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { Frame, Track } from './Frame.ts';
-import { GopCache, type GopCacheLimits } from './GopCache.ts';
+import type { Frame, Track } from '../media/Frame.ts';
+import { GopCache, type GopCacheLimits, type GopEntry } from './GopCache.ts';
 import { log } from './log.ts';
 
 /** Who feeds a stream. `close` is how the server kicks it (API DELETE, shutdown). */
@@ -121,11 +121,24 @@ export class Stream extends EventEmitter<StreamEvents> {
     this.consumers.add(consumer);
     if (this.ready) {
       consumer.onTracks(this.tracks);
-      for (const entry of this.gop.entries) consumer.onFrame(entry.item);
+      for (const entry of this.replayable(this.gop)) consumer.onFrame(entry.item);
     }
     return () => {
       this.consumers.delete(consumer);
     };
+  }
+
+  /**
+   * What a joiner is replayed of a GOP cache (the stream's, or a feed's of built items): all of it, unless it
+   * spans more than `gop.maxReplayMs` and the publisher makes keyframes on request (WebRTC): then nothing, and a
+   * keyframe is asked for, so the joiner starts a moment later at the live edge instead of with a burst of
+   * seconds of old frames.
+   */
+  replayable<T>(gop: GopCache<T>): readonly GopEntry<T>[] {
+    const max = gop.limits.maxReplayMs;
+    if (max === undefined || gop.spanMs <= max || !this.publisher?.requestKeyframe) return gop.entries;
+    this.publisher.requestKeyframe();
+    return [];
   }
 
   /** Counts a viewer of `protocol` (for the dashboard and API); returns the function that uncounts it. */

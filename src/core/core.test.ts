@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Frame, Track } from './Frame.ts';
+import type { Frame, Track } from '../media/Frame.ts';
+import { InvalidPathError, parseStreamPath } from '../shared/streamPath.ts';
 import { GopCache } from './GopCache.ts';
-import { InvalidPathError, parseStreamPath } from './path.ts';
 import type { FrameConsumer, Publisher } from './Stream.ts';
 import { StreamBusyError, StreamRegistry } from './StreamRegistry.ts';
 import { type Sink, Subscriber } from './Subscriber.ts';
@@ -280,4 +280,33 @@ test('CMAF feed asks the publisher for a keyframe after a video gap MSE would tr
   push(15_000, true);
   assert.equal(asked, 1, 'a keyframe after a gap is its own random access point');
   remove();
+});
+
+test('a joiner is replayed a GOP longer than gop.maxReplayMs only when the publisher cannot make a keyframe', async () => {
+  const limits = { maxItems: 900, maxBytes: 1 << 20, maxReplayMs: 50 };
+  const registry = new StreamRegistry(limits);
+  let asked = 0;
+  const webrtc = registry.publish('live/asks', { ...publisher('w'), requestKeyframe: () => asked++ });
+  const rtmp = registry.publish('live/cannot', publisher('r'));
+  for (const stream of [webrtc, rtmp]) {
+    stream.setTracks([video]);
+    stream.pushFrame(frame(1, 0, true));
+    stream.pushFrame(frame(1, 3000, false));
+  }
+  const replayed = (path: string) => {
+    const frames: Frame[] = [];
+    const detach = registry.get(path)!.addConsumer({
+      onTracks: () => {},
+      onFrame: (f) => frames.push(f),
+      onUnpublish: () => {},
+    });
+    detach();
+    return frames.length;
+  };
+  assert.equal(replayed('live/asks'), 2, 'a GOP within the limit is replayed');
+  assert.equal(asked, 0);
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(replayed('live/asks'), 0, 'past the limit the joiner waits for a fresh keyframe…');
+  assert.equal(asked, 1, '…which the publisher is asked for');
+  assert.equal(replayed('live/cannot'), 2, 'an RTMP GOP is replayed whatever its span');
 });

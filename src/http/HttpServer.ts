@@ -1,26 +1,34 @@
 import { readFileSync } from 'node:fs';
+import { createServer as createHttp } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import { join } from 'node:path';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { isLoopback } from '../auth/PublishPolicy.ts';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import { bearerToken, ControlAccess } from '../auth/ControlAccess.ts';
+import { type PlayPolicy, presentedToken, queryOf } from '../auth/PlayPolicy.ts';
 import type { ClusterNode } from '../cluster/ClusterNode.ts';
 import { RELAY_ROUTE } from '../cluster/RelayServer.ts';
 import type { Config } from '../config/schema.ts';
+import { ConnectionsPerIp } from '../core/ConnectionsPerIp.ts';
+import { describeStream } from '../core/describe.ts';
 import type { Logger } from '../core/log.ts';
-import { InvalidPathError, parseStreamPath } from '../core/path.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
+import { StreamListEvents } from '../dashboard/StreamListEvents.ts';
 import type { MessagingServer } from '../messaging/MessagingServer.ts';
 import type { DashServer } from '../protocols/dash/DashServer.ts';
 import type { HlsServer } from '../protocols/hls/HlsServer.ts';
 import type { MseServer } from '../protocols/mse/MseServer.ts';
-import { refuseUpgrade } from '../protocols/mse/MseServer.ts';
 import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
-import { addWorkerMetrics } from '../protocols/webrtc/workers/metrics.ts';
-import { describeStream } from './describe.ts';
-import { addClusterMetrics, createMetrics } from './metrics.ts';
+import type { Recordings } from '../record/Recordings.ts';
+import { recordingControlPath, registerRecordingRoutes, stopRecordingRoute } from '../record/routes.ts';
+import { InvalidPathError, parseStreamPath } from '../shared/streamPath.ts';
+import { refuseUpgrade } from '../transport/refuseUpgrade.ts';
+import { readDocsPage, SERVED_DOCS } from './DocsPage.ts';
 import { openApiDocument } from './openapi.ts';
 import { StaticFiles } from './StaticFiles.ts';
 
@@ -37,12 +45,20 @@ export interface HttpServerOptions {
   webrtc?: WebRtcServer | null;
   /** Cluster routes (locate, redirects, the relay), when cluster.redis is set. */
   cluster?: ClusterNode | null;
+  /** Recording, DVR and playback of past ranges. */
+  recordings?: Recordings | null;
   log: Logger;
   /** The folder holding index.html, play.html, style.css and dist/. */
   webRoot: string;
   /** The RTMP port actually bound (0: RTMP disabled), read when asked: it is bound after this server is made. */
   rtmpPort: () => number;
   startedAt: number;
+  /** Who may make control-API calls; by default loopback and `auth.apiToken` bearers. */
+  control?: ControlAccess;
+  /** What `/metrics` serves (src/http/metrics.ts builds it; server.ts adds what only it knows of). */
+  metrics: MetricsRegistry;
+  /** auth.play: who may read a stream's details; absent: anyone. */
+  play?: PlayPolicy;
 }
 
 class HttpError extends Error {
@@ -67,6 +83,7 @@ function streamPathParam(request: FastifyRequest): string {
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const { config, registry, mse, messaging, webRoot } = options;
   const log = options.log.child({ component: 'http' });
+  const control = options.control ?? new ControlAccess(config.auth.apiToken);
   const tls =
     config.http.tlsCert && config.http.tlsKey
       ? { cert: readFileSync(config.http.tlsCert), key: readFileSync(config.http.tlsKey) }
@@ -74,24 +91,44 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   // Request logging at info would drown the media logs; errors are still logged by the error handler.
   // Closing ends every connection, not only idle ones: a client holding a request open (half-sent headers, a
   // player reconnecting its WebSocket while the server shuts down) kept close() pending forever.
+  // Node's defaults keep a half-sent request head 60 s and a request 300 s; a media server's requests are small
+  // (the long-lived part is the response), so a slow client is cut off far sooner. The check interval must be
+  // below the timeouts or they fire up to 30 s late.
+  const serverOptions = {
+    headersTimeout: config.http.headersTimeoutMs,
+    requestTimeout: config.http.requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs),
+  };
   const common = {
     loggerInstance: log,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
+    serverFactory: (handler: Parameters<typeof createHttp>[1]) =>
+      tls ? createHttps({ ...tls, ...serverOptions }, handler) : createHttp(serverOptions, handler),
   };
-  const app = (tls ? Fastify({ ...common, https: tls }) : Fastify(common)) as unknown as FastifyInstance;
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.header('access-control-allow-origin', config.http.corsOrigin);
+  const app = Fastify(common) as unknown as FastifyInstance;
+  // http.corsOrigin opens media and messaging to other sites' pages; the control API (and /metrics, /healthz)
+  // is never CORS-open, so a page the operator happens to open cannot drive it from the operator's browser.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!isControlPath(request.method, request.url))
+      reply.header('access-control-allow-origin', config.http.corsOrigin);
   });
+
+  const streamList = new StreamListEvents(registry, { maxBacklogBytes: config.http.eventsMaxBacklogBytes });
+  const eventStreamsPerIp = new ConnectionsPerIp(
+    config.http.maxEventStreamsPerIp,
+    'dashboard event streams',
+    'http.maxEventStreamsPerIp',
+  );
+  // preClose: the feeds end before Fastify waits for connections to close.
+  app.addHook('preClose', async () => streamList.close());
 
   const files = new StaticFiles([webRoot, `${webRoot}/dist`]);
   if (files.missing.length) {
     log.warn({ missing: files.missing }, 'web bundle not built: run `npm run build` for the pages to work');
   }
-  const metrics = createMetrics(registry, mse, options.hls);
-  if (options.webrtc?.workers) addWorkerMetrics(metrics, options.webrtc.workers);
+  const { metrics } = options;
   const cluster = options.cluster ?? null;
-  if (cluster) addClusterMetrics(metrics, cluster);
 
   const sendFile = (reply: FastifyReply, name: string, cache: string) => {
     const file = files.read(name);
@@ -120,19 +157,30 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       ? { cluster: { node: cluster.id, degraded: cluster.degraded, reason: cluster.degradedReason || null } }
       : {}),
   }));
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', async (request, reply) => {
+    const metricsToken = config.auth.metricsToken;
+    if (metricsToken !== '' && bearerToken(request.headers) !== metricsToken) {
+      reply.header('www-authenticate', 'Bearer');
+      throw new HttpError(401, 'metrics need "Authorization: Bearer <auth.metricsToken>"');
+    }
     reply.header('content-type', metrics.contentType);
     return metrics.metrics();
   });
-  app.get('/api/v1/streams', async () => ({ streams: registry.live().map(describeStream) }));
-  app.get('/api/v1/streams/*', async (request) => {
+  app.get('/api/v1/streams', async (request) => {
+    const withAddress = control.allows(request);
+    return { streams: registry.live().map((s) => describeStream(s, withAddress)) };
+  });
+  app.get('/api/v1/streams/*', async (request, reply) => {
     const path = streamPathParam(request);
+    await authorizeDetails(request, reply, options.play, path);
     const stream = registry.get(path);
     if (!stream?.live) throw new HttpError(404, `stream "${path}" is not live`);
-    return describeStream(stream);
+    return describeStream(stream, control.allows(request));
   });
   app.delete('/api/v1/streams/*', async (request, reply) => {
-    authorizeControl(request, config.auth.apiToken);
+    control.authorize(request);
+    const recording = options.recordings && recordingControlPath(request);
+    if (recording && options.recordings) return stopRecordingRoute(options.recordings, recording, reply);
     const path = streamPathParam(request);
     if (!registry.kick(path, 'kicked through the control API')) {
       throw new HttpError(404, `stream "${path}" has no publisher to kick`);
@@ -140,13 +188,15 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     log.info({ path, by: request.ip }, 'publisher kicked through the API');
     return reply.status(204).send();
   });
-  app.options('/api/*', async (_request, reply) =>
-    reply
-      .header('access-control-allow-methods', 'GET, POST, DELETE, OPTIONS')
-      .header('access-control-allow-headers', 'authorization, content-type')
+  // Preflights: messaging's HTTP publish is for other sites' pages (http.corsOrigin); control calls are not.
+  app.options('/api/*', async (request, reply) => {
+    if (isControlPath('POST', request.url)) return reply.status(204).send();
+    return reply
+      .header('access-control-allow-methods', 'POST, OPTIONS')
+      .header('access-control-allow-headers', 'authorization, content-type, x-subsecond-identity')
       .status(204)
-      .send(),
-  );
+      .send();
+  });
   app.get('/api/v1/server', async () => ({
     uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
     rtmp: { port: options.rtmpPort() },
@@ -163,6 +213,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     },
     hls: options.hls?.stats() ?? null,
     dash: options.dash?.counters ?? null,
+    events: { connections: streamList.clients, cutOff: streamList.cutOff },
   }));
   // LL-HLS: playlists, init segments, segments and parts from memory.
   const hls = options.hls;
@@ -171,7 +222,11 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   if (dash) app.get('/dash/*', (request, reply) => dash.handle(request, reply));
 
   app.get('/api/v1/openapi.json', async () => openApiDocument);
-  app.get('/api/v1/events', (request, reply) => streamEvents(request, reply, registry));
+  app.get('/api/v1/events', (request, reply) => {
+    const release = eventStreamsPerIp.admit(request.socket.remoteAddress ?? '');
+    reply.hijack();
+    streamList.serve(request.raw, reply.raw, { withAddresses: control.allows(request), onEnd: release });
+  });
 
   // Messaging: channels over SSE, long-polling and HTTP publish (WebSocket below)
   app.get('/sse/channels/*', (request, reply) => messaging.serveEvents(request, reply));
@@ -180,6 +235,13 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     messaging.servePublish(request, reply),
   );
   options.webrtc?.registerRoutes(app);
+  const recordings = options.recordings;
+  if (recordings) {
+    registerRecordingRoutes(app, {
+      recordings,
+      authorizeControl: (request) => control.authorize(request),
+    });
+  }
 
   // Pages
   app.get('/', (_request, reply) => sendFile(reply, 'index.html', 'no-cache'));
@@ -195,6 +257,16 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.get('/auction/*', (request, reply) => {
     streamPathParam(request);
     return sendFile(reply, 'auction.html', 'no-cache');
+  });
+  // The guides (docs/sdk.md …), beside web/ in a clone and in the npm package.
+  app.get('/docs/:name', (request, reply) => {
+    const name = (request.params as { name: string }).name;
+    const page = readDocsPage(join(webRoot, '..', 'docs'), name);
+    if (!page) throw new HttpError(404, `no guide "${name}": try ${Object.keys(SERVED_DOCS).join(', ')}`);
+    return reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .send(page);
   });
   app.get('/static/:file', (request, reply) =>
     sendFile(reply, (request.params as { file: string }).file, 'no-cache'),
@@ -224,60 +296,36 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   return app;
 }
 
-function authorizeControl(request: FastifyRequest, apiToken: string): void {
-  const header = request.headers.authorization ?? '';
-  if (apiToken && header === `Bearer ${apiToken}`) return;
-  if (isLoopback(request.socket.remoteAddress ?? '')) return;
-  throw new HttpError(
-    403,
-    apiToken
-      ? 'this call needs "Authorization: Bearer <auth.apiToken>"'
-      : 'control calls are accepted from loopback only until auth.apiToken is configured',
-  );
+/** auth.play covers a stream's details too: they name its viewers and tracks. */
+async function authorizeDetails(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  play: PlayPolicy | undefined,
+  path: string,
+): Promise<void> {
+  if (!play?.requiresToken(path)) return;
+  const token = presentedToken(request.headers, queryOf(request.url));
+  const refusal = await play.authorize({
+    protocol: 'api',
+    path,
+    remoteAddress: request.socket.remoteAddress ?? '',
+    ...(token ? { token } : {}),
+  });
+  if (refusal) {
+    reply.header('www-authenticate', 'Bearer');
+    throw new HttpError(refusal.status, refusal.reason);
+  }
 }
 
 /**
- * Server-Sent Events for the dashboard: the whole stream list whenever something changes (at most every
- * 250 ms) and every 2 s while streams are live, so bitrate and viewers stay current.
+ * Whether a request is a control-API call, which is never CORS-open: everything under /api/ and /metrics and
+ * /healthz, except messaging's HTTP publish and the public read of streams players use (GET /api/v1/streams…,
+ * which shows no publisher addresses to anonymous callers).
  */
-const sseClients = new WeakMap<StreamRegistry, Set<FastifyReply>>();
-
-function streamEvents(request: FastifyRequest, reply: FastifyReply, registry: StreamRegistry): void {
-  let clients = sseClients.get(registry);
-  if (!clients) {
-    const set = new Set<FastifyReply>();
-    clients = set;
-    sseClients.set(registry, set);
-    let pending: NodeJS.Timeout | null = null;
-    const broadcast = () => {
-      pending = null;
-      const event = `event: streams\ndata: ${JSON.stringify({ streams: registry.live().map(describeStream) })}\n\n`;
-      for (const client of set) client.raw.write(event);
-    };
-    const schedule = () => {
-      if (!pending && set.size > 0) pending = setTimeout(broadcast, 250);
-    };
-    for (const name of ['published', 'unpublished', 'changed', 'removed'] as const)
-      registry.on(name, schedule);
-    const tick = setInterval(() => {
-      if (set.size === 0) return;
-      if (registry.live().length > 0) broadcast();
-      else for (const client of set) client.raw.write(': keep-alive\n\n');
-    }, 2000);
-    tick.unref();
-  }
-  reply.hijack();
-  reply.raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-    'access-control-allow-origin': '*',
-  });
-  reply.raw.write(
-    `retry: 2000\nevent: streams\ndata: ${JSON.stringify({ streams: registry.live().map(describeStream) })}\n\n`,
-  );
-  clients.add(reply);
-  const set = clients;
-  request.raw.on('close', () => set.delete(reply));
+function isControlPath(method: string, url: string): boolean {
+  const path = url.split('?')[0];
+  if (path === '/metrics' || path === '/healthz') return true;
+  if (!path.startsWith('/api/') || path.startsWith('/api/v1/channels/')) return false;
+  const read = method === 'GET' || method === 'HEAD';
+  return !(read && (path === '/api/v1/streams' || path.startsWith('/api/v1/streams/')));
 }

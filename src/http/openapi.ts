@@ -1,3 +1,5 @@
+import { recordingPaths } from '../record/openapi.ts';
+
 /** OpenAPI 3.1 description of the control API, served at /api/v1/openapi.json. */
 const ErrorBody = {
   type: 'object',
@@ -27,7 +29,13 @@ const Stream = {
     live: { type: 'boolean' },
     publisher: {
       type: ['object', 'null'],
-      properties: { protocol: { type: 'string' }, remoteAddress: { type: 'string' } },
+      properties: {
+        protocol: { type: 'string' },
+        remoteAddress: {
+          type: 'string',
+          description: 'Only for control-API callers (loopback or auth.apiToken)',
+        },
+      },
     },
     publishedAt: { type: ['string', 'null'], format: 'date-time' },
     uptimeMs: { type: 'integer' },
@@ -192,6 +200,7 @@ export const openApiDocument = {
         },
       },
     },
+    ...recordingPaths(pathParam, errorResponse),
   },
   components: { schemas: { Error: ErrorBody, Track, Stream } },
 };

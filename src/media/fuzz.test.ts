@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Track } from '../core/Frame.ts';
 import { splitAdts } from './aac/adts.ts';
 import { buildAudioSpecificConfig, parseAudioSpecificConfig } from './aac/asc.ts';
 import { av1TrackInfo } from './av1/av1C.ts';
 import { MediaParseError } from './errors.ts';
+import type { Track } from './Frame.ts';
 import { FragmentWriter } from './fmp4/fragment.ts';
 import { writeInitSegment } from './fmp4/init.ts';
 import { readBoxes, readFragmentSamples } from './fmp4/reader.ts';

@@ -3,8 +3,15 @@ import type { GapEvent, StoredMessage } from './Message.ts';
 export interface HistoryLimits {
   /** At most this many messages are kept per channel… */
   readonly maxMessages: number;
-  /** …and none older than this. */
+  /** …and none older than this… */
   readonly maxAgeMs: number;
+  /** …and at most this many bytes (StoredMessage.bytes); unbounded when absent. */
+  readonly maxBytes?: number;
+}
+
+/** Bytes held by every history of a bus together, which each history keeps current as it adds and drops. */
+export interface HistoryBudget {
+  used: number;
 }
 
 /** What a client resuming after `since` gets: the retained messages after it, and a gap when it missed some. */
@@ -26,12 +33,20 @@ export class ChannelHistory {
   /** Index in the ring of the oldest retained message. */
   #start = 0;
   #size = 0;
+  #bytes = 0;
+  readonly #budget: HistoryBudget;
   /** The newest id ever stored, retained or not. */
   #lastId = 0;
   readonly #now: () => number;
 
-  constructor(channel: string, limits: HistoryLimits, now: () => number = Date.now) {
+  constructor(
+    channel: string,
+    limits: HistoryLimits,
+    now: () => number = Date.now,
+    budget: HistoryBudget = { used: 0 },
+  ) {
     this.channel = channel;
+    this.#budget = budget;
     this.#limits = limits;
     this.#ring = new Array(limits.maxMessages);
     this.#now = now;
@@ -46,6 +61,11 @@ export class ChannelHistory {
     return this.#size;
   }
 
+  /** Bytes of the retained messages. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   /** Id the next message must carry. */
   get nextId(): number {
     return this.#lastId + 1;
@@ -58,15 +78,32 @@ export class ChannelHistory {
       );
     }
     const capacity = this.#ring.length;
-    if (this.#size === capacity) {
-      this.#ring[this.#start] = undefined;
-      this.#start = (this.#start + 1) % capacity;
-      this.#size--;
-    }
+    if (this.#size === capacity) this.dropOldest();
+    const maxBytes = this.#limits.maxBytes ?? Number.POSITIVE_INFINITY;
+    while (this.#size > 0 && this.#bytes + message.bytes > maxBytes) this.dropOldest();
     this.#ring[(this.#start + this.#size) % capacity] = message;
     this.#size++;
+    this.#bytes += message.bytes;
+    this.#budget.used += message.bytes;
     this.#lastId = message.id;
     this.#expire();
+  }
+
+  /** Drops the oldest retained message (a client resuming before it gets an `evicted` gap); false if none. */
+  dropOldest(): boolean {
+    if (this.#size === 0) return false;
+    const oldest = this.#ring[this.#start]!;
+    this.#ring[this.#start] = undefined;
+    this.#start = (this.#start + 1) % this.#ring.length;
+    this.#size--;
+    this.#bytes -= oldest.bytes;
+    this.#budget.used -= oldest.bytes;
+    return true;
+  }
+
+  /** Drops everything retained (the channel is forgotten); the budget gets its bytes back. */
+  clear(): void {
+    while (this.dropOldest()) {}
   }
 
   /**
@@ -105,11 +142,6 @@ export class ChannelHistory {
 
   #expire(): void {
     const oldestAllowed = this.#now() - this.#limits.maxAgeMs;
-    const capacity = this.#ring.length;
-    while (this.#size > 0 && this.#ring[this.#start]!.time < oldestAllowed) {
-      this.#ring[this.#start] = undefined;
-      this.#start = (this.#start + 1) % capacity;
-      this.#size--;
-    }
+    while (this.#size > 0 && this.#ring[this.#start]!.time < oldestAllowed) this.dropOldest();
   }
 }

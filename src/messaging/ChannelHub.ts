@@ -1,5 +1,5 @@
 import type { Logger } from '../core/log.ts';
-import { PresenceFrame, type StoredMessage } from './Message.ts';
+import { type GapEvent, PresenceFrame, type StoredMessage } from './Message.ts';
 import { ChannelLimitError, type MessageBus, type TransportCounts, type Unsubscribe } from './MessageBus.ts';
 import { MessagingError } from './protocol.ts';
 
@@ -12,6 +12,8 @@ export interface HubSubscriber {
   /** Every live message of the channel, in id order, once. */
   offer(message: StoredMessage): void;
   offerPresence(presence: PresenceFrame): void;
+  /** The bus could not deliver the ids up to `gap.resumeFrom` (it lost them); the next message follows it. */
+  offerGap?(gap: GapEvent): void;
 }
 
 class LocalChannel {
@@ -70,7 +72,13 @@ export class ChannelHub {
       const created = new LocalChannel(subscriber.channel);
       try {
         created.unsubscribe.push(
-          this.#bus.subscribe(created.name, (message) => this.#deliver(created, message)),
+          this.#bus.subscribe(
+            created.name,
+            (message) => this.#deliver(created, message),
+            (gap) => {
+              for (const subscriber of created.subscribers) subscriber.offerGap?.(gap);
+            },
+          ),
         );
         created.unsubscribe.push(
           this.#bus.subscribePresence(created.name, (totals) => this.#presence(created, totals)),

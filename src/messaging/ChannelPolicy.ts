@@ -40,7 +40,9 @@ export interface IdentityRequest {
 
 /** Turns a request into an identity, or a reason to refuse it (the transport answers 401 / closes 4401). */
 export interface IdentityResolver {
-  identify(request: IdentityRequest): Identity | { refused: string };
+  identify(
+    request: IdentityRequest,
+  ): Identity | { refused: string } | Promise<Identity | { refused: string }>;
 }
 
 /**
@@ -137,7 +139,7 @@ export class TokenIdentities implements IdentityResolver {
     this.#fallback = fallback;
   }
 
-  identify(request: IdentityRequest): Identity | { refused: string } {
+  async identify(request: IdentityRequest): Promise<Identity | { refused: string }> {
     const authorization = request.headers.authorization;
     const bearer =
       typeof authorization === 'string' && /^Bearer /i.test(authorization)
@@ -146,9 +148,11 @@ export class TokenIdentities implements IdentityResolver {
     const token =
       request.query.get('token') ?? (bearer !== undefined && looksLikeJwt(bearer) ? bearer : null);
     if (token === null) return this.#fallback.identify(request);
-    if (!this.#verifier) return { refused: 'tokens are not accepted: auth.jwtSecret is not configured' };
+    if (!this.#verifier) {
+      return { refused: 'tokens are not accepted: auth.jwtSecret is not configured (nor auth.jwksUrl)' };
+    }
     try {
-      const claims = this.#verifier.verify(token);
+      const claims = await this.#verifier.verify(token);
       return {
         id: claims.sub,
         anonymous: false,

@@ -1,3 +1,4 @@
+import { isLoopback } from '../auth/PublishPolicy.ts';
 import type { HubSubscriber } from './ChannelHub.ts';
 import type { Identity } from './ChannelPolicy.ts';
 import type { GapEvent, MessageDraft, PresenceFrame, StoredMessage } from './Message.ts';
@@ -33,6 +34,11 @@ export interface ConnectionSink {
   whenDrained?(resume: () => void): void;
   /** The replay waiting for this sink passed what the history holds: the client cannot catch up; drop it. */
   tooSlow?(): void;
+  /**
+   * A subscription failed because the bus is unreachable for now (Redis down): end the connection so the
+   * client reconnects and resumes by itself, rather than holding a connection that follows nothing.
+   */
+  retryLater?(reason: string): void;
 }
 
 /** One connection's subscription to one channel: replay first, then live, each id once and in order. */
@@ -72,7 +78,30 @@ class Subscription implements HubSubscriber {
     this.#deliver(message);
   }
 
+  /** A gap the bus reported while a replay is pending or waiting: told where the sequence reaches it. */
+  #busGap: GapEvent | null = null;
+
+  offerGap(gap: GapEvent): void {
+    if (this.#buffered || this.#next < this.#waiting.length) {
+      if (!this.#busGap || gap.resumeFrom > this.#busGap.resumeFrom) this.#busGap = gap;
+      return;
+    }
+    this.#tellGap(gap);
+  }
+
+  #tellGap(gap: GapEvent): void {
+    const since = this.lastDelivered;
+    if (gap.resumeFrom <= since) return;
+    this.lastDelivered = gap.resumeFrom;
+    const missed = gap.reason === 'reset' ? 0 : gap.resumeFrom - since;
+    this.#sink.event({ event: 'gap', ...gap, since, missed });
+  }
+
   #deliver(message: StoredMessage): void {
+    if (this.#busGap && message.id > this.#busGap.resumeFrom) {
+      this.#tellGap(this.#busGap);
+      this.#busGap = null;
+    }
     if (message.id <= this.lastDelivered) return;
     this.lastDelivered = message.id;
     this.#sink.message(message);
@@ -110,6 +139,10 @@ class Subscription implements HubSubscriber {
     }
     this.#waiting = [];
     this.#next = 0;
+    if (this.#busGap) {
+      this.#tellGap(this.#busGap);
+      this.#busGap = null;
+    }
   };
 }
 
@@ -231,6 +264,9 @@ export class ChannelSession {
     } catch (err) {
       this.unsubscribe(channel, false);
       this.#refuse(err, undefined, channel);
+      if (err instanceof MessagingError && err.code === 'unavailable' && err.retryAfterMs !== undefined) {
+        this.sink.retryLater?.(err.message);
+      }
       return false;
     }
   }
@@ -266,12 +302,19 @@ export class ChannelSession {
     if (this.#closed) return null;
     try {
       const { publishRatePerSecond, publishBurst } = this.#messaging.config;
-      this.#bucket ??= new TokenBucket(publishRatePerSecond, publishBurst);
-      const retryAfterMs = this.#bucket.take();
+      // Anonymous clients from other machines share one rate per address: opening more connections (up to
+      // messaging.maxConnectionsPerIp) must not multiply what one address may write.
+      const perAddress = this.identity.anonymous && !isLoopback(this.remoteAddress);
+      let retryAfterMs: number;
+      if (perAddress) retryAfterMs = this.#messaging.takeAddressPublishToken(this.remoteAddress);
+      else {
+        this.#bucket ??= new TokenBucket(publishRatePerSecond, publishBurst);
+        retryAfterMs = this.#bucket.take();
+      }
       if (retryAfterMs > 0) {
         throw new MessagingError(
           'rate_limited',
-          `publish refused: more than ${publishRatePerSecond}/s (burst ${publishBurst}) from this connection; retry in ${retryAfterMs} ms`,
+          `publish refused: more than ${publishRatePerSecond}/s (burst ${publishBurst}) from this ${perAddress ? 'address (anonymous clients share one rate per address)' : 'connection'}; retry in ${retryAfterMs} ms`,
           { retryAfterMs },
         );
       }
@@ -280,7 +323,7 @@ export class ChannelSession {
         this.sink.event({
           event: 'ack',
           ...(ref === undefined ? {} : { ref }),
-          channel: stored.message.channel,
+          channel: stored.channel,
           id: stored.id,
         });
       }

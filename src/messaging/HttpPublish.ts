@@ -16,7 +16,7 @@ export async function publishOverHttp(
   const remoteAddress = request.socket.remoteAddress ?? '';
   const query = new URLSearchParams(request.url.split('?')[1] ?? '');
   try {
-    const identity = messaging.identities.identify({ headers: request.headers, remoteAddress, query });
+    const identity = await messaging.identities.identify({ headers: request.headers, remoteAddress, query });
     if ('refused' in identity) return reply.status(401).send({ error: identity.refused });
     if (identity.token) {
       reply.header('x-subsecond-identity', identity.token);

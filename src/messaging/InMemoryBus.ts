@@ -1,4 +1,4 @@
-import { ChannelHistory, type HistoryLimits, type Replay } from './ChannelHistory.ts';
+import { ChannelHistory, type HistoryBudget, type HistoryLimits, type Replay } from './ChannelHistory.ts';
 import { type MessageDraft, StoredMessage } from './Message.ts';
 import { ChannelLimitError, type MessageBus, type TransportCounts, type Unsubscribe } from './MessageBus.ts';
 
@@ -20,10 +20,18 @@ export class InMemoryBus implements MessageBus {
   readonly #channels = new Map<string, ChannelState>();
   readonly #limits: HistoryLimits;
   readonly #maxChannels: number;
+  readonly #budget: HistoryBudget = { used: 0 };
+  readonly #maxBytesTotal: number;
 
-  constructor(limits: HistoryLimits & { maxChannels: number }) {
-    this.#limits = { maxMessages: limits.maxMessages, maxAgeMs: limits.maxAgeMs };
+  constructor(limits: HistoryLimits & { maxChannels: number; maxBytesTotal?: number }) {
+    this.#limits = { maxMessages: limits.maxMessages, maxAgeMs: limits.maxAgeMs, maxBytes: limits.maxBytes };
     this.#maxChannels = limits.maxChannels;
+    this.#maxBytesTotal = limits.maxBytesTotal ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Bytes all histories hold together (bounded by maxBytesTotal). */
+  get historyBytes(): number {
+    return this.#budget.used;
   }
 
   get channelCount(): number {
@@ -38,7 +46,7 @@ export class InMemoryBus implements MessageBus {
     } else {
       if (this.#channels.size >= this.#maxChannels) this.#forgetIdle(channel);
       state = {
-        history: new ChannelHistory(channel, this.#limits),
+        history: new ChannelHistory(channel, this.#limits, Date.now, this.#budget),
         listeners: new Set(),
         presence: new Map(),
         presenceListeners: new Set(),
@@ -53,6 +61,7 @@ export class InMemoryBus implements MessageBus {
   #forgetIdle(wanted: string): void {
     for (const [name, state] of this.#channels) {
       if (state.listeners.size === 0 && state.presenceListeners.size === 0) {
+        state.history.clear();
         this.#channels.delete(name);
         return;
       }
@@ -73,8 +82,20 @@ export class InMemoryBus implements MessageBus {
       data: draft.data,
     });
     state.history.append(stored);
+    this.#trimToBudget();
     for (const listener of state.listeners) listener(stored);
+    // Fanned out: the encodings built for it were shared by every subscriber and are not kept in the history.
+    stored.settle();
     return stored;
+  }
+
+  /** Past maxBytesTotal, the least recently used channels (the Map's order) lose their oldest messages. */
+  #trimToBudget(): void {
+    if (this.#budget.used <= this.#maxBytesTotal) return;
+    for (const state of this.#channels.values()) {
+      while (this.#budget.used > this.#maxBytesTotal && state.history.dropOldest()) {}
+      if (this.#budget.used <= this.#maxBytesTotal) return;
+    }
   }
 
   subscribe(channel: string, listener: (message: StoredMessage) => void): Unsubscribe {
@@ -107,6 +128,7 @@ export class InMemoryBus implements MessageBus {
   }
 
   async close(): Promise<void> {
+    for (const state of this.#channels.values()) state.history.clear();
     this.#channels.clear();
   }
 }

@@ -21,46 +21,79 @@ export interface MessageDraft {
 }
 
 /**
- * A message with its encodings, each built at most once however many subscribers receive it: the JSON text,
- * the frame WebSocket and data-channel clients get, and the SSE event.
+ * A message as a channel keeps it: its JSON text (the one copy a history holds, so a message costs about its
+ * size) and the encodings subscribers get — the socket frame (WebSocket, data channel) and the SSE event —
+ * each built at most once however many subscribers receive it while it is fanned out. Once the bus has fanned
+ * it out it `settle`s: the shared encodings are let go, and a later replay builds what it sends (work in
+ * proportion to what that one client receives).
  */
 export class StoredMessage {
-  readonly message: ChannelMessage;
   /** `JSON.stringify(message)`. */
   readonly json: string;
+  readonly id: number;
+  readonly time: number;
+  readonly channel: string;
+  /** UTF-8 bytes of the JSON: what the history limits count. */
+  readonly bytes: number;
+  #settled = false;
   #frame: string | null = null;
   #frameBytes: Buffer | null = null;
   #sseEvent: Buffer | null = null;
+  #encodings: Map<symbol, Buffer> | null = null;
 
   constructor(message: ChannelMessage, json = JSON.stringify(message)) {
-    this.message = message;
     this.json = json;
+    this.id = message.id;
+    this.time = message.time;
+    this.channel = message.channel;
+    this.bytes = Buffer.byteLength(json);
   }
 
-  get id(): number {
-    return this.message.id;
+  /** The message itself, parsed again from its JSON (rarely needed: transports send the encodings). */
+  get message(): ChannelMessage {
+    return JSON.parse(this.json) as ChannelMessage;
   }
 
-  get time(): number {
-    return this.message.time;
+  /** Let go of the shared encodings (the bus calls this after fan-out, before the message sits in history). */
+  settle(): void {
+    this.#settled = true;
+    this.#frame = null;
+    this.#frameBytes = null;
+    this.#sseEvent = null;
+    this.#encodings = null;
+  }
+
+  /** An encoding a transport makes (a WebSocket frame), shared while the message is fanned out. */
+  encoding(kind: symbol, build: () => Buffer): Buffer {
+    if (this.#settled) return build();
+    this.#encodings ??= new Map();
+    let encoded = this.#encodings.get(kind);
+    if (!encoded) {
+      encoded = build();
+      this.#encodings.set(kind, encoded);
+    }
+    return encoded;
   }
 
   /** The server frame of the socket protocol (WebSocket, data channel): `{"event":"message","message":…}`. */
   get frame(): string {
-    this.#frame ??= `{"event":"message","message":${this.json}}`;
-    return this.#frame;
+    const frame = this.#frame ?? `{"event":"message","message":${this.json}}`;
+    if (!this.#settled) this.#frame = frame;
+    return frame;
   }
 
   get frameBytes(): Buffer {
-    this.#frameBytes ??= Buffer.from(this.frame);
-    return this.#frameBytes;
+    const bytes = this.#frameBytes ?? Buffer.from(this.frame);
+    if (!this.#settled) this.#frameBytes = bytes;
+    return bytes;
   }
 
   /** The Server-Sent Events block (WHATWG HTML §9.2.6): id, event name and one data line. */
   get sseEvent(): Buffer {
     // JSON.stringify escapes CR and LF inside strings, so the data is one line as SSE requires.
-    this.#sseEvent ??= Buffer.from(`id: ${this.message.id}\nevent: message\ndata: ${this.json}\n\n`);
-    return this.#sseEvent;
+    const event = this.#sseEvent ?? Buffer.from(`id: ${this.id}\nevent: message\ndata: ${this.json}\n\n`);
+    if (!this.#settled) this.#sseEvent = event;
+    return event;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Replay } from './ChannelHistory.ts';
-import type { MessageDraft, StoredMessage } from './Message.ts';
+import type { GapEvent, MessageDraft, StoredMessage } from './Message.ts';
 
 /** Subscriber counts one node holds for one channel, per transport. */
 export type TransportCounts = Readonly<Record<string, number>>;
@@ -17,12 +17,18 @@ export class ChannelLimitError extends Error {}
  *
  * Delivery contract: a subscribe listener sees every message of the channel published after `subscribe`
  * returned, in id order, at most once. A consumer that needs "everything after id N" subscribes first, then
- * asks `replay(N)`, and drops live messages with ids it already has (ChannelSession does this).
+ * asks `replay(N)`, and drops live messages with ids it already has (ChannelSession does this). When the bus
+ * cannot deliver some ids live (a bus that lost them: Redis flushed or failed over), `onGap` hears it before
+ * the next message; a listener never sees an id jump without one.
  */
 export interface MessageBus {
   /** Assigns the next id and the time, stores the message in the history, delivers it to subscribers. */
   publish(channel: string, from: string, draft: MessageDraft): Promise<StoredMessage>;
-  subscribe(channel: string, listener: (message: StoredMessage) => void): Unsubscribe;
+  subscribe(
+    channel: string,
+    listener: (message: StoredMessage) => void,
+    onGap?: (gap: GapEvent) => void,
+  ): Unsubscribe;
   /** The retained messages after `since` (undefined: none, only the newest id), or a gap. */
   replay(channel: string, since: number | undefined): Promise<Replay>;
   /** This node's subscriber counts for the channel; totals across nodes reach `subscribePresence` listeners. */

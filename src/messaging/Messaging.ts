@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { TokenVerifier } from '../auth/Tokens.ts';
 import type { MessagingConfig } from '../config/schema.ts';
+import { ConnectionsPerIp, TooManyConnectionsError } from '../core/ConnectionsPerIp.ts';
 import type { Logger } from '../core/log.ts';
 import { ChannelHub } from './ChannelHub.ts';
 import { InvalidChannelError, parseChannelName } from './ChannelName.ts';
@@ -36,7 +37,7 @@ export class Messaging {
   readonly log: Logger;
   /** Distinguishes this process's presence reports on a shared bus. */
   readonly node = randomBytes(4).toString('hex');
-  readonly #connectionsPerIp = new Map<string, number>();
+  readonly #connectionsPerIp: ConnectionsPerIp;
   readonly #httpBuckets = new Map<string, TokenBucket>();
   readonly #prune: NodeJS.Timeout;
 
@@ -48,24 +49,37 @@ export class Messaging {
     identities?: IdentityResolver;
     /** `auth.jwtSecret`, for the default identities: tokens when set, else everyone is anonymous. */
     jwtSecret?: string;
+    /** The server's token verifier (auth.jwtSecret, auth.jwksUrl); wins over `jwtSecret`. */
+    tokens?: TokenVerifier | null;
     /** Viewers of a stream across media protocols, for presence on its channels. */
     viewersOf?: (streamPath: string) => number | undefined;
   }) {
     const { config } = options;
     this.config = config;
+    this.#connectionsPerIp = new ConnectionsPerIp(
+      () => this.config.maxConnectionsPerIp,
+      'messaging connections',
+      'messaging.maxConnectionsPerIp',
+    );
     this.log = options.log.child({ component: 'messaging' });
     this.bus =
       options.bus ??
       new InMemoryBus({
         maxMessages: config.historyMaxMessages,
         maxAgeMs: config.historyMaxAgeMs,
+        maxBytes: config.historyMaxBytes,
+        maxBytesTotal: config.maxHistoryBytesTotal,
         maxChannels: config.maxChannels,
       });
     this.policy = options.policy ?? new PatternChannelPolicy(config);
     this.identities =
       options.identities ??
       new TokenIdentities(
-        options.jwtSecret ? new TokenVerifier(options.jwtSecret) : null,
+        options.tokens !== undefined
+          ? options.tokens
+          : options.jwtSecret
+            ? new TokenVerifier(options.jwtSecret)
+            : null,
         new AnonymousIdentities(config.identitySecret),
       );
     const viewersOf = options.viewersOf;
@@ -131,6 +145,11 @@ export class Messaging {
 
   /** HTTP publishes have no connection; their rate limit is per client IP. Returns ms to wait, or 0. */
   takeHttpPublishToken(remoteAddress: string): number {
+    return this.takeAddressPublishToken(remoteAddress);
+  }
+
+  /** The publish rate one address shares (HTTP publishes, and anonymous remote clients on any transport). */
+  takeAddressPublishToken(remoteAddress: string): number {
     let bucket = this.#httpBuckets.get(remoteAddress);
     if (!bucket) {
       bucket = new TokenBucket(this.config.publishRatePerSecond, this.config.publishBurst);
@@ -144,22 +163,12 @@ export class Messaging {
    * the address already has `maxConnectionsPerIp`.
    */
   admit(remoteAddress: string): () => void {
-    const n = this.#connectionsPerIp.get(remoteAddress) ?? 0;
-    if (n >= this.config.maxConnectionsPerIp) {
-      throw new MessagingError(
-        'rate_limited',
-        `too many messaging connections from ${remoteAddress}: ${n} open, the limit is ${this.config.maxConnectionsPerIp} (messaging.maxConnectionsPerIp)`,
-      );
+    try {
+      return this.#connectionsPerIp.admit(remoteAddress);
+    } catch (err) {
+      if (err instanceof TooManyConnectionsError) throw new MessagingError('rate_limited', err.message);
+      throw err;
     }
-    this.#connectionsPerIp.set(remoteAddress, n + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.#connectionsPerIp.get(remoteAddress) ?? 1) - 1;
-      if (left > 0) this.#connectionsPerIp.set(remoteAddress, left);
-      else this.#connectionsPerIp.delete(remoteAddress);
-    };
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { TokenVerifier } from '../auth/Tokens.ts';
 import type { MessagingConfig } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
 import { channelFromUrlPath, InvalidChannelError } from './ChannelName.ts';
@@ -27,6 +28,8 @@ export class MessagingServer {
     corsOrigin: string;
     /** `auth.jwtSecret`: signed tokens name clients and their grants; empty or absent, tokens are off. */
     jwtSecret?: string;
+    /** The server's token verifier (auth.jwtSecret, auth.jwksUrl); wins over `jwtSecret`. */
+    tokens?: TokenVerifier | null;
     log: Logger;
     bus?: MessageBus;
     policy?: ChannelPolicy;

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Frame, Track } from '../../src/core/Frame.ts';
+import type { Frame, Track } from '../../src/media/Frame.ts';
 import { audioFrameTagHeader, audioSequenceStartTag } from '../../src/media/flv/audio.ts';
 import { videoFrameTagHeader, videoSequenceStartTag } from '../../src/media/flv/video.ts';
 import { splitVp9Superframe } from '../../src/media/rtp/vp9.ts';

@@ -56,7 +56,7 @@ test('a WHEP viewer that comes first plays the WHIP publisher, then the RTMP one
   await viewer.goto(`${server.httpUrl}/healthz`);
   const answered = await startWhepViewer(viewer, `${server.httpUrl}/whep/${path}`);
   assert.equal(answered.status, 201, 'a path nobody publishes to yet is answered');
-  const id = answered.location.split('/').pop()!;
+  const id = server.webrtc!.sessionAt(answered.location)!.id;
   await waitFor('the waiting viewer to connect', async () => (await sessionOf(id))?.state === 'connected');
   assert.equal((await sessionOf(id))?.waitingForPublisher, true);
   // Connected and waiting longer than webrtc.inactivityTimeoutMs, without a packet: still there.
@@ -105,7 +105,7 @@ test('a waiting viewer answered VP8 is closed, saying why, when the stream goes 
   await viewer.goto(`${server.httpUrl}/healthz`);
   const answered = await startWhepViewer(viewer, `${server.httpUrl}/whep/${path}`, { videoCodec: 'VP8' });
   assert.equal(answered.status, 201);
-  const session = server.webrtc!.sessions.get(answered.location.split('/').pop()!);
+  const session = server.webrtc!.sessions.get(server.webrtc!.sessionAt(answered.location)?.id ?? '');
   assert.ok(session && !session.closed);
   const ffmpeg = publishTestSource(`${server.rtmpUrl}/${path}`, { size: '320x180', audio: false });
   try {
@@ -133,8 +133,7 @@ test('a waiting viewer nobody publishes for is freed when webrtc.whepWaitForPubl
     await viewer.goto(`${short.httpUrl}/healthz`);
     const answered = await startWhepViewer(viewer, `${short.httpUrl}/whep/live/nobody`);
     assert.equal(answered.status, 201);
-    const id = answered.location.split('/').pop()!;
-    const session = short.webrtc!.sessions.get(id);
+    const session = short.webrtc!.sessions.get(short.webrtc!.sessionAt(answered.location)?.id ?? '');
     assert.ok(session, 'the viewer has a session');
     await waitFor('the wait to end', () => session.closed, 5000);
     assert.match(session.closedReason, /no publisher on "live\/nobody" within 1500 ms/);

@@ -67,7 +67,7 @@ test('two Chromium WHEP viewers play from two worker processes; DELETE and a kil
     locations.push((await playWhep(page, `${server.httpUrl}/whep/${STREAM}`)).location);
   }
   await Promise.all(pages.map((p, i) => assertPlays(p, `page ${i}`)));
-  const ids = locations.map((l) => l.split('/').pop() ?? '');
+  const ids = locations.map((l) => server.webrtc?.sessionAt(l)?.id ?? '');
   const workers = await Promise.all(ids.map(workerOf));
   assert.deepEqual([...workers].sort(), [0, 1], `one page per worker: ${workers}`);
   assert.equal(server.webrtc?.viewers.length, 0, 'nothing served in the main process');

@@ -40,14 +40,16 @@ export interface ChromiumSession {
   close(): Promise<void>;
 }
 
-export async function launchChromium(options: { headless?: boolean } = {}): Promise<ChromiumSession> {
+export async function launchChromium(
+  options: { headless?: boolean /** Flags added to CHROMIUM_ARGS. */; args?: string[] } = {},
+): Promise<ChromiumSession> {
   const userDataDir = await mkdtemp(join(tmpdir(), 'subsecond-chromium-'));
   let context: BrowserContext;
   try {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM_PATH,
       headless: options.headless ?? true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...(options.args ?? [])],
       viewport: { width: 1280, height: 800 },
     });
   } catch (error) {

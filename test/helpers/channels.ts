@@ -97,6 +97,8 @@ export class SseReader {
   readonly events: SseEvent[] = [];
   readonly comments: string[] = [];
   retry: number | null = null;
+  /** The stream ended or failed (the server closed it, or its node died): EventSource would reconnect. */
+  ended = false;
   readonly response: Promise<IncomingMessage>;
   readonly request: ClientRequest;
   #buffer = '';
@@ -108,9 +110,15 @@ export class SseReader {
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => this.#feed(chunk));
         res.on('error', () => {});
+        res.on('close', () => {
+          this.ended = true;
+        });
         resolve(res);
       });
-      this.request.once('error', reject);
+      this.request.once('error', (err) => {
+        this.ended = true;
+        reject(err);
+      });
     });
     this.response.catch(() => {});
   }

@@ -6,6 +6,8 @@ export interface MessagingTestServer {
   messaging?: ConfigInput['messaging'];
   http?: ConfigInput['http'];
   log?: 'warn' | 'silent';
+  /** A node of a cluster (test/helpers/cluster.ts): cluster.redis and cluster.secret. */
+  cluster?: ConfigInput['cluster'];
 }
 
 /**
@@ -13,12 +15,13 @@ export interface MessagingTestServer {
  * `warn`, and publish limits lifted to 10,000/s (burst 10,000) unless `messaging` sets its own.
  */
 export function startMessagingServer(options: MessagingTestServer = {}): Promise<RunningServer> {
-  const { messaging = {}, http = {}, log = 'warn' } = options;
+  const { messaging = {}, http = {}, log = 'warn', cluster } = options;
   return startServer({
     http: { host: '127.0.0.1', port: 0, ...http },
     rtmp: { enabled: false },
     log: { level: log },
     messaging: { publishRatePerSecond: 10_000, publishBurst: 10_000, ...messaging },
+    ...(cluster ? { cluster } : {}),
   });
 }
 

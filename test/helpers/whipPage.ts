@@ -5,6 +5,11 @@ export interface CanvasPublishOptions {
   height?: number;
   /** Publish a 440 Hz oscillator as well (default: video only). */
   audio?: boolean;
+  /**
+   * `camera`: Chromium's fake capture device (launch with --use-fake-device-for-media-stream), whose frames
+   * come on a steady clock as a real camera's do, instead of the canvas.
+   */
+  camera?: boolean;
   /** Simulcast encodings for the video track (RFC 8853), as `sendEncodings`. */
   encodings?: RTCRtpEncodingParameters[];
 }
@@ -46,7 +51,11 @@ export function publishCanvas(
       }, 33);
       const pc = new RTCPeerConnection();
       (window as unknown as { whipPublisher: RTCPeerConnection }).whipPublisher = pc;
-      const [video] = canvas.captureStream(30).getVideoTracks();
+      const [video] = o.camera
+        ? (
+            await navigator.mediaDevices.getUserMedia({ video: { width, height, frameRate: 30 } })
+          ).getVideoTracks()
+        : canvas.captureStream(30).getVideoTracks();
       pc.addTransceiver(video, { direction: 'sendonly', sendEncodings: o.encodings });
       if (o.audio) {
         const audio = new AudioContext();

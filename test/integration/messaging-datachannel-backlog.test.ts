@@ -60,6 +60,8 @@ before(async () => {
     messaging: {
       maxBacklogBytes: MAX_BACKLOG,
       historyMaxMessages: BURST + 100,
+      // The whole burst stays in the history, so the resume replays it without a gap.
+      historyMaxBytes: 16 * 1024 * 1024,
       publishRatePerSecond: 100_000,
       publishBurst: 100_000,
     },

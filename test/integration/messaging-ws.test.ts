@@ -230,7 +230,7 @@ test('a resume whose replay is far over maxBacklogBytes is paced by the socket, 
   // 400 × 15 kB (6 MB) of history against a 64 KiB backlog limit: written at once, it would pass the limit.
   const big = await startMessagingServer({
     log: 'silent',
-    messaging: { historyMaxMessages: 400, maxBacklogBytes: 64 * 1024 },
+    messaging: { historyMaxMessages: 400, historyMaxBytes: 8 * 1024 * 1024, maxBacklogBytes: 64 * 1024 },
   });
   try {
     const channel = 'replay:big';

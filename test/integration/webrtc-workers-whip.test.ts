@@ -96,7 +96,7 @@ test('WHIP → WHEP on a worker: forwarded packets, PLI up to the publisher, NAC
   const { sessions } = (await (await fetch(`${server.httpUrl}/api/v1/webrtc/sessions`)).json()) as {
     sessions: { id: string; worker?: number; tracks?: { nacks: number; retransmitted: number }[] }[];
   };
-  const listed = sessions.find((s) => location.endsWith(s.id));
+  const listed = sessions.find((s) => s.id === server.webrtc?.sessionAt(location)?.id);
   assert.equal(listed?.worker, 0, 'served by the worker');
 
   const packets = received.map((m) => parseRtpPacket(m));
@@ -120,7 +120,7 @@ test('WHIP → WHEP on a worker: forwarded packets, PLI up to the publisher, NAC
     const list = (await (await fetch(`${server.httpUrl}/api/v1/webrtc/sessions`)).json()) as {
       sessions: typeof sessions;
     };
-    return list.sessions.find((s) => location.endsWith(s.id))?.tracks?.[0];
+    return list.sessions.find((s) => s.id === server.webrtc?.sessionAt(location)?.id)?.tracks?.[0];
   };
   await waitFor('the retransmissions from the worker', async () => (await video())?.retransmitted === 2);
   assert.equal((await video())?.nacks, 2);

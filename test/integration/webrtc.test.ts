@@ -4,6 +4,7 @@
  * PATCH, and bad input refused with a clear message while live sessions carry on.
  */
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, test } from 'node:test';
 import type { Track } from 'node-datachannel';
 import { parseRtpPacket, writeRtpPacket } from '../../src/media/rtp/packet.ts';
@@ -61,7 +62,14 @@ before(async () => {
     rtmp: { enabled: false },
     webrtc: {
       udpPort: 0,
-      iceServers: [{ urls: 'turn:turn.example.net:3478', username: 'u', credential: 'p' }],
+      iceServers: [
+        { urls: 'stun:stun.example.net:3478' },
+        {
+          urls: ['turn:turn.example.net:3478', 'turns:turn.example.net:5349'],
+          username: 'u',
+          credential: 'p',
+        },
+      ],
       keyframeIntervalMs: 100,
     },
     log: { level: 'warn' },
@@ -107,10 +115,40 @@ test('OPTIONS answers the CORS preflight and lists the ICE servers', async () =>
   assert.equal(response.status, 204);
   assert.match(response.headers.get('access-control-allow-methods') ?? '', /PATCH/);
   assert.match(response.headers.get('access-control-allow-headers') ?? '', /authorization/);
-  assert.equal(
-    response.headers.get('link'),
-    '<turn:turn.example.net:3478>; rel="ice-server"; username="u"; credential="p"; credential-type="password"',
-  );
+  assert.deepEqual(await rawLinks('OPTIONS', `/whip/${STREAM}`), ICE_SERVER_LINKS);
+});
+
+/** RFC 9725 §4.6: every configured server in its own Link header, TURN ones with their credentials. */
+const ICE_SERVER_LINKS = [
+  '<stun:stun.example.net:3478>; rel="ice-server"',
+  '<turn:turn.example.net:3478>; rel="ice-server"; username="u"; credential="p"; credential-type="password"',
+  '<turns:turn.example.net:5349>; rel="ice-server"; username="u"; credential="p"; credential-type="password"',
+];
+
+/** The Link header lines exactly as sent (fetch would join them into one value). */
+function rawLinks(method: string, path: string, body?: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      url(path),
+      { method, headers: { 'content-type': 'application/sdp' } },
+      (res) => {
+        res.resume();
+        const links: string[] = [];
+        for (let i = 0; i < res.rawHeaders.length; i += 2)
+          if (res.rawHeaders[i].toLowerCase() === 'link') links.push(res.rawHeaders[i + 1]);
+        res.on('end', () => resolve(links));
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+test('the 201 of a WHEP offer carries one Link header per ICE server too', async () => {
+  const viewer = await createTestPeer({ video: 'H264', audio: true, direction: 'RecvOnly' });
+  peers.push(viewer);
+  assert.deepEqual(await rawLinks('POST', `/whep/${STREAM}`, viewer.offer), ICE_SERVER_LINKS);
+  for (const session of server.webrtc!.viewers) session.close('test done');
 });
 
 test('a WHEP viewer gets the publisher packets with its own SSRC and sequence, from a keyframe on', async () => {
@@ -168,7 +206,8 @@ test('a WHEP viewer gets the publisher packets with its own SSRC and sequence, f
     const { sessions } = (await (await fetch(url('/api/v1/webrtc/sessions'))).json()) as {
       sessions: { id: string; tracks?: { kind: string; nacks: number; retransmitted: number }[] }[];
     };
-    return sessions.find((s) => location.endsWith(s.id))?.tracks?.find((t) => t.kind === 'video');
+    const id = server.webrtc!.sessionAt(location)?.id;
+    return sessions.find((s) => s.id === id)?.tracks?.find((t) => t.kind === 'video');
   };
   await waitFor('the retransmissions', async () => (await sessionStats())?.retransmitted === 2);
   assert.equal((await sessionStats())?.nacks, 2);
@@ -225,13 +264,13 @@ test('trickle PATCH: candidates accepted, a wrong If-Match refused, an ICE resta
     /ICE restart is not supported \(the PATCH carries a new ice-ufrag "newufrag"\)/,
   );
   assert.equal(
-    server.webrtc!.sessions.get(whipLocation.split('/').pop()!)?.closed,
+    (server.webrtc!.sessionAt(whipLocation) as { closed?: boolean } | undefined)?.closed,
     false,
     'the session lives on',
   );
   const unknown = await patch('/whip/resource/00000000-0000-0000-0000-000000000000', body);
   assert.equal(unknown.status, 404);
-  assert.match(await errorOf(unknown), /no WHIP session "00000000/);
+  assert.match(await errorOf(unknown), /no such WHIP resource/);
 });
 
 test('bad input is refused with the reason, and the live publisher keeps flowing', async () => {
@@ -302,8 +341,30 @@ test('an m-section without a usable codec is answered inactive while the rest is
   );
   assert.match(video, /a=inactive/);
   assert.match(answer, /a=rtpmap:111 opus\/48000\/2/);
+  assert.deepEqual(await streamWarnings('live/partial'), [
+    'video (mid 0) refused and not received: H265/90000 (pt 98) is not supported',
+  ]);
   const location = response.headers.get('location') ?? '';
   assert.equal((await fetch(url(location), { method: 'DELETE' })).status, 200);
+  peer.close();
+});
+
+async function streamWarnings(path: string): Promise<string[]> {
+  const response = await fetch(url(`/api/v1/streams/${path}`));
+  assert.equal(response.status, 200, await response.clone().text());
+  return ((await response.json()) as { warnings: string[] }).warnings;
+}
+
+test('H.264 offered without fmtp (packetization-mode 0) goes live audio-only with a warning naming it', async () => {
+  const peer = await createTestPeer({ video: 'H264', audio: true, direction: 'SendOnly' });
+  peers.push(peer);
+  const response = await post('/whip/live/mode0', peer.offer.replace(/a=fmtp:102 .*\r\n/, ''));
+  assert.equal(response.status, 201, await response.clone().text());
+  assert.deepEqual(await streamWarnings('live/mode0'), [
+    'video (mid 0) refused and not received: H264/90000 (pt 102) has packetization-mode 0 (no fmtp): ' +
+      'only packetization-mode=1 (RFC 6184 FU-A/STAP-A) is taken',
+  ]);
+  assert.equal((await fetch(url(response.headers.get('location') ?? ''), { method: 'DELETE' })).status, 200);
   peer.close();
 });
 

@@ -8,8 +8,8 @@ import {
 import type { TransportContext, TransportObserver } from '../transport/Transport.ts';
 
 /** `/dash/{path}/manifest.mpd` on the server. */
-export function dashUrl(server: string, path: string): string {
-  return streamUrl(server, 'dash', path, 'manifest.mpd');
+export function dashUrl(server: string, path: string, token?: string): string {
+  return streamUrl(server, 'dash', path, 'manifest.mpd', token);
 }
 
 /** How often the manifest is checked for the publisher leaving or the timeline restarting. */
@@ -36,7 +36,7 @@ export class DashTransport extends LibraryTransport<DashModule> {
   }
 
   protected start(dash: DashModule, session: number): void {
-    const url = dashUrl(this.context.server, this.context.path);
+    const url = dashUrl(this.context.server, this.context.path, this.context.token);
     const player = dash.MediaPlayer().create();
     this.#player = player;
     player.updateSettings({

@@ -9,8 +9,8 @@ import {
 import type { TransportContext, TransportObserver } from '../transport/Transport.ts';
 
 /** `/hls/{path}/index.m3u8` on the server. */
-export function hlsUrl(server: string, path: string): string {
-  return streamUrl(server, 'hls', path, 'index.m3u8');
+export function hlsUrl(server: string, path: string, token?: string): string {
+  return streamUrl(server, 'hls', path, 'index.m3u8', token);
 }
 
 /** How often an ended playlist is checked for the publisher's return. */
@@ -61,7 +61,7 @@ export class HlsTransport extends LibraryTransport<HlsClass> {
 
   protected start(HlsJs: HlsClass, session: number): void {
     const video = this.context.video;
-    const url = hlsUrl(this.context.server, this.context.path);
+    const url = hlsUrl(this.context.server, this.context.path, this.context.token);
     if (!HlsJs.isSupported()) {
       if (!HlsTransport.#nativeHls()) {
         this.observer.onClosed({
@@ -101,14 +101,15 @@ export class HlsTransport extends LibraryTransport<HlsClass> {
     const status = data.response?.code;
     const reason = status === 404 ? 'stream not live' : `${data.details}${status ? ` (HTTP ${status})` : ''}`;
     this.stop();
-    this.observer.onClosed({ reason });
+    // 401/403: the token is missing, expired or grants no play here; retrying with it cannot help.
+    this.observer.onClosed({ reason, ...(status === 401 || status === 403 ? { fatal: true } : {}) });
   }
 
   /** The playlist ended: the publisher left. Poll until it is live again, then start over. */
   #publisherLeft(session: number): void {
     if (this.poll) return;
     this.observer.onWaitingForPublisher();
-    const media = hlsUrl(this.context.server, this.context.path).replace(/index\.m3u8$/, 'media.m3u8');
+    const media = streamUrl(this.context.server, 'hls', this.context.path, 'media.m3u8', this.context.token);
     const check = async () => {
       this.poll = null;
       if (session !== this.session) return;

@@ -16,15 +16,19 @@ const CLOSE_REASONS: Record<number, string> = {
   1009: 'the server refused a message as too big',
   4400: 'the server refused the stream path',
   4404: 'stream not live',
+  4401: 'the server wants a valid token granting play on this stream',
+  4403: 'the token grants no play on this stream',
 };
-const BAD_PATH = 4400;
+/** Retrying cannot help with these. */
+const FATAL_CLOSES = new Set([4400, 4401, 4403]);
 const TICK_MS = 100;
 /** Under quota pressure keep only this much behind the playhead. */
 const QUOTA_KEEP_BEHIND = 1;
 
 /** The WebSocket URL of a stream: ws:// or wss:// matching the server's scheme. */
-export function mseUrl(server: string, path: string): string {
+export function mseUrl(server: string, path: string, token?: string): string {
   const url = new URL(`/mse/${path.split('/').map(encodeURIComponent).join('/')}`, server);
+  if (token) url.searchParams.set('token', token);
   if (url.protocol === 'https:') url.protocol = 'wss:';
   else if (url.protocol === 'http:') url.protocol = 'ws:';
   return url.href;
@@ -78,7 +82,7 @@ export class MseTransport implements Transport {
     this.#serverError = '';
     this.#awaitingInitSegment = null;
     let opened = false;
-    const socket = new WebSocket(mseUrl(this.#context.server, this.#context.path));
+    const socket = new WebSocket(mseUrl(this.#context.server, this.#context.path, this.#context.token));
     socket.binaryType = 'arraybuffer';
     socket.onopen = () => {
       opened = true;
@@ -256,7 +260,10 @@ export class MseTransport implements Transport {
     this.#playingReported = false;
     const why = this.#serverError || reason || CLOSE_REASONS[code];
     if (why || opened) {
-      this.#observer.onClosed({ reason: why || `connection lost (code ${code})`, fatal: code === BAD_PATH });
+      this.#observer.onClosed({
+        reason: why || `connection lost (code ${code})`,
+        fatal: FATAL_CLOSES.has(code),
+      });
       return;
     }
     // A refused upgrade reaches the page as a bare 1006; ask the API why, for a reason a viewer understands.
@@ -270,7 +277,11 @@ export class MseTransport implements Transport {
     const { server, path } = this.#context;
     const url = new URL(`/api/v1/streams/${path.split('/').map(encodeURIComponent).join('/')}`, server);
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      const token = this.#context.token;
+      const response = await fetch(url, {
+        signal: AbortSignal.timeout(2000),
+        ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+      });
       if (response.status === 404) return 'stream not live';
       return `could not open the media WebSocket (the stream API answers ${response.status})`;
     } catch {

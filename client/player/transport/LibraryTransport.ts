@@ -3,8 +3,16 @@ import type { TransportKind } from '../PlayerTypes.ts';
 import type { Transport, TransportContext, TransportObserver, TransportStats } from './Transport.ts';
 
 /** `/{prefix}/{path}/{entry}` on the server, each path segment encoded. */
-export function streamUrl(server: string, prefix: string, path: string, entry: string): string {
-  return new URL(`/${prefix}/${path.split('/').map(encodeURIComponent).join('/')}/${entry}`, server).href;
+export function streamUrl(
+  server: string,
+  prefix: string,
+  path: string,
+  entry: string,
+  token?: string,
+): string {
+  const url = new URL(`/${prefix}/${path.split('/').map(encodeURIComponent).join('/')}/${entry}`, server);
+  if (token) url.searchParams.set('token', token);
+  return url.href;
 }
 
 /**

@@ -10,6 +10,8 @@ export interface TransportContext {
   readonly path: string;
   /** Seconds of buffer a buffering transport aims to hold ahead of the playhead. */
   readonly targetBuffer: number;
+  /** A token granting play on the path (auth.play: token), if the application has one. */
+  readonly token?: string;
   /** WebRTC only: lend the peer connection to messaging (a data channel in the offer). */
   readonly messaging?: MessagingPeer;
 }

@@ -134,7 +134,7 @@ export class WhepTransport implements Transport {
     const offer = await gatherOffer(pc);
     if (session !== this.#session) return;
     const endpoint = whepUrl(server, path);
-    const response = await sdpPost(endpoint, offer);
+    const response = await sdpPost(endpoint, offer, this.#context.token);
     if (session !== this.#session) {
       if (response.status === 201 && response.location)
         void fetch(resourceUrl(endpoint, response.location), { method: 'DELETE' });
@@ -144,10 +144,13 @@ export class WhepTransport implements Transport {
       this.#teardown();
       // 404 "not live": retry later on WebRTC. Any other refusal (a server without WHEP answers 404 "no route",
       // a stream WebRTC cannot carry 409, codecs 406) means WebRTC cannot play this stream here.
+      const refusedToken = response.status === 401 || response.status === 403;
       const closed =
         response.status === 404 && /not live/.test(response.error)
           ? { reason: 'stream not live' }
-          : { reason: `WHEP refused (${response.status}): ${response.error}`, unavailable: true };
+          : refusedToken
+            ? { reason: `WHEP refused (${response.status}): ${response.error}`, fatal: true }
+            : { reason: `WHEP refused (${response.status}): ${response.error}`, unavailable: true };
       this.#observer.onClosed(closed);
       return;
     }

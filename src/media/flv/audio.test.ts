@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Track } from '../../core/Frame.ts';
 import { MediaParseError } from '../errors.ts';
+import type { Track } from '../Frame.ts';
 import { buildOpusHead } from '../opus/opusHead.ts';
 import { audioFrameTagHeader, audioSequenceStartTag, parseAudioTag } from './audio.ts';
 

@@ -1,5 +1,5 @@
-import type { AudioCodec, Track } from '../../core/Frame.ts';
 import { ByteReader } from '../bytes.ts';
+import type { AudioCodec, Track } from '../Frame.ts';
 import { readFourCc, writeFourCc } from './video.ts';
 
 /**

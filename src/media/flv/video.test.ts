@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Track } from '../../core/Frame.ts';
 import { MediaParseError } from '../errors.ts';
+import type { Track } from '../Frame.ts';
 import { parseVideoTag, stripVpcCHeader, videoFrameTagHeader, videoSequenceStartTag } from './video.ts';
 
 const AVCC = Uint8Array.from([1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 2, 0x68, 0xee]);

@@ -1,5 +1,5 @@
-import type { Track, VideoCodec } from '../../core/Frame.ts';
 import { ByteReader } from '../bytes.ts';
+import type { Track, VideoCodec } from '../Frame.ts';
 
 /**
  * FLV video tag bodies (the payload of an RTMP video message): legacy AVC (FLV v10.1 §E.4.3.1, codec id 7) and

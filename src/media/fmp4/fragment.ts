@@ -1,4 +1,4 @@
-import type { Frame, Track } from '../../core/Frame.ts';
+import type { Frame, Track } from '../Frame.ts';
 
 /*
  * Movie fragments (ISO/IEC 14496-12 §8.8): moof(mfhd, traf(tfhd, tfdt, trun)) + mdat, one track per fragment.

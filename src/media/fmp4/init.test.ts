@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Track } from '../../core/Frame.ts';
 import { buildAudioSpecificConfig } from '../aac/asc.ts';
+import type { Track } from '../Frame.ts';
 import { buildAvcDecoderConfig } from '../h264/avcC.ts';
 import { splitAnnexB } from '../nalu.ts';
 import { buildOpusHead, opusHeadToDops } from '../opus/opusHead.ts';

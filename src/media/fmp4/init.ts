@@ -1,5 +1,5 @@
-import type { Track } from '../../core/Frame.ts';
 import { parseAudioSpecificConfig } from '../aac/asc.ts';
+import type { Track } from '../Frame.ts';
 import { opusHeadToDops, parseOpusHead } from '../opus/opusHead.ts';
 import { BoxWriter } from './BoxWriter.ts';
 

@@ -4,9 +4,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Codec, Frame, MediaKind, Track } from '../../core/Frame.ts';
 import { parseAudioSpecificConfig } from '../aac/asc.ts';
 import { av1TrackInfo } from '../av1/av1C.ts';
+import type { Codec, Frame, MediaKind, Track } from '../Frame.ts';
 import { FragmentWriter } from '../fmp4/fragment.ts';
 import { writeInitSegment } from '../fmp4/init.ts';
 import {

@@ -98,6 +98,9 @@ class DataChannelSink implements ConnectionSink {
   }
 }
 
+/** Frames a client may send before its identity is resolved; more are dropped. */
+const EARLY_FRAMES = 64;
+
 /**
  * Messaging over WebRTC data channels labelled `subsecond.messaging` on WHEP/WHIP sessions: each channel is
  * one ChannelSession speaking the WebSocket frame protocol unchanged (docs/protocols/messaging.md), with the
@@ -105,7 +108,10 @@ class DataChannelSink implements ConnectionSink {
  */
 export class DataChannelServer implements DataChannelHandler {
   readonly #messaging: Messaging;
-  readonly #identities = new WeakMap<DataChannelPeer, Identity | { refused: string }>();
+  readonly #identities = new WeakMap<
+    DataChannelPeer,
+    Identity | { refused: string } | Promise<Identity | { refused: string }>
+  >();
   readonly #open = new Set<() => void>();
 
   constructor(messaging: Messaging) {
@@ -119,12 +125,62 @@ export class DataChannelServer implements DataChannelHandler {
   open(dc: DataChannel, peer: DataChannelPeer): (() => void) | null {
     if (dc.getLabel() !== MESSAGING_DATA_CHANNEL_LABEL) return null;
     const messaging = this.#messaging;
-    const log = messaging.log;
     let identity = this.#identities.get(peer);
     if (!identity) {
       identity = messaging.identities.identify(peer);
       this.#identities.set(peer, identity);
     }
+    // The identity may still be resolving (a token checked against a remote key set): frames the client
+    // sends meanwhile wait for it, bounded.
+    let handler: ((data: string | Buffer | ArrayBuffer) => void) | null = null;
+    const early: (string | Buffer | ArrayBuffer)[] = [];
+    dc.onMessage((data) => {
+      if (handler) handler(data);
+      else if (early.length < EARLY_FRAMES) early.push(data);
+    });
+    let endSession: (() => void) | null = null;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      if (endSession) endSession();
+      else {
+        try {
+          dc.close();
+        } catch {
+          // already closed with its peer connection
+        }
+      }
+    };
+    dc.onClosed(end);
+    Promise.resolve(identity).then(
+      (resolved) => {
+        this.#identities.set(peer, resolved);
+        if (ended) return;
+        endSession = this.#start(dc, peer, resolved, (h) => {
+          handler = h;
+          for (const data of early.splice(0)) h(data);
+        });
+      },
+      (err: unknown) => {
+        messaging.log.error(
+          { err, session: peer.sessionId },
+          'messaging identity failed; data channel closed',
+        );
+        end();
+      },
+    );
+    return end;
+  }
+
+  #start(
+    dc: DataChannel,
+    peer: DataChannelPeer,
+    identity: Identity | { refused: string },
+    onMessage: (handler: (data: string | Buffer | ArrayBuffer) => void) => void,
+  ): () => void {
+    const messaging = this.#messaging;
+    const log = messaging.log;
     if ('refused' in identity) {
       log.info({ remote: peer.remoteAddress, session: peer.sessionId }, identity.refused);
       dc.close();
@@ -171,7 +227,7 @@ export class DataChannelServer implements DataChannelHandler {
     // A WebSocket closes a frame this big with 1009; a data channel has no close code, so it is refused with
     // an error event and the channel stays open.
     const maxFrame = config.maxMessageBytes + 4096;
-    dc.onMessage((data) => {
+    onMessage((data) => {
       if (typeof data !== 'string') {
         sink.event(
           new MessagingError(
@@ -195,7 +251,6 @@ export class DataChannelServer implements DataChannelHandler {
         end();
       });
     });
-    dc.onClosed(end);
     return end;
   }
 

@@ -27,7 +27,7 @@ const singleAnswers = new WeakMap<StoredMessage, string>();
 function singleAnswer(message: StoredMessage): string {
   let body = singleAnswers.get(message);
   if (!body) {
-    body = answerBody(message.message.channel, message.id, null, [message]);
+    body = answerBody(message.channel, message.id, null, [message]);
     singleAnswers.set(message, body);
   }
   return body;
@@ -59,6 +59,18 @@ class PollWaiter implements HubSubscriber {
   }
 
   offerPresence(_presence: PresenceFrame): void {}
+
+  /** The bus lost ids up to `gap.resumeFrom`: the held poll answers with the gap. */
+  gap: GapEvent | null = null;
+
+  offerGap(gap: GapEvent): void {
+    this.gap = gap;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.onMessage?.();
+    });
+  }
 }
 
 /**
@@ -101,7 +113,11 @@ export class PollChannelEndpoint {
       since = parseSince(query.get('since') ?? undefined, '?since=');
       const timeout = parseSince(query.get('timeout') ?? undefined, '?timeout=');
       if (timeout !== undefined) timeoutMs = Math.min(timeout, timeoutMs);
-      const identity = messaging.identities.identify({ headers: request.headers, remoteAddress, query });
+      const identity = await messaging.identities.identify({
+        headers: request.headers,
+        remoteAddress,
+        query,
+      });
       if ('refused' in identity) return reply.status(401).send({ error: identity.refused });
       if (identity.token) {
         reply.header('x-subsecond-identity', identity.token);
@@ -155,6 +171,14 @@ export class PollChannelEndpoint {
         // the request's: a request stream may close as soon as its (empty) body is read.
         reply.raw.on('close', onClose);
         waiter.onMessage = () => {
+          const gap = waiter.gap;
+          if (gap && gap.resumeFrom > position) {
+            const messages = waiter.received.filter((m) => m.id > gap.resumeFrom);
+            const missed = gap.reason === 'reset' ? 0 : gap.resumeFrom - position;
+            const last = messages.at(-1)?.id ?? gap.resumeFrom;
+            finish(answerBody(channel, last, { ...gap, since: position, missed }, messages));
+            return;
+          }
           const messages = waiter.received.filter((m) => m.id > position);
           if (messages.length === 0) return;
           finish(
@@ -166,6 +190,10 @@ export class PollChannelEndpoint {
       });
       if (body === null) return reply;
       return reply.send(body);
+    } catch (err) {
+      if (!(err instanceof MessagingError)) throw err;
+      if (err.retryAfterMs) reply.header('retry-after', String(Math.ceil(err.retryAfterMs / 1000)));
+      return reply.status(err.status).send({ error: err.message, code: err.code });
     } finally {
       messaging.hub.remove(waiter);
       release?.();

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { EventStream } from '../../transport/EventStream.ts';
 import { channelFromUrlPath, InvalidChannelError } from '../ChannelName.ts';
 import type { Identity } from '../ChannelPolicy.ts';
 import { ChannelSession, type ConnectionSink } from '../ChannelSession.ts';
@@ -28,14 +29,12 @@ function sseControl(event: ServerEvent, idLine: string): string | null {
 
 class SseSink implements ConnectionSink {
   readonly transport = 'sse';
-  readonly #res: ServerResponse;
-  readonly #maxBacklogBytes: number;
+  readonly #stream: EventStream;
   /** The id this client holds (what its Last-Event-ID would be), for events that carry no id of their own. */
   #at: number | undefined;
 
-  constructor(res: ServerResponse, maxBacklogBytes: number, since: number | undefined) {
-    this.#res = res;
-    this.#maxBacklogBytes = maxBacklogBytes;
+  constructor(stream: EventStream, since: number | undefined) {
+    this.#stream = stream;
     this.#at = since;
   }
 
@@ -44,15 +43,10 @@ class SseSink implements ConnectionSink {
     return this.#at === undefined ? '' : `id: ${this.#at}\n`;
   }
 
+  // A reader too slow is cut off by the EventStream; EventSource reconnects with Last-Event-ID and catches up
+  // from the history.
   #write(chunk: Buffer | string): void {
-    if (this.#res.writableEnded || this.#res.destroyed) return;
-    if (this.#res.writableLength > this.#maxBacklogBytes) {
-      // A reader this slow would hold server memory; dropping the stream makes EventSource reconnect with
-      // Last-Event-ID and catch up from the history. Destroy, not end: an end would queue behind the backlog.
-      this.#res.destroy();
-      return;
-    }
-    this.#res.write(chunk);
+    this.#stream.write(chunk);
   }
 
   message(message: StoredMessage): void {
@@ -74,6 +68,11 @@ class SseSink implements ConnectionSink {
 
   heartbeat(): void {
     this.#write(HEARTBEAT);
+  }
+
+  /** EventSource reconnects after `retry:` with Last-Event-ID, which resumes the stream once the bus is back. */
+  retryLater(_reason: string): void {
+    this.#stream.end();
   }
 }
 
@@ -120,7 +119,11 @@ export class SseChannelEndpoint {
         lastEventId !== undefined && lastEventId !== ''
           ? parseSince(String(lastEventId).trim(), 'Last-Event-ID')
           : parseSince(query.get('since') ?? undefined, '?since=');
-      const identified = messaging.identities.identify({ headers: request.headers, remoteAddress, query });
+      const identified = await messaging.identities.identify({
+        headers: request.headers,
+        remoteAddress,
+        query,
+      });
       if ('refused' in identified) {
         reply.status(401).send({ error: identified.refused });
         return;
@@ -142,20 +145,13 @@ export class SseChannelEndpoint {
     }
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      // nginx buffers proxied responses unless told not to, which would hold events back.
-      'x-accel-buffering': 'no',
-      'access-control-allow-origin': this.#corsOrigin,
-    });
-    res.write(`retry: ${messaging.config.sseRetryMs}\n\n`);
-    const sink = new SseSink(res, messaging.config.maxBacklogBytes, since);
+    const stream = new EventStream(res, messaging.config.maxBacklogBytes);
+    stream.open({ 'access-control-allow-origin': this.#corsOrigin });
+    stream.write(`retry: ${messaging.config.sseRetryMs}\n\n`);
+    const sink = new SseSink(stream, since);
     const session = new ChannelSession(messaging, sink, identity, remoteAddress);
     this.#sinks.add(sink);
     this.#open.add(res);
-    request.raw.socket.setNoDelay(true);
     res.on('close', () => {
       session.close();
       this.#sinks.delete(sink);

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { refuseUpgrade } from '../../transport/refuseUpgrade.ts';
 import { channelFromUrlPath, InvalidChannelError } from '../ChannelName.ts';
 import type { Identity } from '../ChannelPolicy.ts';
 import { ChannelSession, type ConnectionSink } from '../ChannelSession.ts';
@@ -23,16 +24,9 @@ export const ChannelCloseCode = {
   tooSlow: 4408,
   /** Too many connections from the client's address. */
   tooMany: 4429,
+  /** The messaging bus is unreachable for now (RFC 6455 §7.4 registry: Try Again Later); the client resumes. */
+  tryAgainLater: 1013,
 } as const;
-
-/** Answers an upgrade request with a plain HTTP error, before any WebSocket exists. */
-function refuseUpgrade(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ error: message });
-  const reason = status === 400 ? 'Bad Request' : 'Error';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
 
 /**
  * Sockets written in this turn of the event loop, corked until it ends (setImmediate): every message fanned out
@@ -89,6 +83,12 @@ class WsSink implements ConnectionSink {
    */
   whenDrained(resume: () => void): void {
     this.#socket.write(EMPTY, () => resume());
+  }
+
+  retryLater(reason: string): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    // A close reason is at most 123 bytes (RFC 6455 §5.5).
+    this.ws.close(ChannelCloseCode.tryAgainLater, Buffer.from(reason).subarray(0, 120).toString());
   }
 
   tooSlow(): void {
@@ -229,7 +229,31 @@ export class WsChannelServer {
       refuseUpgrade(socket, 400, message);
       return;
     }
-    const identity = this.#messaging.identities.identify({ headers: request.headers, remoteAddress, query });
+    // A token checked against a remote key set may take a moment; the socket may go meanwhile.
+    void Promise.resolve(
+      this.#messaging.identities.identify({ headers: request.headers, remoteAddress, query }),
+    ).then(
+      (identity) => {
+        if (socket.destroyed) return;
+        this.#upgrade(request, socket, head, identity, remoteAddress, channel, since);
+      },
+      (err: unknown) => {
+        log.error({ err, remote: remoteAddress }, 'messaging upgrade failed');
+        refuseUpgrade(socket, 500, 'internal server error');
+      },
+    );
+  }
+
+  #upgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    identity: Identity | { refused: string },
+    remoteAddress: string,
+    channel: string | null,
+    since: number | undefined,
+  ): void {
+    const log = this.#messaging.log;
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
       // Refusals after the upgrade, as close codes: a browser sees those, not an HTTP status.
       if ('refused' in identity) {

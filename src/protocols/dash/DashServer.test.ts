@@ -56,6 +56,19 @@ describe('LL-DASH', () => {
     // Early on the time-shift window is only what exists: 4.1 s of media, of which one whole segment is done.
     const depth = Number(/^PT(\d+(?:\.\d+)?)S$/.exec(attr(mpd, 'MPD', 'timeShiftBufferDepth') ?? '')?.[1]);
     assert.ok(depth >= 1 && depth <= 4, `timeShiftBufferDepth ${depth} s within the 4.1 s produced`);
+    // Latency@referenceId="0" names the producer reference time: the Period start's wall clock, as the AST.
+    assert.deepEqual(
+      [0, 1].map((i) => [
+        attr(mpd, 'ProducerReferenceTime', 'id', i),
+        attr(mpd, 'ProducerReferenceTime', 'type', i),
+        attr(mpd, 'ProducerReferenceTime', 'presentationTime', i),
+        Date.parse(attr(mpd, 'ProducerReferenceTime', 'wallClockTime', i)!),
+      ]),
+      [
+        ['0', 'encoder', '0', ast],
+        ['0', 'encoder', '0', ast],
+      ],
+    );
     assert.equal(attr(mpd, 'Period', 'id'), '1');
     assert.deepEqual(
       [0, 1].map((i) => [
@@ -94,7 +107,11 @@ describe('LL-DASH', () => {
       Math.round(packager.timeline!.wallMs),
       'the anchor it names is the settled one',
     );
-    assert.equal(attr(mpd, 'MPD', 'minimumUpdatePeriod'), 'PT10S', 'settled: reloads every five segments');
+    assert.equal(
+      attr(mpd, 'MPD', 'minimumUpdatePeriod'),
+      'PT1S',
+      'settled, its time-shift window still growing: reloads every second, the step it grows by',
+    );
     src.unpublish();
   });
 

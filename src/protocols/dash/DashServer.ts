@@ -1,9 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { withManifestQuery } from '../../auth/MediaUriSigning.ts';
 import type { HlsPackager } from '../hls/HlsPackager.ts';
 import { HlsRequestError } from '../hls/HlsPackager.ts';
 import {
   answerUnavailable,
+  authorizeDelivery,
   checkEpoch,
+  type DeliveryAccess,
   type DeliveryProtocol,
   livePackager,
   parseResourceRequest,
@@ -57,6 +60,7 @@ export class DashServer {
     heldManifests: 0,
   };
   readonly #packagers: ReadonlyMap<string, HlsPackager>;
+  readonly #access: DeliveryAccess;
   /** The latency the MPD's ServiceDescription asks players to hold, seconds. */
   readonly #targetLatency: number;
   readonly #cache = new WeakMap<HlsPackager, { key: string; text: string }>();
@@ -67,8 +71,11 @@ export class DashServer {
   constructor(options: {
     packagers: ReadonlyMap<string, HlsPackager>;
     targetLatencyMs: number;
+    /** auth.play and the media URI signer (the HlsServer's); absent: anyone may watch. */
+    access?: DeliveryAccess;
     acquire?: (path: string) => Promise<unknown>;
   }) {
+    this.#access = options.access ?? { play: null, signer: null };
     this.#packagers = options.packagers;
     this.#acquire = options.acquire;
     this.#targetLatency = options.targetLatencyMs / 1000;
@@ -89,6 +96,7 @@ export class DashServer {
     const { path, name } = parseResourceRequest(request, DASH);
     await this.#acquire?.(path);
     if (name === 'manifest.mpd') {
+      const protectedPath = (await authorizeDelivery(request, reply, this.#access, path, DASH, true)) !== '';
       const packager = livePackager(this.#packagers, path);
       // An ended stream has no live edge left to play; a DASH client retries until a publisher returns.
       if (packager.ended) throw new HlsRequestError(404, `stream "${path}" is not live`);
@@ -100,10 +108,11 @@ export class DashServer {
       this.counters.manifests++;
       return reply
         .header('content-type', 'application/dash+xml')
-        .header('cache-control', 'public, max-age=1')
+        .header('cache-control', protectedPath ? 'private, max-age=1' : 'public, max-age=1')
         .send(mpd);
     }
     const resource = parseDashName(name);
+    await authorizeDelivery(request, reply, this.#access, path, DASH, false);
     const packager = livePackager(this.#packagers, path);
     checkEpoch(packager, resource.epoch, DASH);
     if (resource.kind === 'init') {
@@ -163,10 +172,14 @@ export class DashServer {
 
   #mpd(packager: HlsPackager, request: FastifyRequest): string | null {
     const timeUrl = `${request.protocol}://${request.host}/dash/time`;
-    const key = `${packager.timeline?.id}:${packager.timeline?.wallMs}:${packager.anchorSettling}:${packager.segments.at(-1)?.msn}:${timeUrl}`;
+    const { play, signer } = this.#access;
+    const signature =
+      signer && play?.requiresToken(packager.path) ? signer.query(`/dash/${packager.path}/`) : '';
+    const key = `${packager.timeline?.id}:${packager.timeline?.wallMs}:${packager.anchorSettling}:${packager.segments.at(-1)?.msn}:${timeUrl}:${signature}`;
     const cached = this.#cache.get(packager);
     if (cached?.key === key) return cached.text;
-    const text = renderMpd(packager, { timeUrl, targetLatency: this.#targetLatency });
+    const rendered = renderMpd(packager, { timeUrl, targetLatency: this.#targetLatency });
+    const text = rendered === null ? null : withManifestQuery(rendered, signature);
     if (text) this.#cache.set(packager, { key, text });
     return text;
   }

@@ -35,18 +35,23 @@ export function renderMpd(p: HlsPackager, options: MpdOptions): string | null {
   const part = p.options.partTarget;
   const { peak, frameRate } = p.measure();
   // No more is held than has been produced: early on, the time-shift window is what exists since the start
-  // (a client computing the oldest segment from a longer one would look before the first).
+  // (ffmpeg, computing the oldest segment from a longer one, looks before the first).
+  const full = p.options.playlistSegments * segment;
   const sinceStart = Math.floor((Date.now() - timeline.wallMs) / 1000) - 1;
-  const held = Math.max(0, Math.min(p.options.playlistSegments * segment, sinceStart));
+  const held = Math.max(0, Math.min(full, sinceStart));
+  // While the window grows the MPD is refreshed every second, the step it grows by (every part while the anchor
+  // settles, HlsPackager.anchorSettling): video.js/VHS, refreshing every 5 segments, saw the window jump from
+  // 1 s to 11 s, re-requested segment 0 and sought far past live. Once full, it changes only with a timeline.
+  const updatePeriod = p.anchorSettling ? part : held < full ? Math.min(1, segment) : segment * 5;
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic"',
     '  profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"',
     `  availabilityStartTime="${new Date(Math.round(timeline.wallMs)).toISOString()}"`,
     `  publishTime="${new Date().toISOString()}"`,
-    // While the anchor settles (HlsPackager.anchorSettling) availabilityStartTime may still move earlier: a
-    // player that joined then reloads the MPD at once instead of keeping a late clock for 5 segments.
-    `  minimumUpdatePeriod="${isoDuration(p.anchorSettling ? part : segment * 5)}" minBufferTime="${isoDuration(part * 2)}"`,
+    // While the anchor settles availabilityStartTime may still move earlier: a player that joined then reloads
+    // the MPD at once instead of keeping a late clock for 5 segments.
+    `  minimumUpdatePeriod="${isoDuration(updatePeriod)}" minBufferTime="${isoDuration(part * 2)}"`,
     `  timeShiftBufferDepth="${isoDuration(held)}" maxSegmentDuration="${isoDuration(p.targetDuration)}">`,
     '  <ServiceDescription id="0">',
     `    <Latency referenceId="0" target="${Math.round(options.targetLatency * 1000)}" min="${Math.round(part * 3 * 1000)}" max="${Math.round(options.targetLatency * 2000)}"/>`,
@@ -72,6 +77,11 @@ export function renderMpd(p: HlsPackager, options: MpdOptions): string | null {
     const offset = Math.round((timeline.startDts * track.timescale) / timeline.timescale);
     lines.push(
       `    <AdaptationSet id="${track.id}" contentType="${track.kind}" mimeType="${track.kind}/mp4" segmentAlignment="true" startWithSAP="1">`,
+      // What the ServiceDescription's Latency@referenceId names (DASH-IF low-latency modes): the wall clock at
+      // which the Period's first sample was produced, the timeline's anchor as in availabilityStartTime.
+      `      <ProducerReferenceTime id="0" type="encoder" wallClockTime="${new Date(Math.round(timeline.wallMs)).toISOString()}" presentationTime="${offset}">`,
+      `        <UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="${xml(options.timeUrl)}"/>`,
+      '      </ProducerReferenceTime>',
       `      <Representation ${attributes.join(' ')}>`,
       `        <SegmentTemplate timescale="${track.timescale}" presentationTimeOffset="${offset}"`,
       `          initialization="${dashInitUri(p.epoch, init.generation, track.id)}" media="${dashSegmentTemplate(p.epoch, track.id)}"`,

@@ -1,5 +1,6 @@
+import { withPlaylistQuery } from '../../auth/MediaUriSigning.ts';
 import type { CmafFragment, CmafInit, CmafListener } from '../../core/CmafFeed.ts';
-import type { Track } from '../../core/Frame.ts';
+import type { Track } from '../../media/Frame.ts';
 import { writeInitSegment } from '../../media/fmp4/init.ts';
 import { MediaBody } from './MediaBody.ts';
 import { renderMediaPlaylist, renderMultivariantPlaylist } from './playlist.ts';
@@ -14,6 +15,11 @@ export interface HlsPackagerOptions {
   maxBytes: number;
   /** Milliseconds a blocking request may wait; 0: three target durations (RFC 8216bis §6.2.5.2). */
   blockTimeoutMs: number;
+  /**
+   * The query every media URI of the playlist carries (a signature, src/auth/MediaUriSigning.ts), the same
+   * for every viewer of a window; absent or '': none.
+   */
+  mediaUriQuery?: () => string;
 }
 
 /** Segments at the start of a timeline during which its wall-clock anchor may move earlier. */
@@ -184,8 +190,9 @@ export class HlsPackager implements CmafListener {
   #anchorMovedDts = -1;
   #lastWallEnd = 0;
   #waiters = new Set<Waiter>();
-  #cache: { version: number; full: Buffer | null; delta: Buffer | null } = {
+  #cache: { version: number; query: string; full: Buffer | null; delta: Buffer | null } = {
     version: -1,
+    query: '',
     full: null,
     delta: null,
   };
@@ -639,13 +646,14 @@ export class HlsPackager implements CmafListener {
 
   /** The media playlist, rendered once per version (and delta form) and shared by every request. */
   mediaPlaylist(skip: boolean): Buffer {
-    if (this.#cache.version !== this.version)
-      this.#cache = { version: this.version, full: null, delta: null };
+    const query = this.options.mediaUriQuery?.() ?? '';
+    if (this.#cache.version !== this.version || this.#cache.query !== query)
+      this.#cache = { version: this.version, query, full: null, delta: null };
     if (skip) {
-      this.#cache.delta ??= Buffer.from(renderMediaPlaylist(this, true));
+      this.#cache.delta ??= Buffer.from(withPlaylistQuery(renderMediaPlaylist(this, true), query));
       return this.#cache.delta;
     }
-    this.#cache.full ??= Buffer.from(renderMediaPlaylist(this, false));
+    this.#cache.full ??= Buffer.from(withPlaylistQuery(renderMediaPlaylist(this, false), query));
     return this.#cache.full;
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { Track } from '../../core/Frame.ts';
+import type { Track } from '../../media/Frame.ts';
 import { findBoxes, parseMfhd, readBoxes } from '../../media/fmp4/reader.ts';
 import { concatBytes } from '../../media/testing/ffmpeg.ts';
 import { demuxFragmentedMp4, ffmpegFragmentedMp4, probeBytes } from '../../media/testing/mp4.ts';

@@ -1,4 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type MediaUriSigner, withPlaylistQuery } from '../../auth/MediaUriSigning.ts';
+import type { PlayPolicy } from '../../auth/PlayPolicy.ts';
 import type { HlsConfig } from '../../config/schema.ts';
 import { CmafFeed } from '../../core/CmafFeed.ts';
 import { DelayHistogram } from '../../core/DelayHistogram.ts';
@@ -10,6 +12,7 @@ import { HlsPackager, type HlsPackagerOptions, HlsRequestError } from './HlsPack
 import { buildResponse, canWritePrebuilt, HttpDate, writePrebuilt } from './PrebuiltResponse.ts';
 import {
   answerUnavailable,
+  authorizeDelivery,
   checkEpoch,
   type DeliveryProtocol,
   livePackager,
@@ -143,6 +146,9 @@ export class HlsServer {
     streamedResponses: 0,
   };
   readonly #options: HlsPackagerOptions;
+  /** Read by DashServer too: the same packagers, the same policy. */
+  readonly play: PlayPolicy | null;
+  readonly signer: MediaUriSigner | null;
   readonly #config: HlsConfig;
   readonly #gopLimits: GopCacheLimits | undefined;
   readonly #log: Logger;
@@ -158,8 +164,13 @@ export class HlsServer {
     config: HlsConfig;
     gopLimits?: GopCacheLimits;
     log: Logger;
+    /** auth.play, and the signer of media URIs on the paths it protects; absent: anyone may watch. */
+    play?: PlayPolicy;
+    signer?: MediaUriSigner;
   }) {
     const { config } = options;
+    this.play = options.play ?? null;
+    this.signer = options.signer ?? null;
     if (config.partTargetMs >= config.segmentTargetMs) {
       throw new Error(
         `hls.partTargetMs (${config.partTargetMs}) must be below hls.segmentTargetMs (${config.segmentTargetMs})`,
@@ -187,7 +198,14 @@ export class HlsServer {
     this.#expiry.delete(stream.path);
     let packager = this.packagers.get(stream.path);
     if (!packager) {
-      packager = new HlsPackager(stream.path, this.#options);
+      const signer = this.signer;
+      const folder = `/hls/${stream.path}/`;
+      packager = new HlsPackager(
+        stream.path,
+        signer && this.play?.requiresToken(stream.path)
+          ? { ...this.#options, mediaUriQuery: () => signer.query(folder) }
+          : this.#options,
+      );
       this.packagers.set(stream.path, packager);
     }
     packager.attach(CmafFeed.of(stream, this.#gopLimits).addListener(packager));
@@ -222,6 +240,14 @@ export class HlsServer {
     // In a cluster an edge pulls the stream from its origin first; every request keeps the pull held.
     await this.#registry.acquire(path);
     const resource = parseResourceName(name);
+    const viewerQuery = await authorizeDelivery(
+      request,
+      reply,
+      this,
+      path,
+      HLS,
+      resource.kind === 'multivariant' || resource.kind === 'media',
+    );
     const packager = livePackager(this.packagers, path);
     switch (resource.kind) {
       case 'multivariant': {
@@ -235,10 +261,11 @@ export class HlsServer {
         await this.#wait(packager, reply, undefined, undefined);
         if (reply.sent) return reply;
         this.counters.playlists++;
+        // The viewer's token rides on the media playlist URI: a player reloads that URI as it was written.
         return reply
           .header('content-type', PLAYLIST_TYPE)
-          .header('cache-control', PLAYLIST_CACHE)
-          .send(packager.multivariantPlaylist());
+          .header('cache-control', viewerQuery ? 'private, no-store' : PLAYLIST_CACHE)
+          .send(withPlaylistQuery(packager.multivariantPlaylist(), viewerQuery));
       }
       case 'media': {
         const query = parseBlockingQuery(request.query as Record<string, unknown>);

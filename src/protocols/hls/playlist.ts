@@ -16,10 +16,13 @@ const seconds = (s: number) => s.toFixed(5);
 const attribute = (s: number) => s.toFixed(3);
 
 /**
- * §4.4.4.9: EXT-X-PART tags are listed for segments within three target durations of the live edge; older
- * parts are reachable through their segment.
+ * §4.4.4.9: Partial Segments are removed once they are more than three target durations from the end of the
+ * playlist, so EXT-X-PART tags are listed only for segments that begin within that window (older parts stay
+ * reachable through their segment). Strict parsers (hls-parser) count it as the last three segments, which a
+ * segment longer than the target would exceed, so never more than three carry parts.
  */
 const PART_WINDOW_TARGET_DURATIONS = 3;
+const PART_WINDOW_SEGMENTS = 3;
 /** §4.4.3.8 CAN-SKIP-UNTIL must be at least six target durations. */
 const SKIP_TARGET_DURATIONS = 6;
 
@@ -54,6 +57,9 @@ export function renderMediaPlaylist(p: HlsPackager, skip: boolean): string {
     if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`);
   }
 
+  // A preload hint for a segment with no complete part yet opens one more segment in the count.
+  const open = p.ended ? null : p.openPart;
+  const hintSegment = open && open.msn !== all.at(-1)?.msn ? 1 : 0;
   let elapsed = 0;
   let mappedGeneration = -1;
   for (let i = 0; i < all.length; i++) {
@@ -67,8 +73,11 @@ export function renderMediaPlaylist(p: HlsPackager, skip: boolean): string {
       mappedGeneration = s.init.generation;
     }
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(Math.round(s.programDateTime)).toISOString()}`);
-    const endsAgo = total - start - segmentDuration(s);
-    if (s === current || endsAgo < PART_WINDOW_TARGET_DURATIONS * td) {
+    const startsAgo = total - start;
+    const inPartWindow =
+      i >= all.length + hintSegment - PART_WINDOW_SEGMENTS &&
+      startsAgo <= PART_WINDOW_TARGET_DURATIONS * td + 1e-6;
+    if (s === current || inPartWindow) {
       for (const part of s.parts) {
         if (!part.body.complete) break;
         const independent = part.independent ? ',INDEPENDENT=YES' : '';
@@ -83,7 +92,6 @@ export function renderMediaPlaylist(p: HlsPackager, skip: boolean): string {
   if (p.ended) {
     lines.push('#EXT-X-ENDLIST');
   } else {
-    const open = p.openPart;
     if (open) lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${partUri(p.epoch, open.msn, open.index)}"`);
   }
   lines.push('');
@@ -107,6 +115,9 @@ export function renderMultivariantPlaylist(p: HlsPackager): string {
   const video = init?.tracks.find((t) => t.kind === 'video');
   if (video?.width && video.height) attributes.push(`RESOLUTION=${video.width}x${video.height}`);
   if (video && frameRate > 0) attributes.push(`FRAME-RATE=${frameRate.toFixed(3)}`);
+  // §4.4.6.2: NONE says no closed captions are carried; without it Shaka probes the (in-progress) segment for
+  // CEA-608/708 captions and fails while the playlist is young.
+  attributes.push('CLOSED-CAPTIONS=NONE');
   return [
     '#EXTM3U',
     '#EXT-X-VERSION:9',

@@ -1,5 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
+import type { MediaUriSigner } from '../../auth/MediaUriSigning.ts';
+import { type PlayPolicy, presentedToken, queryOf } from '../../auth/PlayPolicy.ts';
+import { InvalidPathError, parseStreamPath } from '../../shared/streamPath.ts';
 import type { HlsPackager } from './HlsPackager.ts';
 import { HlsRequestError } from './HlsPackager.ts';
 
@@ -86,4 +88,53 @@ export async function answerUnavailable(
     }
     throw err;
   }
+}
+
+/** What decides who may fetch a stream's playlists and media (HlsServer's, shared with DashServer). */
+export interface DeliveryAccess {
+  readonly play: PlayPolicy | null;
+  readonly signer: MediaUriSigner | null;
+}
+
+/**
+ * auth.play for LL-HLS/LL-DASH: the entry (playlist, manifest) needs the viewer's token; a media URI needs
+ * the signature the entry wrote, which a CDN edge can check as well. Resolves to the query the entry hands
+ * on to the URIs it names (`token=…`, for the HLS media playlist), '' when the path is open.
+ */
+export async function authorizeDelivery(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  access: DeliveryAccess,
+  path: string,
+  protocol: DeliveryProtocol,
+  entry: boolean,
+): Promise<string> {
+  if (!access.play?.requiresToken(path)) return '';
+  const query = queryOf(request.url);
+  if (entry) {
+    const token = presentedToken(request.headers, query);
+    const refusal = await access.play.authorize({
+      protocol: protocol.prefix === 'hls' ? 'hls' : 'dash',
+      path,
+      remoteAddress: request.socket.remoteAddress ?? '',
+      ...(token ? { token } : {}),
+    });
+    if (refusal) {
+      reply.header('www-authenticate', 'Bearer').header('cache-control', 'no-store');
+      throw new HlsRequestError(refusal.status, refusal.reason);
+    }
+    return `token=${encodeURIComponent(token ?? '')}`;
+  }
+  const problem = access.signer
+    ? access.signer.verify(
+        `/${protocol.prefix}/${path}/`,
+        query.get('expires') ?? undefined,
+        query.get('sig') ?? undefined,
+      )
+    : 'media URIs of this path cannot be verified (no signer)';
+  if (problem) {
+    reply.header('cache-control', 'no-store');
+    throw new HlsRequestError(403, `${protocol.label} media refused for "${path}": ${problem}`);
+  }
+  return '';
 }

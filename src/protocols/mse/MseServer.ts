@@ -1,24 +1,25 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { type PlayPolicy, presentedToken, queryOf } from '../../auth/PlayPolicy.ts';
 import type { MseConfig } from '../../config/schema.ts';
 import { CmafFeed } from '../../core/CmafFeed.ts';
+import { ConnectionsPerIp, TooManyConnectionsError } from '../../core/ConnectionsPerIp.ts';
 import { DelayHistogram } from '../../core/DelayHistogram.ts';
 import type { GopCacheLimits } from '../../core/GopCache.ts';
 import type { Logger } from '../../core/log.ts';
-import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { Stream } from '../../core/Stream.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
+import { InvalidPathError, parseStreamPath } from '../../shared/streamPath.ts';
+import { refuseUpgrade } from '../../transport/refuseUpgrade.ts';
 import { CloseCode, MseSession, type MseSessionCounters } from './MseSession.ts';
 import { FramedFragments, WriteBatch } from './wsFrame.ts';
 
-/** Answers an upgrade request with a plain HTTP error, before any WebSocket exists. */
-export function refuseUpgrade(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ error: message });
-  const reason = status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : 'Error';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+/** A WebSocket close reason is at most 123 bytes (RFC 6455 §5.5: control frames carry 125). */
+export function truncateReason(reason: string): string {
+  let out = reason;
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
+  return out;
 }
 
 /** WebSocket + MSE egress: `GET /mse/{path}` upgrades to a socket carrying the stream as fMP4, frame by frame. */
@@ -35,15 +36,25 @@ export class MseServer {
   readonly #gopLimits: GopCacheLimits | undefined;
   readonly #log: Logger;
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #viewersPerIp: ConnectionsPerIp;
+  readonly #play: PlayPolicy | null;
 
   constructor(options: {
     registry: StreamRegistry;
     config: MseConfig;
     gopLimits?: GopCacheLimits;
     log: Logger;
+    /** auth.play; absent: anyone may watch. */
+    play?: PlayPolicy;
   }) {
+    this.#play = options.play ?? null;
     this.#registry = options.registry;
     this.#config = options.config;
+    this.#viewersPerIp = new ConnectionsPerIp(
+      () => this.#config.maxViewersPerIp,
+      'WebSocket+MSE viewers',
+      'mse.maxViewersPerIp',
+    );
     this.#gopLimits = options.gopLimits;
     this.#log = options.log.child({ component: 'mse' });
     const missed = new WeakMap<object, number>();
@@ -78,15 +89,45 @@ export class MseServer {
       refuseUpgrade(socket, 400, message);
       return;
     }
+    if (!this.#play?.requiresToken(path)) {
+      this.#admit(request, socket, head, path);
+      return;
+    }
+    const token = presentedToken(request.headers, queryOf(request.url));
+    const remoteAddress = request.socket.remoteAddress ?? '';
+    this.#play.authorize({ protocol: 'mse', path, remoteAddress, ...(token ? { token } : {}) }).then(
+      (refusal) => {
+        if (socket.destroyed) return;
+        if (!refusal) {
+          this.#admit(request, socket, head, path);
+          return;
+        }
+        this.#log.info({ remote: remoteAddress }, refusal.reason);
+        // A browser sees no HTTP status of a refused upgrade, only a close code and its reason.
+        this.#wss.handleUpgrade(request, socket, head, (ws) =>
+          ws.close(
+            refusal.status === 401 ? CloseCode.unauthorized : CloseCode.forbidden,
+            truncateReason(refusal.reason),
+          ),
+        );
+      },
+      (err: unknown) => {
+        this.#log.error({ err, path }, 'play authorization failed');
+        refuseUpgrade(socket, 500, 'internal server error');
+      },
+    );
+  }
+
+  /** In a cluster the stream may live on another node: this one pulls it first. */
+  #admit(request: IncomingMessage, socket: Duplex, head: Buffer, path: string): void {
     const local = this.#registry.get(path);
     if (local?.live || !this.#registry.resolver) {
       this.#accept(request, socket, head, path, local);
       return;
     }
-    // In a cluster the stream may live on another node: this one pulls it first.
     this.#registry.acquire(path).then(
       (stream) => this.#accept(request, socket, head, path, stream),
-      (err) => {
+      (err: unknown) => {
         this.#log.error({ path, err }, 'stream lookup failed');
         refuseUpgrade(socket, 500, 'stream lookup failed');
       },
@@ -107,6 +148,16 @@ export class MseServer {
       refuseUpgrade(socket, 404, message);
       return;
     }
+    let release: () => void;
+    try {
+      release = this.#viewersPerIp.admit(request.socket.remoteAddress ?? '');
+    } catch (err) {
+      if (!(err instanceof TooManyConnectionsError)) throw err;
+      this.#log.info({ remote: request.socket.remoteAddress }, `viewer refused: ${err.message}`);
+      refuseUpgrade(socket, 429, err.message);
+      return;
+    }
+    socket.once('close', release);
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
       const remoteAddress = request.socket.remoteAddress ?? '';
       const session = new MseSession(ws, path, remoteAddress, {

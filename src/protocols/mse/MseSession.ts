@@ -2,9 +2,9 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { CmafFragment, CmafInit, CmafListener } from '../../core/CmafFeed.ts';
 import type { DelayHistogram } from '../../core/DelayHistogram.ts';
-import { describeTrack } from '../../core/Frame.ts';
 import type { Logger } from '../../core/log.ts';
 import { type Sink, Subscriber } from '../../core/Subscriber.ts';
+import { describeTrack } from '../../media/Frame.ts';
 import type { FramedFragments, WriteBatch } from './wsFrame.ts';
 
 /** Close codes a player acts on (see docs/protocols/mse.md). */
@@ -13,6 +13,10 @@ export const CloseCode = {
   goingAway: 1001,
   tooBig: 1009,
   notLive: 4404,
+  /** auth.play: no token, or one that does not verify (the reason says which). */
+  unauthorized: 4401,
+  /** auth.play: a valid token that grants no play on this path. */
+  forbidden: 4403,
   badPath: 4400,
 } as const;
 

@@ -1,5 +1,5 @@
 import type { CmafFragment } from '../../core/CmafFeed.ts';
-import { FramedOnce, frameMessage, Opcode } from '../../http/websocketFrame.ts';
+import { FramedOnce, frameMessage, Opcode } from '../../transport/websocketFrame.ts';
 
 /** A complete server-to-client WebSocket binary message around `payload`, built once for every viewer. */
 export function frameBinary(payload: Uint8Array): Buffer {

@@ -1,14 +1,15 @@
 import type { Socket } from 'node:net';
+import type { PlayPolicy } from '../../auth/PlayPolicy.ts';
 import type { PublishPolicy } from '../../auth/PublishPolicy.ts';
 import type { Logger } from '../../core/log.ts';
-import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { Stream } from '../../core/Stream.ts';
 import { StreamBusyError, type StreamRegistry } from '../../core/StreamRegistry.ts';
 import { MediaParseError } from '../../media/errors.ts';
 import { FlvTagType, parseFlvTags } from '../../media/flv/tag.ts';
+import { InvalidPathError, parseStreamPath } from '../../shared/streamPath.ts';
 import { type Amf0Object, type Amf0Value, decodeAmf0Sequence } from './amf0.ts';
-import { ChunkReader, ChunkWriter } from './chunk.ts';
-import { RtmpProtocolError } from './errors.ts';
+import { ChunkReader, ChunkWriter, type ReassemblyBudget } from './chunk.ts';
+import { Amf0Error, RtmpProtocolError } from './errors.ts';
 import { ServerHandshake } from './handshake.ts';
 import {
   acknowledgementMessage,
@@ -31,9 +32,13 @@ import type { RtmpPlayFeed } from './RtmpPlayFeed.ts';
 export interface RtmpConnectionContext {
   readonly registry: StreamRegistry;
   readonly authorizePublish: PublishPolicy;
+  /** Decides every play; null: anyone may play. */
+  readonly authorizePlay: PlayPolicy | null;
   /** Chunk size of everything the server sends (announced with Set Chunk Size at connect). */
   readonly chunkSize: number;
   readonly maxMessageSize: number;
+  /** Memory of unfinished messages across every connection. */
+  readonly reassembly: ReassemblyBudget;
   /** The handshake and the connect command must complete within this. */
   readonly handshakeTimeoutMs: number;
   /** A connection that is not playing and sends nothing for this long is closed. */
@@ -47,6 +52,11 @@ export interface RtmpConnectionContext {
 const WINDOW_ACK_SIZE = 2_500_000;
 /** After a refusal, how long the client gets to read the status before the socket is destroyed. */
 const REFUSAL_LINGER_MS = 2000;
+/**
+ * Largest message a connection may send before its publish or play is accepted: connect, createStream and
+ * publish are a few hundred bytes, so an unauthenticated client cannot make the server hold megabytes.
+ */
+export const PRE_AUTH_MAX_MESSAGE_SIZE = 16 * 1024;
 
 const FMS_VERSION = 'FMS/3,0,1,123';
 /** E-RTMP "Enhancing NetConnection connect": the FourCCs we take, echoed when the client offers its list. */
@@ -57,6 +67,8 @@ let nextConnectionId = 1;
 interface StreamName {
   readonly path: string;
   readonly key: string | undefined;
+  /** `?token=` on the stream name (or the app): a viewer's token for auth.play. */
+  readonly token: string | undefined;
 }
 
 /**
@@ -81,6 +93,8 @@ export class RtmpConnection implements RtmpOutput {
   /** Set once the connection is being closed: nothing more is read or written. */
   #closing = false;
   #closed = false;
+  /** A publish is being authorized; a second one on this connection is refused meanwhile. */
+  #publishPending = false;
   #nextStreamId = 1;
   #ingest: RtmpIngest | null = null;
   #ingestStreamId = 0;
@@ -99,9 +113,11 @@ export class RtmpConnection implements RtmpOutput {
     this.#onClosed = onClosed;
     this.log = ctx.log.child({ remote: `${this.remoteAddress}:${socket.remotePort ?? 0}` });
     this.#reader = new ChunkReader({
-      maxMessageSize: ctx.maxMessageSize,
+      maxMessageSize: Math.min(PRE_AUTH_MAX_MESSAGE_SIZE, ctx.maxMessageSize),
+      budget: ctx.reassembly,
       onMessage: (message) => this.#onMessage(message),
     });
+    this.#reader.maxMessageSizeReason = ' before a publish or play is accepted';
     this.#writer = new ChunkWriter();
     socket.setNoDelay(true);
     socket.setTimeout(ctx.idleTimeoutMs);
@@ -144,6 +160,12 @@ export class RtmpConnection implements RtmpOutput {
     this.socket.write(bytes);
   }
 
+  /** A publish or play was accepted: messages up to the server's limit may come now. */
+  #authorized(): void {
+    this.#reader.maxMessageSize = this.#ctx.maxMessageSize;
+    this.#reader.maxMessageSizeReason = '';
+  }
+
   /** Ends the connection now: the publish (if any) is unpublished, players detach. */
   close(reason: string): void {
     if (this.#closed) return;
@@ -169,6 +191,7 @@ export class RtmpConnection implements RtmpOutput {
     this.#closing = true;
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
     if (this.#lingerTimer) clearTimeout(this.#lingerTimer);
+    this.#reader.release();
     this.#endPublish();
     for (const player of this.#players.values()) player.close();
     this.#players.clear();
@@ -244,10 +267,10 @@ export class RtmpConnection implements RtmpOutput {
         this.#onMedia(message.typeId, message.streamId, message.timestamp, p);
         return;
       case MessageType.DataAmf0:
-        this.#onData0(message.streamId, decodeAmf0Sequence(p));
+        this.#onDataMessage(message.streamId, p, 0);
         return;
       case MessageType.DataAmf3:
-        this.#onData0(message.streamId, decodeAmf0Sequence(p, amf3Start(p, 'data')));
+        this.#onDataMessage(message.streamId, p, amf3Start(p, 'data'));
         return;
       case MessageType.CommandAmf0:
         this.#onCommand(message.streamId, decodeAmf0Sequence(p));
@@ -294,8 +317,26 @@ export class RtmpConnection implements RtmpOutput {
         this.#onMedia(MessageType.Audio, message.streamId, timestamp, tag.body);
       else if (tag.type === FlvTagType.Video)
         this.#onMedia(MessageType.Video, message.streamId, timestamp, tag.body);
-      else if (tag.type === FlvTagType.Script) this.#onData0(message.streamId, decodeAmf0Sequence(tag.body));
+      else if (tag.type === FlvTagType.Script) this.#onDataMessage(message.streamId, tag.body, 0);
     }
+  }
+
+  /**
+   * A data message the publisher may do without (onMetaData): one that does not decode, or whose references
+   * expand past MAX_EXPANDED_BYTES, is refused alone and the publish goes on.
+   */
+  #onDataMessage(streamId: number, payload: Uint8Array, offset: number): void {
+    let values: Amf0Value[];
+    try {
+      values = decodeAmf0Sequence(payload, offset);
+    } catch (err) {
+      if (!(err instanceof Amf0Error)) throw err;
+      const refusal = `data message of ${payload.length} bytes refused: ${err.message}`;
+      this.log.warn({ path: this.#ingest?.path, remote: this.remoteAddress }, refusal);
+      this.#ingest?.stream.warnings.add(`onMetaData ignored: ${err.message}`);
+      return;
+    }
+    this.#onData0(streamId, values);
   }
 
   #onData0(streamId: number, values: Amf0Value[]): void {
@@ -412,11 +453,12 @@ export class RtmpConnection implements RtmpOutput {
     const [appPart, appQuery] = splitQuery(this.app);
     const [namePart, nameQuery] = splitQuery(name);
     const key = nameQuery.get('key') ?? appQuery.get('key') ?? undefined;
-    return { path: parseStreamPath(`${appPart}/${namePart}`), key };
+    const token = nameQuery.get('token') ?? appQuery.get('token') ?? undefined;
+    return { path: parseStreamPath(`${appPart}/${namePart}`), key, token };
   }
 
   #onPublish(streamId: number, name: string): void {
-    if (this.#ingest) {
+    if (this.#ingest || this.#publishPending) {
       this.send(
         onStatusMessage(
           streamId,
@@ -425,7 +467,7 @@ export class RtmpConnection implements RtmpOutput {
           'this connection is already publishing',
         ),
       );
-      this.log.warn({ path: this.#ingest.path }, 'second publish on one connection refused');
+      this.log.warn({ path: this.#ingest?.path }, 'second publish on one connection refused');
       return;
     }
     let target: StreamName;
@@ -439,12 +481,28 @@ export class RtmpConnection implements RtmpOutput {
       return;
     }
     const { path, key } = target;
-    const refusal = this.#ctx.authorizePublish({
-      protocol: 'rtmp',
-      path,
-      remoteAddress: this.remoteAddress,
-      ...(key !== undefined ? { key } : {}),
-    });
+    // The policy may ask a key set or a hook; media waits, as clients wait for Publish.Start to send it.
+    this.#publishPending = true;
+    Promise.resolve(
+      this.#ctx.authorizePublish({
+        protocol: 'rtmp',
+        path,
+        remoteAddress: this.remoteAddress,
+        ...(key !== undefined ? { key } : {}),
+      }),
+    ).then(
+      (refusal) => {
+        this.#publishPending = false;
+        if (!this.#closed) this.#startPublish(streamId, path, refusal);
+      },
+      (err: unknown) => {
+        this.#publishPending = false;
+        this.#fail(err);
+      },
+    );
+  }
+
+  #startPublish(streamId: number, path: string, refusal: string | null): void {
     if (refusal !== null) {
       this.log.warn({ path }, `publish unauthorized: ${refusal}`);
       this.send(onStatusMessage(streamId, 'error', 'NetStream.Publish.Unauthorized', refusal));
@@ -464,6 +522,7 @@ export class RtmpConnection implements RtmpOutput {
         },
         onError: (err) => this.#fail(err),
       });
+      this.#authorized();
     } catch (err) {
       if (!(err instanceof StreamBusyError)) throw err;
       this.log.warn({ path }, err.message);
@@ -501,9 +560,9 @@ export class RtmpConnection implements RtmpOutput {
   }
 
   #onPlay(streamId: number, name: string): void {
-    let path: string;
+    let target: StreamName;
     try {
-      path = this.#resolve(name).path;
+      target = this.#resolve(name);
     } catch (err) {
       if (!(err instanceof InvalidPathError)) throw err;
       this.log.warn({ app: this.app, name }, `play refused: ${err.message}`);
@@ -511,12 +570,36 @@ export class RtmpConnection implements RtmpOutput {
       this.#closeAfterFlush('invalid path');
       return;
     }
+    const { path, token } = target;
+    const policy = this.#ctx.authorizePlay;
+    if (!policy?.requiresToken(path)) {
+      this.#play(streamId, path);
+      return;
+    }
+    policy
+      .authorize({ protocol: 'rtmp', path, remoteAddress: this.remoteAddress, ...(token ? { token } : {}) })
+      .then(
+        (refusal) => {
+          if (this.#closed) return;
+          if (!refusal) {
+            this.#play(streamId, path);
+            return;
+          }
+          this.log.warn({ path }, refusal.reason);
+          this.send(onStatusMessage(streamId, 'error', 'NetStream.Play.Failed', refusal.reason));
+          this.#closeAfterFlush('play unauthorized');
+        },
+        (err: unknown) => this.#fail(err),
+      );
+  }
+
+  /** In a cluster an edge pulls the stream from its origin first. */
+  #play(streamId: number, path: string): void {
     const local = this.#ctx.registry.get(path);
     if (local?.live || !this.#ctx.registry.resolver) {
       this.#startPlay(streamId, path, local);
       return;
     }
-    // In a cluster an edge pulls the stream from its origin first.
     this.#ctx.registry.acquire(path).then(
       (stream) => {
         if (!this.#closed) this.#startPlay(streamId, path, stream);
@@ -550,6 +633,7 @@ export class RtmpConnection implements RtmpOutput {
       log: this.log,
     });
     this.#players.set(streamId, player);
+    this.#authorized();
     this.log.info({ path, live: stream.live }, 'play started');
     player.start();
   }

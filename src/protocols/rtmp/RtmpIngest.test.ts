@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
-import type { Frame, Track } from '../../core/Frame.ts';
 import { log } from '../../core/log.ts';
 import { StreamRegistry } from '../../core/StreamRegistry.ts';
+import type { Frame, Track } from '../../media/Frame.ts';
 import { type FlvTag, FlvTagType, parseFlvTags } from '../../media/flv/tag.ts';
 import { splitAvcc } from '../../media/nalu.ts';
 import { ffmpeg } from '../../media/testing/ffmpeg.ts';

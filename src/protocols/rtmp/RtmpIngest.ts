@@ -1,8 +1,8 @@
-import type { AudioCodec, Frame, MediaKind, Track, VideoCodec } from '../../core/Frame.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Publisher, Stream } from '../../core/Stream.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
 import { parseAudioSpecificConfig } from '../../media/aac/asc.ts';
+import type { AudioCodec, Frame, MediaKind, Track, VideoCodec } from '../../media/Frame.ts';
 import { parseAudioTag } from '../../media/flv/audio.ts';
 import { parseVideoTag } from '../../media/flv/video.ts';
 import { avccRelength } from '../../media/nalu.ts';
@@ -167,7 +167,7 @@ export class RtmpIngest implements Publisher {
         return;
       }
       case 'unsupported':
-        this.#reportOnce(packet.reason, `${packet.reason}; the video is ignored`);
+        this.#warnOnce(packet.reason, `${packet.reason}; the video is ignored`);
         return;
       default:
         // Sequence end, E-RTMP metadata (HDR colour info) and seek commands change nothing downstream.
@@ -207,7 +207,10 @@ export class RtmpIngest implements Publisher {
         return;
       }
       case 'unsupported':
-        this.#reportOnce(packet.reason, `${packet.reason}; the audio is ignored`);
+        this.#warnOnce(
+          packet.reason,
+          `${packet.reason}; the audio is ignored (publish AAC, or Opus over Enhanced RTMP)`,
+        );
         return;
       default:
         return;
@@ -217,7 +220,7 @@ export class RtmpIngest implements Publisher {
   #setVideoConfig(codec: VideoCodec, config: Uint8Array): void {
     const described = describeVideoConfig(codec, config);
     if (described === null) {
-      this.#reportOnce(`unsupported-${codec}`, `${codec} video is not supported yet; the video is ignored`);
+      this.#warnOnce(`unsupported-${codec}`, `${codec} video is not supported yet; the video is ignored`);
       return;
     }
     const track: Track = {
@@ -394,6 +397,12 @@ export class RtmpIngest implements Publisher {
     if (this.#reported.has(key)) return;
     this.#reported.add(key);
     this.#log.warn({ path: this.path }, message);
+  }
+
+  /** A track the source sends that nobody will get: the API and the dashboard say so, not only the log. */
+  #warnOnce(key: string, message: string): void {
+    if (!this.#reported.has(key)) this.stream.warnings.add(message);
+    this.#reportOnce(key, message);
   }
 }
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Frame, Track } from '../../core/Frame.ts';
 import { log } from '../../core/log.ts';
 import type { Publisher } from '../../core/Stream.ts';
 import { StreamRegistry } from '../../core/StreamRegistry.ts';
+import type { Frame, Track } from '../../media/Frame.ts';
 import { parseAudioTag } from '../../media/flv/audio.ts';
 import { parseVideoTag } from '../../media/flv/video.ts';
 import { decodeAmf0Sequence } from './amf0.ts';

@@ -1,10 +1,10 @@
-import type { AudioCodec, Frame, Track, VideoCodec } from '../../core/Frame.ts';
 import type { GopCacheLimits } from '../../core/GopCache.ts';
 import { type FeedListener, SharedFeed } from '../../core/SharedFeed.ts';
 import type { Stream } from '../../core/Stream.ts';
+import type { AudioCodec, Frame, Track, VideoCodec } from '../../media/Frame.ts';
 import { audioFrameTagHeader, audioSequenceStartTag } from '../../media/flv/audio.ts';
 import { videoFrameTagHeader, videoSequenceStartTag } from '../../media/flv/video.ts';
-import { Amf0EcmaArray, type Amf0Object } from './amf0.ts';
+import { Amf0EcmaArray, type Amf0Object, encodeAmf0 } from './amf0.ts';
 import { encodeChunks } from './chunk.ts';
 import { metadataAudioCodecId, metadataVideoCodecId } from './codecs.ts';
 import { Csid, MessageType } from './messages.ts';
@@ -81,6 +81,8 @@ export class SharedMediaMessage {
 export interface RtmpPlayInit {
   readonly tracks: readonly Track[];
   readonly metadata: Amf0Object;
+  /** `onMetaData` and the metadata encoded once as a data message body, for every player. */
+  readonly metadataPayload: Uint8Array;
   readonly sequenceHeaders: readonly { readonly typeId: number; readonly body: Uint8Array }[];
 }
 
@@ -124,7 +126,9 @@ export class RtmpPlayFeed extends SharedFeed<RtmpPlayInit, SharedMediaMessage> {
         sequenceHeaders.push({ typeId: MessageType.Video, body: videoSequenceStartTag(t) });
       else sequenceHeaders.push({ typeId: MessageType.Audio, body: audioSequenceStartTag(t) });
     }
-    this.publishInit({ tracks, metadata: this.#metadata(tracks), sequenceHeaders });
+    const metadata = this.#metadata(tracks);
+    const metadataPayload = encodeAmf0('onMetaData', metadata);
+    this.publishInit({ tracks, metadata, metadataPayload, sequenceHeaders });
   }
 
   onFrame(frame: Frame): void {

@@ -96,7 +96,8 @@ export class RtmpPlayer implements RtmpPlayListener {
       );
     }
     const timestamp = this.#feed.currentTimestamp;
-    this.#output.send(dataMessage(this.streamId, timestamp, 'onMetaData', init.metadata));
+    // Encoded once by the feed: a player costs the bytes it is sent, not an encoding of its own.
+    this.#output.send({ ...dataMessage(this.streamId, timestamp), payload: init.metadataPayload });
     for (const header of init.sequenceHeaders) {
       const csid = header.typeId === MessageType.Video ? Csid.Video : Csid.Audio;
       // Type 0 headers like the shared media, so the media chunk streams carry no compression state.

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { pino } from 'pino';
 import { createPublishPolicy, type PublishPolicy, type PublishRequest } from '../../auth/PublishPolicy.ts';
-import type { Frame, Track } from '../../core/Frame.ts';
 import type { Logger } from '../../core/log.ts';
 import { StreamRegistry } from '../../core/StreamRegistry.ts';
+import type { Frame, Track } from '../../media/Frame.ts';
 import { FlvTagType, parseFlvTags } from '../../media/flv/tag.ts';
 import { parseVideoTag } from '../../media/flv/video.ts';
 import { ffmpeg } from '../../media/testing/ffmpeg.ts';
@@ -179,6 +179,40 @@ test('ffmpeg publishes H.264 + AAC: tracks, frame counts, GOP, monotonic timesta
   assert.equal(h.registry.get('live/cam1')?.live, false);
   assert.ok(hasLine(h.lines, /^publish started$/));
   assert.ok(hasLine(h.lines, /^publish ended$/));
+});
+
+test('ffmpeg publishing MP3 or Speex audio: the stream goes live video-only and its warnings say why', async (t) => {
+  const h = await startServer(t);
+  const cases = [
+    { path: 'live/mp3', codec: ['-c:a', 'libmp3lame', '-ar', '44100'], named: /FLV sound format 2 \(MP3\)/ },
+    {
+      path: 'live/speex',
+      codec: ['-c:a', 'libspeex', '-ar', '16000'],
+      named: /FLV sound format 11 \(Speex\)/,
+    },
+  ];
+  for (const c of cases) {
+    runFfmpeg(t, [
+      ...['-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30'],
+      ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
+      ...['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', '30', ...c.codec],
+      ...['-t', '4', '-f', 'flv', h.url(c.path)],
+    ]);
+  }
+  for (const c of cases) {
+    await waitFor(() => (h.registry.get(c.path)?.tracks.length ?? 0) > 0, `${c.path} to go live`);
+    const stream = h.registry.get(c.path)!;
+    await waitFor(() => stream.warnings.size > 0, `a warning on ${c.path}`);
+    assert.deepEqual(
+      stream.tracks.map((tr) => tr.kind),
+      ['video'],
+    );
+    const warnings = [...stream.warnings];
+    assert.equal(warnings.length, 1, warnings.join(' | '));
+    assert.match(warnings[0], c.named);
+    assert.match(warnings[0], /the audio is ignored/);
+    assert.ok(hasLine(h.lines, c.named, 40), 'the same is logged as a warning');
+  }
 });
 
 test('a second publisher on a live path is refused with BadName while the first keeps publishing', async (t) => {
@@ -380,7 +414,7 @@ test('bad clients are closed with a log line while a healthy publisher keeps flo
   assert.ok(
     hasLine(
       h.lines,
-      /^closing connection: message of 16777215 bytes \(type 9\) on chunk stream 6 exceeds the 8388608-byte limit$/,
+      /^closing connection: message of 16777215 bytes \(type 9\) on chunk stream 6 exceeds the 16384-byte limit before a publish or play is accepted$/,
       40,
     ),
   );

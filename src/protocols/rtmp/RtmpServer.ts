@@ -1,9 +1,10 @@
 import { type AddressInfo, createServer, type Server } from 'node:net';
+import type { PlayPolicy } from '../../auth/PlayPolicy.ts';
 import type { PublishPolicy } from '../../auth/PublishPolicy.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Stream } from '../../core/Stream.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
-import { DEFAULT_MAX_MESSAGE_SIZE, MAX_CHUNK_SIZE } from './chunk.ts';
+import { DEFAULT_MAX_MESSAGE_SIZE, MAX_CHUNK_SIZE, ReassemblyBudget } from './chunk.ts';
 import { RtmpConnection, type RtmpConnectionContext } from './RtmpConnection.ts';
 import { RtmpPlayFeed } from './RtmpPlayFeed.ts';
 
@@ -15,6 +16,8 @@ export interface RtmpServerOptions {
   readonly port?: number;
   /** Decides every publish: null allows, a string refuses with that reason. */
   readonly authorizePublish: PublishPolicy;
+  /** Decides every play (auth.play); absent: anyone may play. */
+  readonly authorizePlay?: PlayPolicy;
   /** Chunk size of what the server sends (announced at connect). Default 4096. */
   readonly chunkSize?: number;
   readonly log: Logger;
@@ -22,8 +25,10 @@ export interface RtmpServerOptions {
   readonly handshakeTimeoutMs?: number;
   /** A publisher (or a connection doing nothing) silent this long is closed. Default 10 s. */
   readonly idleTimeoutMs?: number;
-  /** Largest RTMP message accepted from a client. Default 8 MiB. */
+  /** Largest RTMP message accepted from a client (once its publish or play is accepted). Default 8 MiB. */
   readonly maxMessageSize?: number;
+  /** Memory all connections' unfinished messages may hold together. Default 256 MiB. */
+  readonly maxReassemblyBytes?: number;
   /** A player whose socket holds more unsent bytes than this skips to the next keyframe. Default 2 MiB. */
   readonly playerMaxBacklogBytes?: number;
 }
@@ -41,6 +46,11 @@ export class RtmpServer {
   readonly #context: RtmpConnectionContext;
   readonly #feeds = new Map<Stream, RtmpPlayFeed>();
 
+  /** Bytes all connections' unfinished messages hold now. */
+  get reassemblyBytes(): number {
+    return this.#context.reassembly.used;
+  }
+
   constructor(options: RtmpServerOptions) {
     const chunkSize = options.chunkSize ?? 4096;
     if (!Number.isInteger(chunkSize) || chunkSize < 128 || chunkSize > MAX_CHUNK_SIZE) {
@@ -53,8 +63,10 @@ export class RtmpServer {
     this.#context = {
       registry,
       authorizePublish: options.authorizePublish,
+      authorizePlay: options.authorizePlay ?? null,
       chunkSize,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      reassembly: new ReassemblyBudget(options.maxReassemblyBytes ?? 256 * 1024 * 1024),
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
       idleTimeoutMs: options.idleTimeoutMs ?? 10_000,
       playerMaxBacklogBytes: options.playerMaxBacklogBytes ?? 2 * 1024 * 1024,

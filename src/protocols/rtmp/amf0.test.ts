@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Amf0EcmaArray, type Amf0Value, decodeAmf0, decodeAmf0Sequence, encodeAmf0 } from './amf0.ts';
+import {
+  Amf0EcmaArray,
+  type Amf0Value,
+  decodeAmf0,
+  decodeAmf0Sequence,
+  encodeAmf0,
+  MAX_EXPANDED_BYTES,
+} from './amf0.ts';
 import { Amf0Error } from './errors.ts';
+import { metadataWith, referenceBomb, selfReference } from './testing/amf0Bombs.ts';
 
 function roundTrip(value: Amf0Value): Amf0Value {
   const bytes = encodeAmf0(value);
@@ -146,4 +154,28 @@ test('hostile sizes and nesting are refused, not allocated or recursed into', ()
   // 100 objects, each the value of key "a" in the one before.
   const nested = Buffer.concat(Array.from({ length: 100 }, () => Buffer.from([0x03, 0x00, 0x01, 0x61])));
   assert.throws(() => decodeAmf0(nested), /nesting deeper than 64 levels/);
+});
+
+test('AMF0 references expanding past MAX_EXPANDED_BYTES are refused while decoding, with the sizes', () => {
+  const bomb = referenceBomb(20); // 333 bytes standing for 100 MB
+  assert.equal(bomb.length, 333);
+  const started = performance.now();
+  assert.throws(
+    () => decodeAmf0(bomb),
+    (err: Error) =>
+      err instanceof Amf0Error &&
+      new RegExp(`references expand the value past ${MAX_EXPANDED_BYTES} bytes`).test(err.message),
+  );
+  assert.ok(performance.now() - started < 100, 'refused at once, not after expanding');
+  // A few levels stay well inside the bound and decode to shared objects.
+  const small = decodeAmf0(referenceBomb(4)).value as Amf0Value[][];
+  assert.equal(small.length, 5);
+  assert.ok(encodeAmf0(small).length < 4000);
+});
+
+test('AMF0 self and enclosing references (cycles) are refused', () => {
+  assert.throws(() => decodeAmf0(selfReference(0)), /reference 0 points to an enclosing value \(a cycle\)/);
+  // onMetaData's ECMA array is value 0, the object inside it value 1: both are open at the reference.
+  assert.throws(() => decodeAmf0Sequence(metadataWith(selfReference(0))), /a cycle/);
+  assert.throws(() => decodeAmf0Sequence(metadataWith(selfReference(1))), /a cycle/);
 });

@@ -37,16 +37,31 @@ const AVMPLUS = 0x11;
 /** Nesting bound: a hostile command cannot exhaust the stack. */
 const MAX_DEPTH = 64;
 
+/**
+ * How large decoded values may be once references are expanded (what encoding them again would write).
+ * AMF0 §2.9 references let a few hundred bytes stand for gigabytes (each reference repeats a whole earlier
+ * object); real commands and onMetaData are a few kilobytes.
+ */
+export const MAX_EXPANDED_BYTES = 256 * 1024;
+
 /** Decodes one value at `offset`; returns it and the offset after it. */
-export function decodeAmf0(data: Uint8Array, offset = 0): { value: Amf0Value; offset: number } {
-  const reader = new Amf0Reader(data, offset);
+export function decodeAmf0(
+  data: Uint8Array,
+  offset = 0,
+  maxExpandedBytes = MAX_EXPANDED_BYTES,
+): { value: Amf0Value; offset: number } {
+  const reader = new Amf0Reader(data, offset, maxExpandedBytes);
   const value = reader.value(0);
   return { value, offset: reader.pos };
 }
 
 /** Decodes consecutive values from `offset` to the end (a command: name, transaction id, arguments...). */
-export function decodeAmf0Sequence(data: Uint8Array, offset = 0): Amf0Value[] {
-  const reader = new Amf0Reader(data, offset);
+export function decodeAmf0Sequence(
+  data: Uint8Array,
+  offset = 0,
+  maxExpandedBytes = MAX_EXPANDED_BYTES,
+): Amf0Value[] {
+  const reader = new Amf0Reader(data, offset, maxExpandedBytes);
   const out: Amf0Value[] = [];
   while (reader.pos < data.length) out.push(reader.value(0));
   return out;
@@ -59,8 +74,16 @@ class Amf0Reader {
   pos: number;
   /** Complex values in decode order, for reference markers (AMF0 §2.9). */
   readonly refs: Amf0Value[] = [];
+  /** Per entry of refs: its size with references expanded; undefined while it is still being decoded. */
+  readonly #refSizes: (number | undefined)[] = [];
+  readonly #start: number;
+  readonly #maxExpandedBytes: number;
+  /** Bytes references add beyond their 3 encoded ones, so far. */
+  #expansion = 0;
 
-  constructor(data: Uint8Array, offset: number) {
+  constructor(data: Uint8Array, offset: number, maxExpandedBytes: number) {
+    this.#start = offset;
+    this.#maxExpandedBytes = maxExpandedBytes;
     this.data = data;
     this.buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -147,8 +170,9 @@ class Amf0Reader {
         }
         this.enter(depth, at);
         const out: Amf0Value[] = [];
-        this.refs.push(out);
+        const done = this.#opened(out, at);
         for (let i = 0; i < count; i++) out.push(this.value(depth + 1));
+        done();
         return out;
       }
       case DATE: {
@@ -164,6 +188,12 @@ class Amf0Reader {
             at,
           );
         }
+        const size = this.#refSizes[index];
+        // A value referring to itself or to one that encloses it is a cycle: it cannot be encoded again.
+        if (size === undefined)
+          throw new Amf0Error(`reference ${index} points to an enclosing value (a cycle)`, at);
+        this.#expansion += size - 3;
+        this.#checkExpansion(at);
         return this.refs[index];
       }
       case OBJECT_END:
@@ -178,15 +208,37 @@ class Amf0Reader {
     }
   }
 
+  /** Registers a complex value for references; the returned function records its size once it is complete. */
+  #opened(value: Amf0Value, at: number): () => void {
+    const index = this.refs.length;
+    this.refs.push(value);
+    this.#refSizes.push(undefined);
+    const expansionBefore = this.#expansion;
+    return () => {
+      this.#refSizes[index] = this.pos - at + (this.#expansion - expansionBefore);
+    };
+  }
+
+  #checkExpansion(at: number): void {
+    const expanded = this.pos - this.#start + this.#expansion;
+    if (expanded > this.#maxExpandedBytes) {
+      throw new Amf0Error(
+        `references expand the value past ${this.#maxExpandedBytes} bytes (${expanded} so far from ${this.pos - this.#start} bytes of input)`,
+        at,
+      );
+    }
+  }
+
   properties<T extends Amf0Object>(target: T, depth: number, at: number): T {
     this.enter(depth, at);
-    this.refs.push(target);
+    const done = this.#opened(target, at);
     for (;;) {
       const key = this.utf8(this.u16('property name length'), 'property name');
       if (key === '') {
         this.need(1, 'type marker');
         if (this.data[this.pos] === OBJECT_END) {
           this.pos++;
+          done();
           return target;
         }
       }

@@ -28,9 +28,27 @@ interface ChunkStreamState {
   received: number;
 }
 
+/**
+ * Reassembly memory shared by every connection of a server: bytes of unfinished messages held, against a
+ * limit. A connection that would pass it is refused (closed), not the server.
+ */
+export class ReassemblyBudget {
+  readonly maxBytes: number;
+  used = 0;
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+}
+
+/** Unfinished messages start this large and double as their bytes arrive, up to their declared length. */
+const FIRST_ALLOCATION = 64 * 1024;
+
 export interface ChunkReaderOptions {
   /** Largest message accepted; a header announcing more is a protocol error. */
   readonly maxMessageSize?: number;
+  /** The server-wide bound on unfinished messages' memory; none when absent. */
+  readonly budget?: ReassemblyBudget;
   /** Called synchronously for every complete message, in order. */
   readonly onMessage: (message: RtmpMessage) => void;
 }
@@ -44,7 +62,12 @@ export interface ChunkReaderOptions {
  * The reader may keep views into the arrays it is given: callers must not reuse them.
  */
 export class ChunkReader {
-  readonly maxMessageSize: number;
+  /** Changeable: a connection allows large messages only once its publish or play is authorized. */
+  maxMessageSize: number;
+  /** Said after the limit when a message passes it (why the limit is what it is). */
+  maxMessageSizeReason = '';
+  readonly #budget: ReassemblyBudget;
+  #released = false;
   /** Bytes consumed so far, for acknowledgements (§5.4.3). */
   bytesRead = 0;
   readonly #onMessage: (message: RtmpMessage) => void;
@@ -60,6 +83,7 @@ export class ChunkReader {
 
   constructor(options: ChunkReaderOptions) {
     this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#budget = options.budget ?? new ReassemblyBudget(Number.POSITIVE_INFINITY);
     this.#onMessage = options.onMessage;
   }
 
@@ -75,7 +99,7 @@ export class ChunkReader {
       this.#pending = EMPTY;
     }
     let pos = 0;
-    while (pos < buf.length) {
+    while (pos < buf.length && !this.#released) {
       if (this.#current === null) {
         const next = this.#readHeader(buf, pos);
         if (next < 0) {
@@ -88,6 +112,7 @@ export class ChunkReader {
       }
       const state = this.#current;
       const take = Math.min(this.#chunkLeft, buf.length - pos);
+      if (state.received + take > state.payload!.length) this.#grow(state, state.received + take);
       state.payload!.set(buf.subarray(pos, pos + take), state.received);
       state.received += take;
       this.#chunkLeft -= take;
@@ -178,7 +203,7 @@ export class ChunkReader {
     if (s.length > this.maxMessageSize) {
       throw new RtmpProtocolError(
         `message of ${s.length} bytes (type ${s.typeId}) on chunk stream ${csid} exceeds the ` +
-          `${this.maxMessageSize}-byte limit`,
+          `${this.maxMessageSize}-byte limit${this.maxMessageSizeReason}`,
       );
     }
     if (s.length === 0) {
@@ -197,8 +222,11 @@ export class ChunkReader {
       );
     }
     this.#incompleteBytes += s.length;
-    s.payload = new Uint8Array(s.length);
+    // Memory follows the bytes that arrive, not the length a header claims: a client announcing big messages
+    // and sending nothing holds almost nothing.
+    s.payload = EMPTY;
     s.received = 0;
+    this.#grow(s, Math.min(s.length, FIRST_ALLOCATION));
     this.#startChunk(csid, s);
     return afterHeader;
   }
@@ -209,12 +237,38 @@ export class ChunkReader {
     this.#chunkLeft = Math.min(this.#chunkSize, state.length - state.received);
   }
 
-  #complete(csid: number, state: ChunkStreamState, payload: Uint8Array): void {
-    if (state.payload !== null) {
-      this.#incompleteBytes -= state.length;
-      state.payload = null;
-      state.received = 0;
+  /** The unfinished message's buffer, to at least `needed` bytes (doubling, at most its declared length). */
+  #grow(state: ChunkStreamState, needed: number): void {
+    const old = state.payload ?? EMPTY;
+    const size = Math.min(state.length, Math.max(needed, old.length * 2));
+    const budget = this.#budget;
+    if (budget.used + size - old.length > budget.maxBytes) {
+      throw new RtmpProtocolError(
+        `unfinished messages of all connections would hold more than ${budget.maxBytes} bytes (rtmp.maxReassemblyBytes); this connection's ${state.length}-byte message is refused`,
+      );
     }
+    const next = new Uint8Array(size);
+    next.set(old.subarray(0, state.received));
+    budget.used += size - old.length;
+    state.payload = next;
+  }
+
+  #free(state: ChunkStreamState): void {
+    if (state.payload === null) return;
+    this.#incompleteBytes -= state.length;
+    this.#budget.used -= state.payload.length;
+    state.payload = null;
+    state.received = 0;
+  }
+
+  /** Gives back what unfinished messages hold (the connection is closing); nothing is read after it. */
+  release(): void {
+    this.#released = true;
+    for (const state of this.#streams.values()) this.#free(state);
+  }
+
+  #complete(csid: number, state: ChunkStreamState, payload: Uint8Array): void {
+    this.#free(state);
     const message: RtmpMessage = {
       csid,
       timestamp: state.timestamp,
@@ -243,11 +297,7 @@ export class ChunkReader {
     if (payload.length < 4)
       throw new RtmpProtocolError(`Abort message of ${payload.length} bytes, 4 expected`);
     const state = this.#streams.get(readU32(payload, 0));
-    if (state?.payload) {
-      this.#incompleteBytes -= state.length;
-      state.payload = null;
-      state.received = 0;
-    }
+    if (state) this.#free(state);
   }
 }
 

@@ -1,5 +1,5 @@
-import type { AudioCodec, VideoCodec } from '../../core/Frame.ts';
 import { av1TrackInfo } from '../../media/av1/av1C.ts';
+import type { AudioCodec, VideoCodec } from '../../media/Frame.ts';
 import { h264TrackInfo, parseAvcDecoderConfig } from '../../media/h264/avcC.ts';
 import { hevcTrackInfo, parseHevcDecoderConfig } from '../../media/h265/hvcC.ts';
 import { vp9TrackInfo } from '../../media/vp9/vpcC.ts';

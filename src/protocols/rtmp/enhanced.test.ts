@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Frame, Track } from '../../core/Frame.ts';
 import { log } from '../../core/log.ts';
 import { StreamRegistry } from '../../core/StreamRegistry.ts';
+import type { Frame, Track } from '../../media/Frame.ts';
 import { audioFrameTagHeader, audioSequenceStartTag, parseAudioTag } from '../../media/flv/audio.ts';
 import { parseVideoTag, videoFrameTagHeader, videoSequenceStartTag } from '../../media/flv/video.ts';
 import { demuxFragmentedMp4, ffmpegFragmentedMp4, interleave } from '../../media/testing/mp4.ts';

@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
-import type { Frame, Track } from '../../core/Frame.ts';
 import type { Logger } from '../../core/log.ts';
 import type { FrameConsumer, Stream } from '../../core/Stream.ts';
 import { parseAv1CodecConfig } from '../../media/av1/av1C.ts';
+import type { Frame, Track } from '../../media/Frame.ts';
 import { Av1Packetizer, av1WithSequenceHeader } from '../../media/rtp/av1.ts';
 import { H264Packetizer } from '../../media/rtp/h264.ts';
 import { OpusPacketizer } from '../../media/rtp/opus.ts';

@@ -1,14 +1,24 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ControlAccess } from '../../auth/ControlAccess.ts';
+import { type PlayPolicy, presentedToken, queryOf } from '../../auth/PlayPolicy.ts';
 import { isLoopback, type PublishPolicy } from '../../auth/PublishPolicy.ts';
 import type { WebRtcConfig } from '../../config/schema.ts';
+import { ConnectionsPerIp, TooManyConnectionsError } from '../../core/ConnectionsPerIp.ts';
 import type { Logger } from '../../core/log.ts';
-import { InvalidPathError, parseStreamPath } from '../../core/path.ts';
 import type { Stream } from '../../core/Stream.ts';
 import { StreamBusyError, type StreamRegistry } from '../../core/StreamRegistry.ts';
+import { InvalidPathError, parseStreamPath } from '../../shared/streamPath.ts';
 import type { DataChannelHandler } from './DataChannels.ts';
 import type { RtpFeed } from './RtpFeed.ts';
 import { StreamRtpFeed } from './StreamRtpFeed.ts';
-import { type ChosenCodec, type OfferedMedia, type OfferSummary, SdpError, summarizeOffer } from './sdp.ts';
+import {
+  type ChosenCodec,
+  type OfferedMedia,
+  type OfferSummary,
+  refusedMediaWarning,
+  SdpError,
+  summarizeOffer,
+} from './sdp.ts';
 import type { WebRtcEngine } from './WebRtcEngine.ts';
 import type { WebRtcSession } from './WebRtcSession.ts';
 import { type FeedClock, WhepSession } from './WhepSession.ts';
@@ -16,6 +26,11 @@ import { WhipSession } from './WhipSession.ts';
 import type { RemoteWhepSession, WhepWorkers } from './workers/WhepWorkers.ts';
 
 const SDP = 'application/sdp';
+/**
+ * A DELETE this soon after its session ended is answered 200: some clients (medooze's) close their peer first,
+ * and the server frees the session on that before their DELETE arrives.
+ */
+const ENDED_SESSION_DELETE_MS = 60_000;
 const TRICKLE = 'application/trickle-ice-sdpfrag';
 
 class WebRtcHttpError extends Error {
@@ -52,11 +67,19 @@ function mediaType(request: FastifyRequest): string {
 export class WebRtcServer {
   readonly engine: WebRtcEngine;
   readonly sessions = new Map<string, WebRtcSession>();
+  /** Sessions by the capability in their resource URL. */
+  readonly #resources = new Map<string, WebRtcSession>();
+  readonly #control: ControlAccess;
+  readonly #sessionsPerIp: ConnectionsPerIp;
+  /** Offers being answered now (not yet sessions in `sessions`). */
+  #answering = 0;
   readonly #registry: StreamRegistry;
   readonly #config: WebRtcConfig;
   readonly #authorizePublish: PublishPolicy;
+  readonly #authorizePlay: PlayPolicy | null;
   readonly #log: Logger;
   readonly #links: string[];
+  readonly #keyframeCadenceMs: number;
   readonly #dataChannels: DataChannelHandler | null;
   /** WHEP viewers by stream path, bound to a feed or waiting for one. */
   readonly #viewersByPath = new Map<string, Set<WhepSession>>();
@@ -68,23 +91,40 @@ export class WebRtcServer {
   /** webrtc.workers > 0: media-only WHEP offers are served from worker processes. */
   readonly workers: WhepWorkers | null;
   #closed = false;
+  /** Sessions that ended within ENDED_SESSION_DELETE_MS, by resource capability: their kind and when they ended, oldest first. */
+  readonly #ended = new Map<string, { kind: 'whip' | 'whep'; at: number }>();
 
   constructor(options: {
     engine: WebRtcEngine;
     registry: StreamRegistry;
     config: WebRtcConfig;
     authorizePublish: PublishPolicy;
+    /** auth.play; absent: anyone may watch. */
+    authorizePlay?: PlayPolicy;
     log: Logger;
     /** Serves the data channels peers open (messaging); without it every data channel is closed. */
     dataChannels?: DataChannelHandler;
     workers?: WhepWorkers;
+    /** Who may list sessions (a control-API call); absent, loopback callers only. */
+    control?: ControlAccess;
+    /** While a WHIP stream has frame consumers its publisher is asked for a keyframe at least this often. */
+    keyframeCadenceMs?: number;
   }) {
+    this.#control = options.control ?? new ControlAccess('');
+    this.#keyframeCadenceMs = options.keyframeCadenceMs ?? 0;
+    this.#sessionsPerIp = new ConnectionsPerIp(
+      () => this.#config.maxSessionsPerIp,
+      'WHIP/WHEP sessions',
+      'webrtc.maxSessionsPerIp',
+    );
     this.workers = options.workers ?? null;
+    if (this.workers) this.workers.onSessionEnded = (resource) => this.#rememberEnded('whep', resource);
     this.#dataChannels = options.dataChannels ?? null;
     this.engine = options.engine;
     this.#registry = options.registry;
     this.#config = options.config;
     this.#authorizePublish = options.authorizePublish;
+    this.#authorizePlay = options.authorizePlay ?? null;
     this.#log = options.log.child({ component: 'webrtc' });
     this.#links = iceServerLinks(this.#config);
     // A stream going live (or getting its tracks) is what viewers waiting on its path start with.
@@ -116,7 +156,8 @@ export class WebRtcServer {
           status = 413;
           message = `SDP body is larger than ${limit} bytes (webrtc.maxSdpBytes)`;
         } else if (error instanceof SdpError) status = error.status;
-        const internal = status >= 500 && status !== 501;
+        // 501 and 503 carry their reason (an unsupported feature, a limit reached); other 5xx are internal.
+        const internal = status >= 500 && status !== 501 && status !== 503;
         if (internal) request.log.error({ err: error, url: request.url }, 'WebRTC request failed');
         this.#cors(reply);
         reply.status(status).send({ error: internal ? 'internal server error' : message });
@@ -129,7 +170,8 @@ export class WebRtcServer {
             .header('access-control-allow-headers', 'authorization, content-type, if-match')
             .header('access-control-max-age', '600')
             .header('accept-post', SDP);
-          for (const link of this.#links) reply.header('link', link);
+          // RFC 9725 §4.6: one Link header per ICE server (reply.header would keep only the last).
+          if (this.#links.length > 0) reply.header('link', this.#links);
           return reply.status(204).send();
         });
         scope.patch(`/${kind}/resource/:id`, (request, reply) => this.#patch(kind, request, reply));
@@ -137,12 +179,15 @@ export class WebRtcServer {
       }
       scope.post('/whip/*', (request, reply) => this.#publish(request, reply));
       scope.post('/whep/*', (request, reply) => this.#play(request, reply));
-      scope.get('/api/v1/webrtc/sessions', async () => ({
-        sessions: [
-          ...[...this.sessions.values()].map((s) => s.describe()),
-          ...((await this.workers?.describe()) ?? []),
-        ],
-      }));
+      scope.get('/api/v1/webrtc/sessions', async (request) => {
+        this.#control.authorize(request);
+        return {
+          sessions: [
+            ...[...this.sessions.values()].map((s) => s.describe()),
+            ...((await this.workers?.describe()) ?? []),
+          ],
+        };
+      });
     });
   }
 
@@ -160,12 +205,13 @@ export class WebRtcServer {
   }
 
   #streamPath(request: FastifyRequest): string {
+    // Fastify has percent-decoded the path once already; decoding again made `live%252Fcam1` mean live/cam1.
     const raw = (request.params as Record<string, string>)['*'] ?? '';
     try {
-      return parseStreamPath(decodeURIComponent(raw));
+      return parseStreamPath(raw);
     } catch (err) {
       if (err instanceof InvalidPathError) throw new WebRtcHttpError(400, err.message);
-      throw new WebRtcHttpError(400, `invalid stream path encoding: ${raw.slice(0, 100)}`);
+      throw err;
     }
   }
 
@@ -190,15 +236,21 @@ export class WebRtcServer {
     };
   }
 
-  #created(reply: FastifyReply, session: { kind: string; id: string; etag: string }, answer: string) {
+  /** The session (in this process or a worker) whose resource URL is `location`, as Location gave it. */
+  sessionAt(location: string): WebRtcSession | RemoteWhepSession | undefined {
+    const resource = location.slice(location.lastIndexOf('/') + 1);
+    return this.#resources.get(resource) ?? this.workers?.session('whep', resource);
+  }
+
+  #created(reply: FastifyReply, session: { kind: string; resource: string; etag: string }, answer: string) {
     this.#cors(reply);
     reply
       .status(201)
       .header('content-type', SDP)
-      .header('location', `/${session.kind}/resource/${session.id}`)
+      .header('location', `/${session.kind}/resource/${session.resource}`)
       .header('etag', session.etag)
       .header('accept-patch', TRICKLE);
-    for (const link of this.#links) reply.header('link', link);
+    if (this.#links.length > 0) reply.header('link', this.#links);
     return reply.send(answer);
   }
 
@@ -231,9 +283,46 @@ export class WebRtcServer {
     });
   }
 
+  /**
+   * Admits one more offer from `remoteAddress`: within webrtc.maxSessionsPerIp for the address and
+   * webrtc.maxPendingSessions for offers not yet connected (each holds a peer until webrtc.connectTimeoutMs).
+   * Returns the release, which the session calls when it closes.
+   */
+  #admit(remoteAddress: string): () => void {
+    let pending = this.#answering;
+    for (const session of this.sessions.values()) if (session.state === 'connecting') pending++;
+    if (pending >= this.#config.maxPendingSessions) {
+      throw new WebRtcHttpError(
+        503,
+        `${pending} WebRTC sessions are still connecting, the limit is ${this.#config.maxPendingSessions} (webrtc.maxPendingSessions); try again shortly`,
+      );
+    }
+    try {
+      return this.#sessionsPerIp.admit(remoteAddress);
+    } catch (err) {
+      if (err instanceof TooManyConnectionsError) throw new WebRtcHttpError(429, err.message);
+      throw err;
+    }
+  }
+
   #track(session: WebRtcSession): void {
     this.sessions.set(session.id, session);
-    session.onClose(() => this.sessions.delete(session.id));
+    this.#resources.set(session.resource, session);
+    session.onClose(() => {
+      this.sessions.delete(session.id);
+      this.#resources.delete(session.resource);
+      this.#rememberEnded(session.kind, session.resource);
+    });
+  }
+
+  /** `resource` is the capability of the session's URL: only its holder can learn that it ended. */
+  #rememberEnded(kind: 'whip' | 'whep', resource: string): void {
+    const now = performance.now();
+    for (const [old, ended] of this.#ended) {
+      if (now - ended.at < ENDED_SESSION_DELETE_MS) break;
+      this.#ended.delete(old);
+    }
+    this.#ended.set(resource, { kind, at: now });
   }
 
   async #publish(request: FastifyRequest, reply: FastifyReply) {
@@ -241,7 +330,13 @@ export class WebRtcServer {
     const remoteAddress = request.socket.remoteAddress ?? '';
     const auth = request.headers.authorization ?? '';
     const token = /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '') : undefined;
-    const refusal = this.#authorizePublish({ protocol: 'whip', path, remoteAddress, key: token });
+    const refusal = await this.#authorizePublish({
+      protocol: 'whip',
+      path,
+      remoteAddress,
+      key: token,
+      headers: request.headers,
+    });
     if (refusal) {
       this.#log.info({ path, remote: remoteAddress }, refusal);
       reply.header('www-authenticate', 'Bearer');
@@ -255,12 +350,16 @@ export class WebRtcServer {
     if (!summary.media.some((m) => m.codec && (m.direction === 'sendonly' || m.direction === 'sendrecv'))) {
       throw new SdpError(406, noUsableMedia(summary.media, 'send', this.#config.videoCodecs));
     }
+    const release = this.#admit(remoteAddress);
     const session = new WhipSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
+    session.onClose(release);
     this.#serveDataChannels(session, request);
+    this.#answering++;
     try {
       const taken = session.setup(summary, {
         maxBitrate: this.#config.maxPublishBitrate,
         minKeyframeIntervalMs: this.#config.keyframeIntervalMs,
+        keyframeCadenceMs: this.#keyframeCadenceMs,
       });
       if (taken.length === 0)
         throw new SdpError(406, noUsableMedia(summary.media, 'send', this.#config.videoCodecs));
@@ -281,6 +380,12 @@ export class WebRtcServer {
         throw err;
       }
       session.claimed(stream);
+      for (const media of summary.media) {
+        const refused = refusedMediaWarning(media);
+        if (!refused) continue;
+        stream.warnings.add(refused);
+        this.#log.warn({ path, session: session.id }, `WHIP offer: ${refused}`);
+      }
       if (session.layers.length > 0) {
         stream.warnings.add(
           `simulcast: layers ${session.rids.join(', ')}; ${session.rids[0]} is forwarded (the offer's first)`,
@@ -296,12 +401,31 @@ export class WebRtcServer {
     } catch (err) {
       session.close(`setup failed: ${(err as Error).message}`);
       throw err;
+    } finally {
+      this.#answering--;
     }
   }
 
   async #play(request: FastifyRequest, reply: FastifyReply) {
     const path = this.#streamPath(request);
     const remoteAddress = request.socket.remoteAddress ?? '';
+    if (this.#authorizePlay?.requiresToken(path)) {
+      const token = presentedToken(request.headers, queryOf(request.url));
+      const refusal = await this.#authorizePlay.authorize({
+        protocol: 'whep',
+        path,
+        remoteAddress,
+        ...(token ? { token } : {}),
+      });
+      if (refusal) {
+        this.#log.info({ path, remote: remoteAddress }, refusal.reason);
+        reply.header(
+          'www-authenticate',
+          refusal.status === 401 ? 'Bearer' : 'Bearer error="insufficient_scope"',
+        );
+        throw new WebRtcHttpError(refusal.status, refusal.reason);
+      }
+    }
     const offer = this.#offerBody(request);
     const stream = await this.#registry.acquire(path);
     const feed = stream?.live ? this.#feedOf(stream) : null;
@@ -351,8 +475,11 @@ export class WebRtcServer {
       });
       return this.#created(reply, served.session, served.answer);
     }
+    const release = this.#admit(remoteAddress);
     const session = new WhepSession(this.engine, path, remoteAddress, this.#timeouts(), this.#log);
+    session.onClose(release);
     this.#serveDataChannels(session, request);
+    this.#answering++;
     try {
       const taken = session.setup(summary, null, pick);
       if (taken.length === 0)
@@ -374,6 +501,8 @@ export class WebRtcServer {
     } catch (err) {
       session.close(`setup failed: ${(err as Error).message}`);
       throw err;
+    } finally {
+      this.#answering--;
     }
   }
 
@@ -473,9 +602,10 @@ export class WebRtcServer {
 
   #session(kind: 'whip' | 'whep', request: FastifyRequest): WebRtcSession | RemoteWhepSession {
     const { id } = request.params as { id: string };
-    const session = this.sessions.get(id) ?? this.workers?.session(kind, id);
+    const session = this.#resources.get(id) ?? this.workers?.session(kind, id);
+    // The URL is a capability: the error does not echo it back.
     if (!session || session.kind !== kind)
-      throw new WebRtcHttpError(404, `no ${kind.toUpperCase()} session ${JSON.stringify(id.slice(0, 64))}`);
+      throw new WebRtcHttpError(404, `no such ${kind.toUpperCase()} resource`);
     return session;
   }
 
@@ -510,6 +640,12 @@ export class WebRtcServer {
   }
 
   async #delete(kind: 'whip' | 'whep', request: FastifyRequest, reply: FastifyReply) {
+    const { id } = request.params as { id: string };
+    const ended = this.#ended.get(id);
+    if (ended?.kind === kind && performance.now() - ended.at < ENDED_SESSION_DELETE_MS) {
+      this.#cors(reply);
+      return reply.status(200).send();
+    }
     const session = this.#session(kind, request);
     session.close('DELETE by the client');
     this.#cors(reply);

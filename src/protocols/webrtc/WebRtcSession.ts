@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Audio, PeerConnection, Track, Video } from 'node-datachannel';
 import type { Logger } from '../../core/log.ts';
+import { newResourceId } from './resource.ts';
 import { addCandidates, parseTrickleFragment, SdpError, takeCandidates } from './sdp.ts';
 import type { WebRtcEngine } from './WebRtcEngine.ts';
 
@@ -29,6 +30,8 @@ const OFFER_CANDIDATES_DELAY_MS = 250;
 export abstract class WebRtcSession {
   abstract readonly kind: SessionKind;
   readonly id = randomUUID();
+  /** The capability in the resource URL (resource.ts); never in listings or logs. */
+  readonly resource = newResourceId();
   readonly path: string;
   readonly remoteAddress: string;
   readonly createdAt = Date.now();

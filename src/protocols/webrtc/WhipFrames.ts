@@ -1,6 +1,6 @@
-import type { Frame, Track } from '../../core/Frame.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Stream } from '../../core/Stream.ts';
+import type { Frame, Track } from '../../media/Frame.ts';
 import { h264TrackInfo } from '../../media/h264/avcC.ts';
 import { buildOpusHead } from '../../media/opus/opusHead.ts';
 import { H264Depacketizer } from '../../media/rtp/h264.ts';
@@ -53,6 +53,9 @@ export class WhipFrames {
   #videoTrack: Track | null = null;
   readonly #audioTrack: Track | null;
   #tracksSet = false;
+  /** Ticks (90 kHz) after a keyframe at which the next is asked for; 0: never on a cadence. */
+  readonly #cadenceTicks: number;
+  #lastKeyframeDts = -1;
 
   constructor(
     stream: Stream,
@@ -60,7 +63,9 @@ export class WhipFrames {
     audio: ChosenCodec | null,
     requestKeyframe: () => void,
     log: Logger,
+    keyframeCadenceMs = 0,
   ) {
+    this.#cadenceTicks = keyframeCadenceMs * 90;
     this.#stream = stream;
     // Only H.264 and Opus become frames for now; other video still reaches WHEP viewers as RTP.
     this.#video = video?.name === 'H264' ? video : null;
@@ -114,6 +119,7 @@ export class WhipFrames {
       if (!this.#tracksSet) return;
       const dts = this.#videoTimeline.place(done.timestamp, now, this.#epochMs);
       this.#emit(VIDEO_TRACK_ID, dts, 0, done.keyframe, done.data);
+      this.#keepCadence(dts, done.keyframe);
     } else {
       if (!this.#tracksSet && !this.#video) this.#setTracks();
       if (!this.#tracksSet) return;
@@ -126,6 +132,20 @@ export class WhipFrames {
       }
       this.#emit(AUDIO_TRACK_ID, dts, duration, true, done.data);
     }
+  }
+
+  /**
+   * Segments are cut at keyframes, and a browser sends one only when asked: without asking, an LL-HLS/LL-DASH
+   * segment (and the GOP every new viewer is replayed) grows for as long as the stream lasts. So once the GOP
+   * reaches the segment target a keyframe is asked for (rate-limited by the feed, like every request); it lands
+   * a frame or two later, at or just past the target, where the packager cuts.
+   */
+  #keepCadence(dts: number, keyframe: boolean): void {
+    if (keyframe || this.#lastKeyframeDts < 0) {
+      if (keyframe) this.#lastKeyframeDts = dts;
+      return;
+    }
+    if (this.#cadenceTicks > 0 && dts - this.#lastKeyframeDts >= this.#cadenceTicks) this.#requestKeyframe();
   }
 
   #emit(trackId: number, dts: number, duration: number, keyframe: boolean, data: Uint8Array): void {
@@ -170,6 +190,7 @@ export class WhipFrames {
     this.#audioTimeline = new Timeline(48000);
     this.#epochMs = 0;
     this.#tracksSet = false;
+    this.#lastKeyframeDts = -1;
     if (this.#video) this.#requestKeyframe();
     this.#log.debug({ path: this.#stream.path }, 'WHIP frames: a frame consumer attached; depacketizing');
   }

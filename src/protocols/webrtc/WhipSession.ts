@@ -112,6 +112,8 @@ export interface WhipOptions {
   /** The bitrate announced to the publisher in REMB, bits per second. */
   readonly maxBitrate: number;
   readonly minKeyframeIntervalMs: number;
+  /** While frames are consumed, a keyframe is asked for once the GOP reaches this (0: only on a gap). */
+  readonly keyframeCadenceMs: number;
 }
 
 /** A WHIP publisher (RFC 9725): its peer, the stream it claimed, and the feed WHEP viewers forward from. */
@@ -205,6 +207,7 @@ export class WhipSession extends WebRtcSession implements Publisher {
       this.incoming.audio?.codec ?? null,
       () => this.feed.requestKeyframe(),
       this.log,
+      this.#options.keyframeCadenceMs,
     );
   }
 

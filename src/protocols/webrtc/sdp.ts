@@ -26,6 +26,8 @@ export interface OfferedMedia {
   readonly codec: ChosenCodec | null;
   /** Every codec the m-section offered, as `name/clock`, for error messages. */
   readonly offered: readonly string[];
+  /** Why each offered format was not taken, e.g. `H264/90000 (pt 96): packetization-mode 0 …`. */
+  readonly refusals: readonly string[];
   /** The first payload type offered and its encoding name: what an inactive answer m-section names. */
   readonly firstFormat: { readonly payloadType: number; readonly name: string } | null;
   readonly ssrcs: readonly number[];
@@ -137,26 +139,45 @@ export function summarizeOffer(sdp: string, preference: CodecPreference): OfferS
     if (m.type !== 'audio' && m.type !== 'video') continue;
     const direction = (m.direction ?? 'sendrecv') as OfferedMedia['direction'];
     const offered: string[] = [];
+    const refusals: string[] = [];
     let best: Candidate | null = null;
     for (const rtp of m.rtp ?? []) {
-      offered.push(`${rtp.codec}/${rtp.rate ?? 0}`);
+      const format = `${rtp.codec}/${rtp.rate ?? 0}`;
+      offered.push(format);
       const name = CODEC_NAMES[rtp.codec.toLowerCase()];
-      if (!name) continue;
+      const refuse = (why: string) => refusals.push(`${format} (pt ${rtp.payload}) ${why}`);
+      // Retransmission, FEC and comfort noise ride along with a media codec; they are not one.
+      if (!name) {
+        if (!/^(rtx|red|ulpfec|flexfec-03|cn|telephone-event)$/i.test(rtp.codec)) refuse('is not supported');
+        continue;
+      }
       const fmtp = (m.fmtp ?? []).find((f) => f.payload === rtp.payload)?.config ?? '';
       let rank: number;
       if (m.type === 'audio') {
         rank = name === 'opus' ? 1 : -1;
       } else {
         const order = preference.video.indexOf(name.toLowerCase());
-        if (order < 0) continue;
+        if (order < 0) {
+          refuse(`is not in webrtc.videoCodecs (${preference.video.join(', ')})`);
+          continue;
+        }
         rank = (preference.video.length - order) * 100;
         if (name === 'H264') {
           const fit = h264Rank(fmtp, preference.h264ProfileIdc);
-          if (fit < 0) continue;
+          if (fit < 0) {
+            const mode = fmtpParam(fmtp, 'packetization-mode') ?? '0';
+            refuse(
+              `has packetization-mode ${mode}${fmtp ? '' : ' (no fmtp)'}: only packetization-mode=1 (RFC 6184 FU-A/STAP-A) is taken`,
+            );
+            continue;
+          }
           rank += fit;
         }
       }
-      if (rank < 0) continue;
+      if (rank < 0) {
+        refuse('is not supported');
+        continue;
+      }
       if (!best || rank > best.rank) {
         best = {
           rank,
@@ -193,7 +214,18 @@ export function summarizeOffer(sdp: string, preference: CodecPreference): OfferS
       : null;
     const first = m.rtp?.[0];
     const firstFormat = first ? { payloadType: first.payload, name: first.codec } : null;
-    media.push({ mid, kind: m.type, direction, codec, offered, firstFormat, ssrcs, rids, extensions });
+    media.push({
+      mid,
+      kind: m.type,
+      direction,
+      codec,
+      offered,
+      refusals,
+      firstFormat,
+      ssrcs,
+      rids,
+      extensions,
+    });
   }
   if (!iceUfrag || !icePwd) throw new SdpError(400, 'SDP offer has no a=ice-ufrag / a=ice-pwd');
   return { media, dataMid, iceUfrag, icePwd };
@@ -290,4 +322,15 @@ export function takeCandidates(sdp: string): {
     kept.push(line);
   }
   return { sdp: kept.join(eol), candidates };
+}
+
+/**
+ * What a publisher must be told about an m-section it sends that was answered inactive: which codecs it offered
+ * and why none was taken. Null when it was taken or sends nothing.
+ */
+export function refusedMediaWarning(media: OfferedMedia): string | null {
+  const sends = media.direction === 'sendonly' || media.direction === 'sendrecv';
+  if (!sends || media.codec) return null;
+  const why = media.refusals.length > 0 ? media.refusals.join('; ') : 'no codec offered';
+  return `${media.kind} (mid ${media.mid}) refused and not received: ${why}`;
 }

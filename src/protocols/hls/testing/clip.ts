@@ -3,9 +3,10 @@
  * and a publisher that pushes it into a stream on repeat, as far as a test asks, so each test decides exactly
  * when media exists.
  */
-import type { Frame, Track } from '../../../core/Frame.ts';
+
 import type { Publisher, Stream } from '../../../core/Stream.ts';
 import type { StreamRegistry } from '../../../core/StreamRegistry.ts';
+import type { Frame, Track } from '../../../media/Frame.ts';
 import { ffmpeg } from '../../../media/testing/ffmpeg.ts';
 import { demuxFragmentedMp4, interleave } from '../../../media/testing/mp4.ts';
 

@@ -5,6 +5,7 @@ import type { Logger } from '../../../core/log.ts';
 import type { Stream } from '../../../core/Stream.ts';
 import type { StreamRegistry } from '../../../core/StreamRegistry.ts';
 import type { FeedKind, RtpFeed, RtpFeedListener } from '../RtpFeed.ts';
+import { newResourceId } from '../resource.ts';
 import type { ChosenCodec, OfferedMedia, OfferSummary } from '../sdp.ts';
 import type { FeedClock } from '../WhepSession.ts';
 import type { FromWorker, ToWorker, WorkerStats } from './messages.ts';
@@ -18,7 +19,11 @@ import { RtpBatchWriter } from './RtpChannel.ts';
  * with the same per-viewer header rewrite as main. Offers with a data channel stay in main, where messaging is.
  */
 
-const WORKER_ENTRY = new URL('./worker.ts', import.meta.url);
+// From the npm package this module is inside dist/server.js, and the worker is bundled beside it
+// (scripts/build-package.ts).
+const WORKER_ENTRY = import.meta.url.endsWith('.ts')
+  ? new URL('./worker.ts', import.meta.url)
+  : new URL('./webrtc-worker.js', import.meta.url);
 const START_TIMEOUT_MS = 10_000;
 /** The worker gathers candidates (up to 2 s) before it answers. */
 const OFFER_TIMEOUT_MS = 10_000;
@@ -123,6 +128,8 @@ class WorkerProcess {
 export class RemoteWhepSession {
   readonly kind = 'whep' as const;
   readonly id: string;
+  /** The capability in the resource URL, minted here: the worker's session id is listed, this never is. */
+  readonly resource = newResourceId();
   readonly etag: string;
   readonly path: string;
   readonly worker: WorkerProcess;
@@ -267,9 +274,12 @@ export class WhepWorkers {
   readonly #log: Logger;
   readonly #workers: WorkerProcess[];
   readonly #sessions = new Map<string, RemoteWhepSession>();
+  readonly #byResource = new Map<string, RemoteWhepSession>();
   readonly #fanouts = new Map<RtpFeed, WorkerFanout>();
   #nextFeedId = 1;
   #closed = false;
+  /** Told the resource capability of every session that ends (WebRtcServer answers a late DELETE for it with 200). */
+  onSessionEnded: ((resource: string) => void) | null = null;
   readonly #anchors: NodeJS.Timeout;
   #stats: { at: number; value: Promise<WorkerStats[]> } | null = null;
 
@@ -315,9 +325,9 @@ export class WhepWorkers {
     return !this.#closed && summary.dataMid === null && this.#workers.some((w) => w.ready);
   }
 
-  /** The WHEP session for `id` when a worker serves it. */
-  session(kind: string, id: string): RemoteWhepSession | undefined {
-    return kind === 'whep' ? this.#sessions.get(id) : undefined;
+  /** The WHEP session at resource URL segment `resource` when a worker serves it. */
+  session(kind: string, resource: string): RemoteWhepSession | undefined {
+    return kind === 'whep' ? this.#byResource.get(resource) : undefined;
   }
 
   /** Offers to the least-loaded worker; one that dies meanwhile passes the offer to the next one up. */
@@ -389,6 +399,7 @@ export class WhepWorkers {
       this.#registry.release(stream);
     });
     this.#sessions.set(session.id, session);
+    this.#byResource.set(session.resource, session);
     worker.sessions.add(session);
     this.#log.info(
       { path: request.path, session: session.id, remote: request.remoteAddress, worker: worker.index },
@@ -401,10 +412,12 @@ export class WhepWorkers {
   closeSession(session: RemoteWhepSession, reason: string, tellWorker: boolean): void {
     if (this.#sessions.get(session.id) !== session) return;
     this.#sessions.delete(session.id);
+    this.#byResource.delete(session.resource);
     session.worker.sessions.delete(session);
     if (tellWorker) session.worker.send({ type: 'close', sessionId: session.id, reason });
     this.#leave(session.fanout, session.worker, tellWorker);
     session.release();
+    this.onSessionEnded?.(session.resource);
   }
 
   /** Every worker's sessions as WebRtcSession.describe() has them, plus `worker`. */
