@@ -133,6 +133,8 @@ export interface HlsTimeline {
 const WHOLE_SEGMENT = -1;
 const SEGMENT_BEGUN = -2;
 const ANCHOR_STABLE = -3;
+/** A complete segment exists and the wall-clock anchor is stable: what a player joining now needs. */
+const JOINABLE = -4;
 
 interface Waiter {
   readonly msn: number;
@@ -392,6 +394,16 @@ export class HlsPackager implements CmafListener {
     this.#dirty = true;
   }
 
+  /**
+   * Whether a player may join from the playlist as it is: it lists two complete segments and its
+   * PROGRAM-DATE-TIMEs no longer move. GStreamer's hlsdemux2 cannot parse a playlist made of parts only, and
+   * from one holding a single segment it cannot advance and then fails to match the next playlist to it
+   * ("Could not synchronize media playlists") and stalls. Only joins in a stream's first seconds wait.
+   */
+  get joinable(): boolean {
+    return this.segments.length >= 2 && this.lastPart !== null && this.anchorStable;
+  }
+
   /** Whether the current timeline's wall-clock anchor may still move (its first segments). */
   get anchorSettling(): boolean {
     return this.timeline !== null && this.#lastDts < this.#settleUntilDts;
@@ -508,6 +520,7 @@ export class HlsPackager implements CmafListener {
 
   #satisfies(msn: number, part: number): boolean {
     if (part === ANCHOR_STABLE) return this.anchorStable;
+    if (part === JOINABLE) return this.joinable;
     if (part === SEGMENT_BEGUN) {
       if (this.current && this.current.msn >= msn) return true;
       const last = this.segments.at(-1);
@@ -529,8 +542,14 @@ export class HlsPackager implements CmafListener {
    * §6.2.5.2. Throws 400 for requests too far ahead, 503 when the wait outlasts the block timeout.
    * `onCancel` receives the function that abandons the wait (the client went away); abandoning resolves it.
    */
-  async waitFor(msn: number | undefined, part: number | undefined, onCancel?: (cancel: () => void) => void) {
-    const target = this.#target(msn, part);
+  async waitFor(
+    msn: number | undefined,
+    part: number | undefined,
+    onCancel?: (cancel: () => void) => void,
+    /** The multivariant playlist a player joins from: held until the stream is `joinable`. */
+    join = false,
+  ) {
+    const target = this.#target(msn, part, join);
     if (!target) return;
     return new Promise<void>((resolve, reject) => {
       const cancel = this.#hold(target.msn, target.part, resolve, reject);
@@ -558,13 +577,20 @@ export class HlsPackager implements CmafListener {
   }
 
   /** What a request with these directives waits for, or null when the playlist already satisfies it. */
-  #target(msn: number | undefined, part: number | undefined): { msn: number; part: number } | null {
+  #target(
+    msn: number | undefined,
+    part: number | undefined,
+    join = false,
+  ): { msn: number; part: number } | null {
     if (part !== undefined && msn === undefined) {
       throw new HlsRequestError(400, `_HLS_part=${part} needs _HLS_msn as well (RFC 8216bis §6.2.5.2)`);
     }
     if (this.ended) return null;
-    // A plain request: anything with at least one part will do.
-    if (msn === undefined) return this.lastPart ? null : { msn: 0, part: 0 };
+    // A plain request: anything with at least one part will do (a joining player: see `joinable`).
+    if (msn === undefined) {
+      if (join) return this.joinable ? null : { msn: 0, part: JOINABLE };
+      return this.lastPart ? null : { msn: 0, part: 0 };
+    }
     const lastMsn = this.current?.msn ?? this.segments.at(-1)?.msn ?? 0;
     if (msn > lastMsn + 2) {
       throw new HlsRequestError(
@@ -628,9 +654,11 @@ export class HlsPackager implements CmafListener {
       const what =
         part === ANCHOR_STABLE
           ? 'a stable clock anchor'
-          : part < 0
-            ? `segment ${msn}`
-            : `part ${part} of segment ${msn}`;
+          : part === JOINABLE
+            ? 'two complete segments'
+            : part < 0
+              ? `segment ${msn}`
+              : `part ${part} of segment ${msn}`;
       fail(new HlsRequestError(503, `${what} of "${this.path}" did not appear within ${timeout} ms`));
     }, timeout);
     this.#waiters.add(waiter);

@@ -258,8 +258,13 @@ export class HlsServer {
             'blocking reload directives apply to the media playlist (media.m3u8)',
           );
         }
-        await this.#wait(packager, reply, undefined, undefined);
-        if (reply.sent) return reply;
+        try {
+          await this.#wait(packager, reply, undefined, undefined, true);
+        } catch (err) {
+          // A stream slow to make two segments (a long GOP) is joined as it is rather than refused.
+          if (!(err instanceof HlsRequestError && err.statusCode === 503)) throw err;
+        }
+        if (reply.sent || reply.raw.destroyed) return reply;
         this.counters.playlists++;
         // The viewer's token rides on the media playlist URI: a player reloads that URI as it was written.
         return reply
@@ -375,11 +380,17 @@ export class HlsServer {
     reply: FastifyReply,
     msn: number | undefined,
     part: number | undefined,
+    join = false,
   ): Promise<boolean> {
     const held: { cancel: (() => void) | null } = { cancel: null };
-    const waiting = packager.waitFor(msn, part, (cancel) => {
-      held.cancel = cancel;
-    });
+    const waiting = packager.waitFor(
+      msn,
+      part,
+      (cancel) => {
+        held.cancel = cancel;
+      },
+      join,
+    );
     if (!held.cancel) {
       await waiting;
       return false;
