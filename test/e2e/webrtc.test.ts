@@ -73,7 +73,7 @@ test('canvas + oscillator over WHIP plays in another page over WHEP; DELETE free
   await publisherPage.goto(`${server.httpUrl}/healthz`);
   const published = await publishCanvas(publisherPage, `${server.httpUrl}/whip/${STREAM}`, { audio: true });
   assert.equal(published.status, 201);
-  assert.match(published.location, /^\/whip\/resource\/[0-9a-f-]{36}$/);
+  assert.match(published.location, /^\/whip\/resource\/[A-Za-z0-9_-]{43}$/);
   assert.match(published.etag, /^"[0-9a-f]+"$/);
   await waitFor(
     'the WHIP publisher to connect',

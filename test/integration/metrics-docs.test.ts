@@ -1,6 +1,7 @@
 /**
  * docs/metrics.md and deploy/grafana-dashboard.json against what /metrics really exposes: a server with every
- * metric source on (LL-HLS, a WHEP worker, a stream published by ffmpeg, a WebSocket viewer), scraped once.
+ * metric source on (LL-HLS, a WHEP worker, a stream published by ffmpeg, a WebSocket viewer, recording, a cluster on a
+ * real redis-server), scraped once.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,21 +10,25 @@ import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { killAll, publishTestSource, waitFor } from '../helpers/processes.ts';
+import { startRedis, type TestRedis } from '../helpers/redis.ts';
 
 const root = join(import.meta.dirname, '../..');
 const docs = readFileSync(join(root, 'docs/metrics.md'), 'utf8');
 /** prom-client's default metrics are documented as families. */
 const DEFAULT_FAMILIES = ['subsecond_process_', 'subsecond_nodejs_'];
 let server: RunningServer;
+let redis: TestRedis;
 /** Metric name → the label names its samples carry. */
 const exposed = new Map<string, Set<string>>();
 
 before(async () => {
+  redis = await startRedis();
   server = await startServer({
     http: { host: '127.0.0.1', port: 0 },
     rtmp: { host: '127.0.0.1', port: 0 },
     webrtc: { udpPort: 0, workers: 1 },
     log: { level: 'warn' },
+    cluster: { redis: redis.url, secret: 'metrics-docs-secret' },
   });
   publishTestSource(`${server.rtmpUrl}/live/metrics`, { size: '320x180', seconds: 30 });
   await waitFor('the stream', () => server.registry.get('live/metrics')?.live);
@@ -47,6 +52,7 @@ before(async () => {
 after(async () => {
   killAll();
   await server?.close();
+  await redis?.stop();
 });
 
 function documentedRow(name: string): string | undefined {
