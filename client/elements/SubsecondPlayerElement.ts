@@ -31,6 +31,8 @@ const OBSERVED = ['src', 'transport', 'target-buffer', 'chat', 'stats', 'muted',
  */
 export class SubsecondPlayerElement extends ElementBase {
   static readonly observedAttributes: readonly string[] = OBSERVED;
+  /** Set by connectedCallback: attribute changes restart the player only after it was started once. */
+  #connected = false;
   /** The SDK player while connected; null before the element is in a document or after it left. */
   player: SubsecondPlayer | null = null;
   /** The chat channel when the `chat` attribute is set. */
@@ -70,18 +72,23 @@ export class SubsecondPlayerElement extends ElementBase {
   }
 
   connectedCallback(): void {
+    this.#connected = true;
+    this.#stop();
     this.#start();
   }
 
   disconnectedCallback(): void {
+    this.#connected = false;
     this.#stop();
   }
 
   attributeChangedCallback(name: string, old: string | null, value: string | null): void {
-    if (old === value || !this.isConnected) return;
     if (name === 'muted') this.video.muted = value !== null;
     else if (name === 'controls') this.video.controls = value !== null;
-    else {
+    // An element upgraded in the document (the SDK loaded after the markup) gets one call per attribute before
+    // connectedCallback, which starts the player: restarting here too ran two players on one video element,
+    // and whichever attached its MediaSource last reset the other's playback.
+    else if (old !== value && this.#connected) {
       this.#stop();
       this.#start();
     }

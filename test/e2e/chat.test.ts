@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { type RunningServer, startServer } from '../../src/server.ts';
-import { type ChromiumSession, launchChromium } from '../helpers/browser.ts';
+import { type ChromiumSession, closeServerThenBrowser, launchChromium } from '../helpers/browser.ts';
 import { httpPublish, range } from '../helpers/channels.ts';
 import { waitFor } from '../helpers/processes.ts';
 
@@ -34,10 +34,7 @@ before(async () => {
 });
 
 after(async () => {
-  // The server first, while the browser still answers: libdatachannel cleaned up while peers whose remote had
-  // vanished were still shutting down crashed the test process at exit (SIGSEGV/abort in ~1 of 2 runs).
-  await server?.close();
-  await browser?.close();
+  await closeServerThenBrowser(server, browser);
 });
 
 interface ChatView {

@@ -146,10 +146,22 @@ test('<subsecond-player> falls back to WebSocket + MSE when the page has no WebR
     () => {
       // A browser (or an extension, or a policy) without WebRTC.
       delete (window as { RTCPeerConnection?: unknown }).RTCPeerConnection;
+      // Counts the sockets the page opens: the element upgraded after its markup must start one player.
+      const w = window as unknown as { socketsOpened: number };
+      w.socketsOpened = 0;
+      const Native = window.WebSocket;
+      window.WebSocket = class extends Native {
+        constructor(...args: ConstructorParameters<typeof WebSocket>) {
+          super(...args);
+          w.socketsOpened++;
+        }
+      };
     },
   );
   try {
     await assertPlays(page, 'mse');
+    const opened = await page.evaluate(() => (window as unknown as { socketsOpened: number }).socketsOpened);
+    assert.equal(opened, 1, 'one player, one WebSocket: the upgrade does not start a player per attribute');
   } finally {
     await page.close();
   }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { killAll } from './processes.ts';
 
@@ -95,6 +96,29 @@ export async function closeServerThenBrowser(
   browser: ChromiumSession | undefined,
 ): Promise<void> {
   killAll();
-  await server?.close();
-  await browser?.close();
+  const watchdog = closeWatchdog(CLOSE_BOUND_MS);
+  try {
+    await server?.close();
+    await browser?.close();
+  } finally {
+    await watchdog.terminate();
+  }
+}
+
+/** How long a test file's closing may take before its process is killed. */
+const CLOSE_BOUND_MS = 30_000;
+
+/**
+ * Kills this process if closing has not finished in `ms`. A thread of its own, because what hangs may block the
+ * event loop (a native cleanup waiting on a thread): a file whose close hung once held the whole test run,
+ * which waits for every file's process. Killed, the file fails, naming why.
+ */
+function closeWatchdog(ms: number): Worker {
+  const source = `setTimeout(() => {
+    require('node:fs').writeSync(2, 'closing the server and the browser took over ${ms} ms: killing the test process\\n');
+    process.kill(${process.pid}, 'SIGKILL');
+  }, ${ms});`;
+  const worker = new Worker(source, { eval: true });
+  worker.unref();
+  return worker;
 }

@@ -71,8 +71,15 @@ export async function startClusterNode(
       return http && rtmp ? { http, rtmp } : null;
     },
     20_000,
-  );
-  if (!urls) throw new Error(`node ${id} printed no URLs`);
+  ).catch((error: unknown) => {
+    // A node that never came up must not outlive the test: the file's process would wait on it forever.
+    child.kill('SIGKILL');
+    throw new Error(`${(error as Error).message}; its output: ${out.slice(-2000)}`);
+  });
+  if (!urls) {
+    child.kill('SIGKILL');
+    throw new Error(`node ${id} printed no URLs`);
+  }
   return {
     id,
     httpUrl: urls.http,
