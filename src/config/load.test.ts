@@ -49,6 +49,10 @@ test('unknown keys and bad values are refused with the key named', () => {
   assert.throws(() => loadConfig([], { SUBSECOND_HTTP_PORT: 'x' }), /from environment SUBSECOND_HTTP_PORT/);
   assert.throws(() => loadConfig(['--config', '/nonexistent/c.yaml'], {}), ConfigError);
   assert.throws(() => loadConfig(['--http.port'], {}), /--http\.port needs a value/);
+  assert.throws(
+    () => loadConfig(['--hls.partTargetMs', '2000', '--hls.segmentTargetMs', '1000'], {}),
+    /hls\.partTargetMs: must be below hls\.segmentTargetMs \(got 2000\)/,
+  );
 });
 
 test("DASH's settings are in dash:, and an old hls.dash* key is refused naming its new one", () => {

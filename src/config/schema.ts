@@ -226,7 +226,12 @@ export const HlsConfig = z
     /** After the publisher leaves, the ended playlist stays served this long so a republish continues it. */
     endedRetentionMs: z.number().int().min(0).default(60_000),
   })
-  .strict();
+  .strict()
+  // RFC 8216bis §4.4.3.7: a part is a piece of a segment, so it must be shorter than one.
+  .refine((c) => c.partTargetMs < c.segmentTargetMs, {
+    path: ['partTargetMs'],
+    message: 'must be below hls.segmentTargetMs',
+  });
 
 export const DashConfig = z
   .object({
