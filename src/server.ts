@@ -119,10 +119,10 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     ? new HlsServer({ registry, config: config.hls, gopLimits, log, play, signer })
     : null;
   const dash =
-    hls && config.hls.dash
+    hls && config.dash.enabled
       ? new DashServer({
           packagers: hls.packagers,
-          targetLatencyMs: config.hls.dashTargetLatencyMs,
+          targetLatencyMs: config.dash.targetLatencyMs,
           acquire: (path) => registry.acquire(path),
           access: hls,
         })

@@ -189,14 +189,19 @@ export function corpus(name: string): { file: string; bytes: Uint8Array }[] {
     .map((file) => ({ file, bytes: new Uint8Array(readFileSync(join(folder.pathname, file))) }));
 }
 
-/** null when `input` parses or fails with the parser's typed error, else the exception (a crash). */
-export function crashOf(target: FuzzTarget, input: Uint8Array): unknown {
+/**
+ * null when `input` parses or fails with the parser's typed error within `hangMs`, else the exception, or an
+ * Error saying how long it took (a crash either way).
+ */
+export function crashOf(target: FuzzTarget, input: Uint8Array, hangMs = Number.POSITIVE_INFINITY): unknown {
+  const started = performance.now();
+  let crash: unknown = null;
   try {
     target.run(input);
-    return null;
   } catch (err) {
-    return target.parseErrors.some((type) => err instanceof type)
-      ? null
-      : (err ?? new Error('threw nothing'));
+    if (!target.parseErrors.some((type) => err instanceof type)) crash = err ?? new Error('threw nothing');
   }
+  const took = performance.now() - started;
+  if (!crash && took > hangMs) crash = new Error(`took ${Math.round(took)} ms (bound ${hangMs} ms)`);
+  return crash;
 }

@@ -49,6 +49,44 @@ test('unknown keys and bad values are refused with the key named', () => {
   assert.throws(() => loadConfig([], { SUBSECOND_HTTP_PORT: 'x' }), /from environment SUBSECOND_HTTP_PORT/);
   assert.throws(() => loadConfig(['--config', '/nonexistent/c.yaml'], {}), ConfigError);
   assert.throws(() => loadConfig(['--http.port'], {}), /--http\.port needs a value/);
+  assert.throws(
+    () => loadConfig(['--hls.partTargetMs', '2000', '--hls.segmentTargetMs', '1000'], {}),
+    /hls\.partTargetMs: must be below hls\.segmentTargetMs \(got 2000\)/,
+  );
+});
+
+test("DASH's settings are in dash:, and an old hls.dash* key is refused naming its new one", () => {
+  assert.equal(DEFAULTS.dash.enabled, true);
+  assert.equal(DEFAULTS.dash.targetLatencyMs, 1000);
+  const { config } = loadConfig(['--dash.enabled=false'], { SUBSECOND_DASH_TARGET_LATENCY_MS: '1500' });
+  assert.equal(config.dash.enabled, false);
+  assert.equal(config.dash.targetLatencyMs, 1500);
+  const dir = mkdtempSync(join(tmpdir(), 'subsecond-config-'));
+  try {
+    const file = join(dir, 'old.yaml');
+    writeFileSync(file, 'hls:\n  segmentTargetMs: 2000\n  dashTargetLatencyMs: 1500\n');
+    assert.throws(
+      () => loadConfig(['--config', file], {}),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message ===
+          `hls.dashTargetLatencyMs has moved: use dash.targetLatencyMs instead (in config file ${file})`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+  assert.throws(
+    () => resolveConfig({ hls: { dash: false } } as never),
+    /hls\.dash has moved: use dash\.enabled instead$/,
+  );
+  assert.throws(
+    () => loadConfig([], { SUBSECOND_HLS_DASH: 'false' }),
+    /SUBSECOND_HLS_DASH has moved: use SUBSECOND_DASH_ENABLED instead$/,
+  );
+  assert.throws(
+    () => loadConfig(['--hls.dashTargetLatencyMs', '900'], {}),
+    /--hls\.dashTargetLatencyMs has moved: use --dash\.targetLatencyMs instead$/,
+  );
 });
 
 test('environment names follow the keys', () => {

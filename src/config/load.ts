@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { Config, type ConfigInput, DEFAULTS } from './schema.ts';
+import { Config, type ConfigInput, DEFAULTS, MOVED_SETTINGS } from './schema.ts';
 
 export class ConfigError extends Error {}
 
@@ -44,7 +44,26 @@ function set(target: Source['values'], section: string, name: string, value: unk
   target[section][name] = value;
 }
 
+/** The refusal for a setting that moved (MOVED_SETTINGS), in the form it was given, or null. */
+function movedSetting(key: string, origin: 'file' | 'environment' | 'flag'): string | null {
+  const moved = MOVED_SETTINGS[key];
+  if (!moved) return null;
+  const [oldSection, oldName] = key.split('.');
+  const [section, name] = moved.split('.');
+  const given =
+    origin === 'environment'
+      ? [envName(oldSection, oldName), envName(section, name)]
+      : origin === 'flag'
+        ? [`--${key}`, `--${moved}`]
+        : [key, moved];
+  return `${given[0]} has moved: use ${given[1]} instead`;
+}
+
 export function fromEnvironment(env: NodeJS.ProcessEnv): Source {
+  for (const key of Object.keys(MOVED_SETTINGS)) {
+    const [section, name] = key.split('.');
+    if (env[envName(section, name)] !== undefined) throw new ConfigError(movedSetting(key, 'environment')!);
+  }
   const values: Source['values'] = {};
   for (const { key, section, name, def } of knownKeys()) {
     const variable = envName(section, name);
@@ -92,6 +111,8 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
       continue;
     }
     const entry = known.get(flag);
+    const moved = movedSetting(flag, 'flag');
+    if (moved) throw new ConfigError(moved);
     if (!entry) {
       throw new ConfigError(`unknown flag --${flag}; run with --help to list the settings`);
     }
@@ -124,9 +145,13 @@ export function fromFile(path: string): Source {
 export function resolveConfig(...sources: (Source | ConfigInput)[]): Config {
   const merged: Record<string, Record<string, unknown>> = {};
   for (const source of sources) {
-    const values =
-      'values' in source && 'name' in source ? (source as Source).values : (source as ConfigInput);
+    const named = 'values' in source && 'name' in source;
+    const values = named ? (source as Source).values : (source as ConfigInput);
     for (const [section, sectionValues] of Object.entries(values)) {
+      for (const key of Object.keys(sectionValues ?? {})) {
+        const moved = movedSetting(`${section}.${key}`, 'file');
+        if (moved) throw new ConfigError(named ? `${moved} (in ${(source as Source).name})` : moved);
+      }
       if (sectionValues === null || typeof sectionValues !== 'object' || Array.isArray(sectionValues)) {
         merged[section] = sectionValues as Record<string, unknown>;
         continue;

@@ -225,10 +225,20 @@ export const HlsConfig = z
     blockTimeoutMs: z.number().int().min(0).default(0),
     /** After the publisher leaves, the ended playlist stays served this long so a republish continues it. */
     endedRetentionMs: z.number().int().min(0).default(60_000),
-    /** Serve the same segments as low-latency DASH at /dash/{path}/manifest.mpd. */
-    dash: z.boolean().default(true),
+  })
+  .strict()
+  // RFC 8216bis §4.4.3.7: a part is a piece of a segment, so it must be shorter than one.
+  .refine((c) => c.partTargetMs < c.segmentTargetMs, {
+    path: ['partTargetMs'],
+    message: 'must be below hls.segmentTargetMs',
+  });
+
+export const DashConfig = z
+  .object({
+    /** Serve the LL-HLS segments as low-latency DASH at /dash/{path}/manifest.mpd (off too when hls.enabled is false). */
+    enabled: z.boolean().default(true),
     /** The latency the DASH ServiceDescription asks players to hold behind the live edge. */
-    dashTargetLatencyMs: z.number().int().min(200).default(1000),
+    targetLatencyMs: z.number().int().min(200).default(1000),
   })
   .strict();
 
@@ -387,6 +397,7 @@ export const Config = z
     gop: GopConfig.prefault({}),
     messaging: MessagingConfig.prefault({}),
     hls: HlsConfig.prefault({}),
+    dash: DashConfig.prefault({}),
     webrtc: WebRtcConfig.prefault({}),
     cluster: ClusterConfig.prefault({}),
     log: LogConfig.prefault({}),
@@ -406,6 +417,7 @@ export type AuthConfig = z.infer<typeof AuthConfig>;
 export type MseConfig = z.infer<typeof MseConfig>;
 export type MessagingConfig = z.infer<typeof MessagingConfig>;
 export type HlsConfig = z.infer<typeof HlsConfig>;
+export type DashConfig = z.infer<typeof DashConfig>;
 export type WebRtcConfig = z.infer<typeof WebRtcConfig>;
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
 export type RecordConfig = z.infer<typeof RecordConfig>;
@@ -414,3 +426,9 @@ export type RecordConfig = z.infer<typeof RecordConfig>;
 export type ConfigInput = { [S in keyof Config]?: Partial<Config[S]> };
 
 export const DEFAULTS: Config = Config.parse({});
+
+/** Settings that moved, by old `section.key`: refused at start with the new key named, never silently ignored. */
+export const MOVED_SETTINGS: Readonly<Record<string, string>> = {
+  'hls.dash': 'dash.enabled',
+  'hls.dashTargetLatencyMs': 'dash.targetLatencyMs',
+};

@@ -26,7 +26,7 @@ import type { MseServer } from '../protocols/mse/MseServer.ts';
 import type { WebRtcServer } from '../protocols/webrtc/WebRtcServer.ts';
 import type { Recordings } from '../record/Recordings.ts';
 import { recordingControlPath, registerRecordingRoutes, stopRecordingRoute } from '../record/routes.ts';
-import { InvalidPathError, parseStreamPath } from '../shared/streamPath.ts';
+import { HttpError, requestStreamPath } from '../transport/HttpError.ts';
 import { refuseUpgrade } from '../transport/refuseUpgrade.ts';
 import { readDocsPage, SERVED_DOCS } from './DocsPage.ts';
 import { openApiDocument } from './openapi.ts';
@@ -61,22 +61,8 @@ export interface HttpServerOptions {
   play?: PlayPolicy;
 }
 
-class HttpError extends Error {
-  readonly statusCode: number;
-  constructor(statusCode: number, message: string) {
-    super(message);
-    this.statusCode = statusCode;
-  }
-}
-
 function streamPathParam(request: FastifyRequest): string {
-  const raw = (request.params as Record<string, string>)['*'] ?? '';
-  try {
-    return parseStreamPath(raw);
-  } catch (err) {
-    if (err instanceof InvalidPathError) throw new HttpError(400, err.message);
-    throw err;
-  }
+  return requestStreamPath((request.params as Record<string, string>)['*'] ?? '');
 }
 
 /** The one HTTP server: routes only; each protocol owns its endpoint's behaviour. */

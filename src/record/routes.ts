@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidPathError, parseStreamPath } from '../shared/streamPath.ts';
+import { HttpError, requestStreamPath } from '../transport/HttpError.ts';
 import { buildMp4Download } from './Mp4Download.ts';
 import { parseRange, piecesOf } from './RecordedRange.ts';
 import { startOfFileName } from './RecordingFile.ts';
@@ -20,14 +20,6 @@ import { vodPlaylist } from './VodPlaylist.ts';
  * file-name pattern, the store's index) before anything touches the disk.
  */
 
-class RecordingRequestError extends Error {
-  readonly statusCode: number;
-  constructor(statusCode: number, message: string) {
-    super(message);
-    this.statusCode = statusCode;
-  }
-}
-
 /** Files closer than this are shown as one time range. */
 const RANGE_JOIN_MS = 50;
 const SUFFIX_RECORDING = '/recording';
@@ -37,20 +29,11 @@ function wildcard(request: FastifyRequest): string {
   return ((request.params as Record<string, string>)['*'] ?? '').replace(/\/+$/, '');
 }
 
-function streamPath(raw: string): string {
-  try {
-    return parseStreamPath(raw);
-  } catch (err) {
-    if (err instanceof InvalidPathError) throw new RecordingRequestError(400, err.message);
-    throw err;
-  }
-}
-
 function range(query: unknown, defaults: { startMs: number; durationSeconds: number }) {
   try {
     return parseRange((query ?? {}) as Record<string, unknown>, defaults);
   } catch (err) {
-    throw new RecordingRequestError(400, (err as Error).message);
+    throw new HttpError(400, (err as Error).message);
   }
 }
 
@@ -58,7 +41,7 @@ function range(query: unknown, defaults: { startMs: number; durationSeconds: num
 export function recordingControlPath(request: FastifyRequest): string | null {
   const raw = wildcard(request);
   if (!raw.endsWith(SUFFIX_RECORDING)) return null;
-  return streamPath(raw.slice(0, -SUFFIX_RECORDING.length));
+  return requestStreamPath(raw.slice(0, -SUFFIX_RECORDING.length));
 }
 
 export interface RecordingRoutesOptions {
@@ -74,9 +57,8 @@ export function registerRecordingRoutes(app: FastifyInstance, options: Recording
   app.post('/api/v1/streams/*', async (request, reply) => {
     authorizeControl(request);
     const path = recordingControlPath(request);
-    if (path === null) throw new RecordingRequestError(404, `no route for POST ${request.url.split('?')[0]}`);
-    if (!recordings.startRecording(path))
-      throw new RecordingRequestError(404, `stream "${path}" is not live`);
+    if (path === null) throw new HttpError(404, `no route for POST ${request.url.split('?')[0]}`);
+    if (!recordings.startRecording(path)) throw new HttpError(404, `stream "${path}" is not live`);
     return reply.status(201).send(describeRecordingState(recordings, path));
   });
 
@@ -87,12 +69,11 @@ export function registerRecordingRoutes(app: FastifyInstance, options: Recording
   app.get('/api/v1/recordings/*', async (request, reply) => {
     const raw = wildcard(request);
     if (raw.endsWith(SUFFIX_DOWNLOAD) && raw.length > SUFFIX_DOWNLOAD.length) {
-      const path = streamPath(raw.slice(0, -SUFFIX_DOWNLOAD.length));
+      const path = requestStreamPath(raw.slice(0, -SUFFIX_DOWNLOAD.length));
       if (store.segmentsOf(path).length > 0) return download(request, reply, recordings, path);
     }
-    const path = streamPath(raw);
-    if (store.segmentsOf(path).length === 0)
-      throw new RecordingRequestError(404, `no recordings of "${path}"`);
+    const path = requestStreamPath(raw);
+    if (store.segmentsOf(path).length === 0) throw new HttpError(404, `no recordings of "${path}"`);
     return {
       ...summary(recordings, path),
       files: store.segmentsOf(path).map((s) => describeSegment(s)),
@@ -102,11 +83,11 @@ export function registerRecordingRoutes(app: FastifyInstance, options: Recording
   app.get('/recordings/*', async (request, reply) => {
     const raw = wildcard(request);
     const slash = raw.lastIndexOf('/');
-    if (slash <= 0) throw new RecordingRequestError(404, `no recording resource at /recordings/${raw}`);
-    const path = streamPath(raw.slice(0, slash));
+    if (slash <= 0) throw new HttpError(404, `no recording resource at /recordings/${raw}`);
+    const path = requestStreamPath(raw.slice(0, slash));
     const resource = raw.slice(slash + 1);
     const segments = store.segmentsOf(path);
-    if (segments.length === 0) throw new RecordingRequestError(404, `no recordings of "${path}"`);
+    if (segments.length === 0) throw new HttpError(404, `no recordings of "${path}"`);
     if (resource === 'index.m3u8') {
       const first = segments[0];
       const last = segments[segments.length - 1];
@@ -114,7 +95,7 @@ export function registerRecordingRoutes(app: FastifyInstance, options: Recording
       const { startMs, endMs } = range(request.query, { startMs: first.startMs, durationSeconds: whole });
       const pieces = await piecesOf(store, path, startMs, endMs);
       if (pieces.length === 0) {
-        throw new RecordingRequestError(404, `nothing of "${path}" was recorded in the range asked`);
+        throw new HttpError(404, `nothing of "${path}" was recorded in the range asked`);
       }
       return reply
         .header('content-type', 'application/vnd.apple.mpegurl')
@@ -122,10 +103,10 @@ export function registerRecordingRoutes(app: FastifyInstance, options: Recording
         .send(vodPlaylist(pieces, { startMs, endMs }));
     }
     if (startOfFileName(resource) === null) {
-      throw new RecordingRequestError(404, `no recording resource ${JSON.stringify(resource.slice(0, 100))}`);
+      throw new HttpError(404, `no recording resource ${JSON.stringify(resource.slice(0, 100))}`);
     }
     const segment = store.find(path, resource);
-    if (!segment) throw new RecordingRequestError(404, `no recording ${resource} of "${path}"`);
+    if (!segment) throw new HttpError(404, `no recording ${resource} of "${path}"`);
     return sendFileRange(request, reply, segment);
   });
 }
@@ -144,7 +125,7 @@ async function download(request: FastifyRequest, reply: FastifyReply, recordings
     ),
   );
   const mp4 = buildMp4Download(pieces, bytesOf, startMs, endMs);
-  if (!mp4) throw new RecordingRequestError(404, `nothing of "${path}" was recorded in the range asked`);
+  if (!mp4) throw new HttpError(404, `nothing of "${path}" was recorded in the range asked`);
   const size = mp4.chunks.reduce((n, c) => n + c.byteLength, 0);
   const name = `${path.replace(/\//g, '_')}_${new Date(mp4.startMs).toISOString().replace(/:/g, '-')}.mp4`;
   return reply
@@ -166,8 +147,7 @@ async function sendFileRange(request: FastifyRequest, reply: FastifyReply, segme
     const header = request.headers.range;
     if (header !== undefined) {
       const m = /^bytes=(\d*)-(\d*)$/.exec(header);
-      if (!m || (m[1] === '' && m[2] === ''))
-        throw new RecordingRequestError(416, `unsupported Range ${header}`);
+      if (!m || (m[1] === '' && m[2] === '')) throw new HttpError(416, `unsupported Range ${header}`);
       if (m[1] === '') from = Math.max(0, size - Number(m[2]));
       else {
         from = Number(m[1]);
@@ -175,10 +155,7 @@ async function sendFileRange(request: FastifyRequest, reply: FastifyReply, segme
       }
       if (from > to || from >= size) {
         reply.header('content-range', `bytes */${size}`);
-        throw new RecordingRequestError(
-          416,
-          `Range ${header} is outside the ${size} bytes of ${segment.name}`,
-        );
+        throw new HttpError(416, `Range ${header} is outside the ${size} bytes of ${segment.name}`);
       }
       reply.status(206).header('content-range', `bytes ${from}-${to}/${size}`);
     }
@@ -255,7 +232,7 @@ function summary(recordings: Recordings, path: string) {
 /** `DELETE /api/v1/streams/{path}/recording`, called by the streams DELETE route after authorization. */
 export async function stopRecordingRoute(recordings: Recordings, path: string, reply: FastifyReply) {
   if (!(await recordings.stopRecording(path))) {
-    throw new RecordingRequestError(404, `stream "${path}" is not being recorded`);
+    throw new HttpError(404, `stream "${path}" is not being recorded`);
   }
   return reply.status(204).send();
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { promisify } from 'node:util';
+import type { ConfigInput } from '../../src/config/schema.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { ffprobe, killAll, type ProbedStream, publishTestSource, stop, waitFor } from './processes.ts';
 
@@ -24,10 +25,12 @@ export class LiveCamera {
   /** A scratch directory for files the tests write, removed afterwards. */
   readonly dir: string;
 
-  constructor(name: string) {
+  /** `settings`: sections the test sets beyond the loopback listeners. */
+  constructor(name: string, settings: ConfigInput = {}) {
     this.dir = mkdtempSync(join(tmpdir(), `subsecond-${name}-`));
     before(async () => {
       this.#server = await startServer({
+        ...settings,
         http: { host: '127.0.0.1', port: 0 },
         rtmp: { host: '127.0.0.1', port: 0 },
         log: { level: 'warn' },

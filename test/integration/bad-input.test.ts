@@ -40,11 +40,15 @@ after(async () => {
   await server?.close();
 });
 
-/** Asserts the healthy viewer keeps receiving frames (~30 video + ~47 audio per second) over `ms`. */
-async function healthyKeepsFlowing(ms = 1000): Promise<void> {
+/**
+ * Asserts the healthy viewer keeps receiving frames (~30 video + ~47 audio per second) over `ms`; at least
+ * half that rate, so a loaded machine passes and a stalled viewer does not.
+ */
+async function healthyKeepsFlowing(ms = 300): Promise<void> {
   const start = fragments;
   await new Promise((r) => setTimeout(r, ms));
-  assert.ok(fragments - start > 40, `healthy viewer got ${fragments - start} fragments in ${ms} ms`);
+  const least = Math.round((ms / 1000) * 40);
+  assert.ok(fragments - start > least, `healthy viewer got ${fragments - start} fragments in ${ms} ms`);
   assert.equal(viewer.readyState, WebSocket.OPEN);
 }
 
@@ -55,43 +59,32 @@ function closedWithin(client: RtmpTestClient, ms: number): Promise<boolean> {
   ]);
 }
 
-test('RTMP: garbage handshake, chunk size 0 and 2^31, a cut-off AMF command are each closed', async () => {
-  const garbage = await RtmpTestClient.open(server.rtmpPort, false);
-  garbage.raw(Buffer.from('\x16\x03\x01 this is TLS, not RTMP'));
-  const zero = await RtmpTestClient.open(server.rtmpPort);
-  zero.raw(
-    encodeChunks(
-      { csid: 2, timestamp: 0, typeId: MessageType.SetChunkSize, streamId: 0 },
-      [new Uint8Array(4)],
-      128,
-    ),
-  );
-  const huge = await RtmpTestClient.open(server.rtmpPort);
-  huge.raw(
-    encodeChunks(
-      { csid: 2, timestamp: 0, typeId: MessageType.SetChunkSize, streamId: 0 },
-      [Uint8Array.from([0x80, 0, 0, 0])],
-      128,
-    ),
-  );
-  const cut = await RtmpTestClient.open(server.rtmpPort);
-  cut.raw(
+/** Sends `bytes` after a completed handshake (or instead of one), and asserts only that connection closes. */
+async function rtmpClosesOn(bytes: Uint8Array, handshake = true): Promise<void> {
+  const client = await RtmpTestClient.open(server.rtmpPort, handshake);
+  client.raw(bytes);
+  assert.ok(await closedWithin(client, 3000), 'connection closed');
+  await healthyKeepsFlowing();
+}
+
+const setChunkSize = (size: Uint8Array) =>
+  encodeChunks({ csid: 2, timestamp: 0, typeId: MessageType.SetChunkSize, streamId: 0 }, [size], 128);
+
+test('RTMP: a garbage handshake is closed', () =>
+  rtmpClosesOn(Buffer.from('\x16\x03\x01 this is TLS, not RTMP'), false));
+
+test('RTMP: chunk size 0 is closed', () => rtmpClosesOn(setChunkSize(new Uint8Array(4))));
+
+test('RTMP: chunk size 2^31 is closed', () => rtmpClosesOn(setChunkSize(Uint8Array.from([0x80, 0, 0, 0]))));
+
+test('RTMP: a cut-off AMF command is closed', () =>
+  rtmpClosesOn(
     encodeChunks(
       { csid: 3, timestamp: 0, typeId: MessageType.CommandAmf0, streamId: 0 },
       [Uint8Array.from([0x02, 0x00, 0x07, 0x63, 0x6f, 0x6e])], // string "connect" cut after 3 bytes
       128,
     ),
-  );
-  for (const [client, what] of [
-    [garbage, 'garbage handshake'],
-    [zero, 'chunk size 0'],
-    [huge, 'chunk size 2^31'],
-    [cut, 'cut-off AMF'],
-  ] as const) {
-    assert.ok(await closedWithin(client, 3000), `${what}: connection closed`);
-  }
-  await healthyKeepsFlowing();
-});
+  ));
 
 test('RTMP: an FLV tag whose length runs past the end closes only that publisher', async () => {
   const bad = await RtmpTestClient.open(server.rtmpPort);
@@ -105,27 +98,42 @@ test('RTMP: an FLV tag whose length runs past the end closes only that publisher
   await healthyKeepsFlowing();
 });
 
-test('HTTP and WebSocket: unknown paths, junk requests and oversized messages', async () => {
-  const status = (path: string) =>
-    new Promise<number>((resolve) => {
-      const ws = new WebSocket(`${server.httpUrl.replace('http', 'ws')}${path}`);
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      ws.on('open', () => resolve(101));
-      ws.on('error', () => {});
+/** The status a WebSocket upgrade to `path` is answered with (101 when it opens). */
+const upgradeStatus = (path: string) =>
+  new Promise<number>((resolve) => {
+    const ws = new WebSocket(`${server.httpUrl.replace('http', 'ws')}${path}`);
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () => {
+      ws.terminate();
+      resolve(101);
     });
-  assert.equal(await status('/mse/live/unknown'), 404);
-  assert.equal(await status('/mse/live/<script>'), 400);
-  assert.equal(await status('/ws/anything'), 404);
+    ws.on('error', () => {});
+  });
 
-  // Bytes that are not HTTP at all.
+test('WebSocket: an upgrade to a stream that is not live is 404', async () => {
+  assert.equal(await upgradeStatus('/mse/live/unknown'), 404);
+});
+
+test('WebSocket: an upgrade naming an invalid stream path is 400', async () => {
+  assert.equal(await upgradeStatus('/mse/live/<script>'), 400);
+});
+
+test('WebSocket: an upgrade to an unknown route is 404', async () => {
+  assert.equal(await upgradeStatus('/ws/anything'), 404);
+});
+
+test('HTTP: bytes that are not HTTP at all close that socket; the server keeps serving', async () => {
   await new Promise<void>((resolve) => {
     const socket = connect(server.httpPort, '127.0.0.1', () => socket.write('\x00\x01\x02garbage\r\n\r\n'));
     socket.on('data', () => {});
     socket.on('close', () => resolve());
     socket.on('error', () => resolve());
   });
+  assert.equal((await fetch(`${server.httpUrl}/healthz`)).status, 200);
+  await healthyKeepsFlowing();
+});
 
-  // A viewer that sends a message over the limit is closed with 1009; the healthy one is not.
+test('WebSocket: a viewer that sends a message over the limit is closed with 1009; the healthy one is not', async () => {
   const loud = new WebSocket(`${server.httpUrl.replace('http', 'ws')}/mse/live/healthy`);
   await new Promise((r) => loud.once('open', r));
   const code = await new Promise<number>((resolve) => {
@@ -134,6 +142,4 @@ test('HTTP and WebSocket: unknown paths, junk requests and oversized messages', 
   });
   assert.equal(code, 1009);
   await healthyKeepsFlowing();
-  const health = await fetch(`${server.httpUrl}/healthz`);
-  assert.equal(health.status, 200);
 });

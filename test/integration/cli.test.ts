@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
 import { waitFor } from '../helpers/processes.ts';
@@ -49,4 +52,24 @@ test('`subsecond serve` starts, prints where it listens, logs refusals by name a
   const code = await new Promise((r) => child.once('exit', r));
   assert.equal(code, 0, out.slice(-2000));
   assert.match(out, /shutting down/);
+});
+
+test('`subsecond serve` refuses a config file with a moved setting, naming its new key', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'subsecond-cli-'));
+  try {
+    const file = join(dir, 'old.yaml');
+    writeFileSync(file, 'hls:\n  dash: false\n');
+    const child = spawn(process.execPath, ['src/cli/main.ts', 'serve', '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const code = await new Promise((r) => child.once('exit', r));
+    assert.equal(code, 2, err);
+    assert.equal(err, `subsecond: hls.dash has moved: use dash.enabled instead (in config file ${file})\n`);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
 });

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { findBoxes, parseTfhd, readBoxes } from '../../src/media/fmp4/reader.ts';
+import { startServer } from '../../src/server.ts';
 import { CAMERA_PATH, LiveCamera } from '../helpers/liveCamera.ts';
 
-const camera = new LiveCamera('dash');
+// A latency target other than the default, to see that dash.targetLatencyMs reaches the MPD.
+const camera = new LiveCamera('dash', { dash: { targetLatencyMs: 1200 } });
 const server = () => camera.server;
 const manifestUrl = () => `${server().httpUrl}/dash/${CAMERA_PATH}/manifest.mpd`;
 const attr = (xml: string, element: string, name: string) =>
@@ -18,7 +20,7 @@ test('the MPD is dynamic, low-latency, one adaptation set per track, clocked by 
   assert.equal(attr(mpd, 'SegmentTemplate', 'availabilityTimeComplete'), 'false');
   assert.equal(attr(mpd, 'SegmentTemplate', 'availabilityTimeOffset'), '1.8');
   assert.match(attr(mpd, 'SegmentTemplate', 'media') ?? '', /\$Number\$/);
-  assert.equal(attr(mpd, 'Latency', 'target'), '1000');
+  assert.equal(attr(mpd, 'Latency', 'target'), '1200');
   const ast = Date.parse(attr(mpd, 'MPD', 'availabilityStartTime') ?? '');
   assert.ok(Date.now() - ast > 2000 && Date.now() - ast < 30_000, `availabilityStartTime ${ast}`);
   assert.deepEqual(
@@ -85,5 +87,22 @@ test('unknown streams, names and traversal attempts are refused with a message',
     const res = await fetch(`${server().httpUrl}${path}`);
     assert.equal(res.status, status, path);
     assert.match(((await res.json()) as { error: string }).error, message, path);
+  }
+});
+
+test('dash.enabled: false serves no DASH, while LL-HLS still runs', async () => {
+  const off = await startServer({
+    http: { host: '127.0.0.1', port: 0 },
+    rtmp: { enabled: false },
+    webrtc: { enabled: false },
+    dash: { enabled: false },
+    log: { level: 'warn' },
+  });
+  try {
+    assert.equal(off.dash, null);
+    assert.ok(off.hls);
+    assert.equal((await fetch(`${off.httpUrl}/dash/time`)).status, 404);
+  } finally {
+    await off.close();
   }
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { B_FRAMES_WARNING } from '../../src/protocols/webrtc/StreamRtpFeed.ts';
+import { B_FRAMES_WARNING } from '../../src/core/warnings.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { type ChromiumSession, closeServerThenBrowser, launchChromium } from '../helpers/browser.ts';
 import { stop, waitFor } from '../helpers/processes.ts';
@@ -165,6 +165,12 @@ test('ffmpeg over RTMP with B-frames: it is published, and the stream warns that
   try {
     await waitFor('the B-frames warning', async () =>
       (await described('live/bframes'))?.warnings.includes(B_FRAMES_WARNING),
+    );
+    // RTMP ingest noticed the same fact before WebRTC did: the stream says it once.
+    const warnings = (await described('live/bframes'))?.warnings ?? [];
+    assert.deepEqual(
+      warnings.filter((w) => /B-frames/i.test(w)),
+      [B_FRAMES_WARNING],
     );
   } finally {
     await page.close();

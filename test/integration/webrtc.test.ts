@@ -289,6 +289,16 @@ test('bad input is refused with the reason, and the live publisher keeps flowing
   assert.equal(notSdp.status, 400);
   assert.match(await errorOf(notSdp), /not an SDP offer: it must start with "v=0"/);
 
+  // A damaged offer (what the SDP fuzzer makes) is a 400 naming the line, not a 500 from a parser's TypeError.
+  const damaged = await post(
+    '/whip/live/other',
+    publisher.offer
+      .replace(/a=rtpmap:111 opus/, 'a=rtpmap: opus')
+      .replace(/a=rtpmap:(\d+) H264/g, 'a=rtpmap:$1 7'),
+  );
+  assert.equal(damaged.status, 400);
+  assert.match(await errorOf(damaged), /m-section \d has a=rtpmap: with payload type "": it must be 0-127/);
+
   const huge = await post('/whip/live/other', `v=0\r\n${'a=x\r\n'.repeat(210_000)}`);
   assert.equal(huge.status, 413);
   assert.match(await errorOf(huge), /larger than 65536 bytes \(webrtc\.maxSdpBytes\)/);

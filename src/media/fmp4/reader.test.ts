@@ -88,6 +88,19 @@ describe('readBoxes', () => {
     assert.throws(() => parseTrun(readBoxes(huge.finish())[0]), isParseError(/sample_count 268435456/));
   });
 
+  it('bounds a trun without per-sample fields by the bytes its samples must fit in', () => {
+    // 16 bytes of box that would otherwise ask for 33 million sample objects (the fuzzer's 20 s input).
+    const empty = new BoxWriter();
+    empty.fullBox('trun', 0, 0, () => empty.u32(0x02000004));
+    assert.throws(
+      () => parseTrun(readBoxes(empty.finish())[0]),
+      isParseError(/sample_count 33554436 exceeds the 16 bytes its samples' data must fit in/),
+    );
+    const few = new BoxWriter();
+    few.fullBox('trun', 0, 0, () => few.u32(3));
+    assert.equal(parseTrun(readBoxes(few.finish())[0]).samples.length, 3);
+  });
+
   it('reads version-0 trun composition offsets as unsigned', () => {
     const w = new BoxWriter();
     w.fullBox('trun', 0, 0x000800, () => w.u32(1).u32(0xfffffff0));

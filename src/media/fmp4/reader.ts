@@ -15,6 +15,8 @@ export interface Mp4Box {
   readonly headerSize: number;
   /** The box body after its header (a view, not a copy). */
   payload(): Uint8Array;
+  /** Length of the buffer the box was read from: the most media data any sample it describes can have. */
+  readonly sourceSize: number;
   /** Present on container boxes: the boxes inside. */
   readonly children?: Mp4Box[];
 }
@@ -53,6 +55,10 @@ class BoxView implements Mp4Box {
 
   payload(): Uint8Array {
     return this.#buf.subarray(this.start + this.headerSize, this.start + this.size);
+  }
+
+  get sourceSize(): number {
+    return this.#buf.length;
   }
 }
 
@@ -319,6 +325,15 @@ export function parseTrun(box: Mp4Box): Trun {
     (flags & 0x000800 ? 4 : 0);
   if (sampleCount * perSample > r.remaining) {
     r.fail(`sample_count ${sampleCount} needs ${sampleCount * perSample} bytes, ${r.remaining} remain`, 4);
+  }
+  // A trun without per-sample fields costs no bytes per sample, so its count alone would bound nothing; but
+  // every sample has at least one byte of media data in the file (a sample is an access unit, §8.8.8.1),
+  // which keeps the work per input byte bounded.
+  if (sampleCount > box.sourceSize) {
+    r.fail(
+      `sample_count ${sampleCount} exceeds the ${box.sourceSize} bytes its samples' data must fit in`,
+      4,
+    );
   }
   for (let i = 0; i < sampleCount; i++) {
     const s: TrunSample = {};

@@ -2,8 +2,12 @@ import { withPlaylistQuery } from '../../auth/MediaUriSigning.ts';
 import type { CmafFragment, CmafInit, CmafListener } from '../../core/CmafFeed.ts';
 import type { Track } from '../../media/Frame.ts';
 import { writeInitSegment } from '../../media/fmp4/init.ts';
+// The one HTTP error type, under the name hls/ and dash/ use until the segmenter gets its neutral home.
+import { HttpError as HlsRequestError } from '../../transport/HttpError.ts';
 import { MediaBody } from './MediaBody.ts';
 import { renderMediaPlaylist, renderMultivariantPlaylist } from './playlist.ts';
+
+export { HlsRequestError };
 
 export interface HlsPackagerOptions {
   /** Seconds; segments are cut at the first random access point at or after it. */
@@ -31,14 +35,6 @@ const ANCHOR_SETTLE_SEGMENTS = 2;
 const ANCHOR_STABLE_SHIFT_MS = 20;
 const ANCHOR_STABLE_SECONDS = 1;
 /** A failure a client caused or must retry, with the HTTP status it maps to. */
-export class HlsRequestError extends Error {
-  readonly statusCode: number;
-  constructor(statusCode: number, message: string) {
-    super(message);
-    this.statusCode = statusCode;
-  }
-}
-
 /** The init segment of one track set; segments after a republish or codec change use a new one. */
 export interface HlsInit {
   /** Counts track sets within this packager: 1, 2, … */

@@ -171,11 +171,6 @@ export class HlsServer {
     const { config } = options;
     this.play = options.play ?? null;
     this.signer = options.signer ?? null;
-    if (config.partTargetMs >= config.segmentTargetMs) {
-      throw new Error(
-        `hls.partTargetMs (${config.partTargetMs}) must be below hls.segmentTargetMs (${config.segmentTargetMs})`,
-      );
-    }
     this.#config = config;
     this.#options = {
       segmentTarget: config.segmentTargetMs / 1000,

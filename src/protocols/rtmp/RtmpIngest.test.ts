@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { log } from '../../core/log.ts';
 import { StreamRegistry } from '../../core/StreamRegistry.ts';
+import { B_FRAMES_WARNING } from '../../core/warnings.ts';
 import type { Frame, Track } from '../../media/Frame.ts';
 import { type FlvTag, FlvTagType, parseFlvTags } from '../../media/flv/tag.ts';
 import { splitAvcc } from '../../media/nalu.ts';
 import { ffmpeg } from '../../media/testing/ffmpeg.ts';
 import { type Amf0Object, decodeAmf0Sequence } from './amf0.ts';
-import { AUDIO_TRACK_ID, B_FRAMES_WARNING, RtmpIngest, VIDEO_TRACK_ID } from './RtmpIngest.ts';
+import { AUDIO_TRACK_ID, RtmpIngest, VIDEO_TRACK_ID } from './RtmpIngest.ts';
 
 const quiet = log.child({});
 quiet.level = 'silent';

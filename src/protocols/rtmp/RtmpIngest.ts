@@ -1,6 +1,7 @@
 import type { Logger } from '../../core/log.ts';
 import type { Publisher, Stream } from '../../core/Stream.ts';
 import type { StreamRegistry } from '../../core/StreamRegistry.ts';
+import { B_FRAMES_WARNING } from '../../core/warnings.ts';
 import { parseAudioSpecificConfig } from '../../media/aac/asc.ts';
 import type { AudioCodec, Frame, MediaKind, Track, VideoCodec } from '../../media/Frame.ts';
 import { parseAudioTag } from '../../media/flv/audio.ts';
@@ -12,8 +13,6 @@ import { describeVideoConfig, isSupportedAudioCodecId, isSupportedVideoCodecId }
 
 export const VIDEO_TRACK_ID = 1;
 export const AUDIO_TRACK_ID = 2;
-export const B_FRAMES_WARNING =
-  'B-frames in H.264: WebRTC viewers may stutter; encode with -bf 0 / x264 "zerolatency"';
 
 /** How long after the first media message a track the metadata did not announce may still turn up. */
 const UNANNOUNCED_TRACK_WAIT_MS = 1000;

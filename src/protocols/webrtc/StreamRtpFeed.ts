@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from '../../core/log.ts';
 import type { FrameConsumer, Stream } from '../../core/Stream.ts';
+import { B_FRAMES_WARNING } from '../../core/warnings.ts';
 import { parseAv1CodecConfig } from '../../media/av1/av1C.ts';
 import type { Frame, Track } from '../../media/Frame.ts';
 import { Av1Packetizer, av1WithSequenceHeader } from '../../media/rtp/av1.ts';
@@ -22,10 +23,6 @@ import { type FeedKind, RtpFeed } from './RtpFeed.ts';
 
 /** Viewers rewrite the payload type to what they negotiated; this one only has to be a dynamic one. */
 const PLACEHOLDER_PT = 96;
-
-export const B_FRAMES_WARNING =
-  'the H.264 source has B-frames, which make WebRTC playback stutter: encode without them (x264 -bf 0 or ' +
-  '-tune zerolatency; OBS: profile baseline or "bframes=0" in x264 options)';
 
 export interface StreamRtpFeedOptions {
   readonly opusBitrate: number;

@@ -7,7 +7,7 @@ import { ConnectionsPerIp, TooManyConnectionsError } from '../../core/Connection
 import type { Logger } from '../../core/log.ts';
 import type { Stream } from '../../core/Stream.ts';
 import { StreamBusyError, type StreamRegistry } from '../../core/StreamRegistry.ts';
-import { InvalidPathError, parseStreamPath } from '../../shared/streamPath.ts';
+import { HttpError, requestStreamPath } from '../../transport/HttpError.ts';
 import type { DataChannelHandler } from './DataChannels.ts';
 import type { RtpFeed } from './RtpFeed.ts';
 import { StreamRtpFeed } from './StreamRtpFeed.ts';
@@ -32,14 +32,6 @@ const SDP = 'application/sdp';
  */
 const ENDED_SESSION_DELETE_MS = 60_000;
 const TRICKLE = 'application/trickle-ice-sdpfrag';
-
-class WebRtcHttpError extends Error {
-  readonly statusCode: number;
-  constructor(statusCode: number, message: string) {
-    super(message);
-    this.statusCode = statusCode;
-  }
-}
 
 /** `<stun:…>; rel="ice-server"` per RFC 9725 §4.6, with TURN credentials as RFC 8489-style parameters. */
 function iceServerLinks(config: WebRtcConfig): string[] {
@@ -206,25 +198,19 @@ export class WebRtcServer {
 
   #streamPath(request: FastifyRequest): string {
     // Fastify has percent-decoded the path once already; decoding again made `live%252Fcam1` mean live/cam1.
-    const raw = (request.params as Record<string, string>)['*'] ?? '';
-    try {
-      return parseStreamPath(raw);
-    } catch (err) {
-      if (err instanceof InvalidPathError) throw new WebRtcHttpError(400, err.message);
-      throw err;
-    }
+    return requestStreamPath((request.params as Record<string, string>)['*'] ?? '');
   }
 
   #offerBody(request: FastifyRequest): string {
     const type = mediaType(request);
     if (type !== SDP) {
-      throw new WebRtcHttpError(
+      throw new HttpError(
         415,
         `the offer must be sent as Content-Type: ${SDP}, got ${JSON.stringify(type || '(none)')}`,
       );
     }
     if (typeof request.body !== 'string' || request.body.length === 0)
-      throw new WebRtcHttpError(400, 'the SDP offer is empty');
+      throw new HttpError(400, 'the SDP offer is empty');
     return request.body;
   }
 
@@ -292,7 +278,7 @@ export class WebRtcServer {
     let pending = this.#answering;
     for (const session of this.sessions.values()) if (session.state === 'connecting') pending++;
     if (pending >= this.#config.maxPendingSessions) {
-      throw new WebRtcHttpError(
+      throw new HttpError(
         503,
         `${pending} WebRTC sessions are still connecting, the limit is ${this.#config.maxPendingSessions} (webrtc.maxPendingSessions); try again shortly`,
       );
@@ -300,7 +286,7 @@ export class WebRtcServer {
     try {
       return this.#sessionsPerIp.admit(remoteAddress);
     } catch (err) {
-      if (err instanceof TooManyConnectionsError) throw new WebRtcHttpError(429, err.message);
+      if (err instanceof TooManyConnectionsError) throw new HttpError(429, err.message);
       throw err;
     }
   }
@@ -340,11 +326,10 @@ export class WebRtcServer {
     if (refusal) {
       this.#log.info({ path, remote: remoteAddress }, refusal);
       reply.header('www-authenticate', 'Bearer');
-      throw new WebRtcHttpError(token ? 403 : 401, refusal);
+      throw new HttpError(token ? 403 : 401, refusal);
     }
     const offer = this.#offerBody(request);
-    if (this.#registry.get(path)?.publisher)
-      throw new WebRtcHttpError(409, new StreamBusyError(path).message);
+    if (this.#registry.get(path)?.publisher) throw new HttpError(409, new StreamBusyError(path).message);
     const summary = summarizeOffer(offer, { video: this.#config.videoCodecs });
     // Refused before any peer exists: a peer closed with tracks never negotiated upsets libdatachannel.
     if (!summary.media.some((m) => m.codec && (m.direction === 'sendonly' || m.direction === 'sendrecv'))) {
@@ -368,7 +353,7 @@ export class WebRtcServer {
       try {
         stream = this.#registry.publish(path, session);
       } catch (err) {
-        if (err instanceof StreamBusyError) throw new WebRtcHttpError(409, err.message);
+        if (err instanceof StreamBusyError) throw new HttpError(409, err.message);
         throw err;
       }
       try {
@@ -376,7 +361,7 @@ export class WebRtcServer {
         await this.#registry.confirmPublish(stream, session);
       } catch (err) {
         this.#registry.unpublish(stream, session);
-        if (err instanceof StreamBusyError) throw new WebRtcHttpError(409, err.message);
+        if (err instanceof StreamBusyError) throw new HttpError(409, err.message);
         throw err;
       }
       session.claimed(stream);
@@ -423,7 +408,7 @@ export class WebRtcServer {
           'www-authenticate',
           refusal.status === 401 ? 'Bearer' : 'Bearer error="insufficient_scope"',
         );
-        throw new WebRtcHttpError(refusal.status, refusal.reason);
+        throw new HttpError(refusal.status, refusal.reason);
       }
     }
     const offer = this.#offerBody(request);
@@ -431,9 +416,9 @@ export class WebRtcServer {
     const feed = stream?.live ? this.#feedOf(stream) : null;
     const waitMs = this.#config.whepWaitForPublisherMs;
     if (!feed && (stream?.ready || waitMs <= 0)) {
-      if (!stream?.live) throw new WebRtcHttpError(404, `stream "${path}" is not live`);
+      if (!stream?.live) throw new HttpError(404, `stream "${path}" is not live`);
       const codecs = stream.tracks.map((t) => t.codec).join(', ') || 'no tracks yet';
-      throw new WebRtcHttpError(409, `stream "${path}" has nothing WebRTC can carry (${codecs})`);
+      throw new HttpError(409, `stream "${path}" has nothing WebRTC can carry (${codecs})`);
     }
     let summary: OfferSummary;
     let pick: (media: OfferedMedia) => ChosenCodec | null;
@@ -492,7 +477,7 @@ export class WebRtcServer {
       const current = now?.live ? this.#feedOf(now) : null;
       if (now && current && !session.mismatch(current)) this.#bind(session, now, current);
       else if (waitMs > 0) this.#wait(session, waitMs);
-      else throw new WebRtcHttpError(404, `stream "${path}" is not live`);
+      else throw new HttpError(404, `stream "${path}" is not live`);
       this.#log.info(
         { path, session: session.id, remote: remoteAddress, waiting: session.feed === null },
         session.feed ? 'WHEP viewer offered' : 'WHEP viewer offered; waiting for the publisher',
@@ -604,8 +589,7 @@ export class WebRtcServer {
     const { id } = request.params as { id: string };
     const session = this.#resources.get(id) ?? this.workers?.session(kind, id);
     // The URL is a capability: the error does not echo it back.
-    if (!session || session.kind !== kind)
-      throw new WebRtcHttpError(404, `no such ${kind.toUpperCase()} resource`);
+    if (!session || session.kind !== kind) throw new HttpError(404, `no such ${kind.toUpperCase()} resource`);
     return session;
   }
 
@@ -613,14 +597,14 @@ export class WebRtcServer {
     const session = this.#session(kind, request);
     const type = mediaType(request);
     if (type !== TRICKLE) {
-      throw new WebRtcHttpError(
+      throw new HttpError(
         415,
         `PATCH takes Content-Type: ${TRICKLE}, got ${JSON.stringify(type || '(none)')}`,
       );
     }
     const ifMatch = request.headers['if-match'];
     if (ifMatch !== undefined && ifMatch !== '*' && ifMatch !== session.etag) {
-      throw new WebRtcHttpError(412, `If-Match ${ifMatch} does not match the session's ETag ${session.etag}`);
+      throw new HttpError(412, `If-Match ${ifMatch} does not match the session's ETag ${session.etag}`);
     }
     const remoteUfrag =
       session instanceof WhipSession || session instanceof WhepSession ? session.remoteUfrag : '';
@@ -629,7 +613,7 @@ export class WebRtcServer {
       // RFC 9725 §4.3.1: a session that supports trickle ICE but not ICE restarts answers 422 to a restart and
       // keeps the session (it ends only if consent is then lost). libdatachannel cannot restart ICE on a live
       // peer (libdatachannel issue #545).
-      throw new WebRtcHttpError(
+      throw new HttpError(
         422,
         `ICE restart is not supported (the PATCH carries a new ice-ufrag ${JSON.stringify(fragmentUfrag(body))}); ` +
           'the session goes on with its current ICE credentials: DELETE it and POST a new offer to reconnect',

@@ -104,6 +104,32 @@ test('bad offers are refused with the reason', () => {
   assert.ok(mode0.media[0].offered.includes('H264/90000'));
 });
 
+test('fields that read as integers stay text, and damaged formats are refused by name', () => {
+  // sdp-transform makes numbers of such fields; the fuzzer's crashes (testdata/fuzz/sdp/crash-*) came from them.
+  const offer = fixture('chromium-whip-offer.sdp')
+    .replace(/a=ice-ufrag:HwNN/g, 'a=ice-ufrag:1234')
+    .replace('a=rtpmap:96 VP8/90000', 'a=rtpmap:96 7/90000')
+    .replace('a=fmtp:111 minptime=10;useinbandfec=1', 'a=fmtp:111 1')
+    .replace(/a=rtpmap:(98|100) VP9\/90000/g, 'a=rtpmap:$1 VP9/');
+  const summary = summarizeOffer(offer, { video: ['vp9', 'h264'] });
+  assert.equal(summary.iceUfrag, '1234', "a numeric ufrag compares equal to a trickle fragment's");
+  const [video, audio] = summary.media;
+  assert.equal(video.codec?.name, 'H264');
+  assert.ok(video.refusals.includes('7/90000 (pt 96) is not supported'), video.refusals.join('; '));
+  assert.ok(
+    video.refusals.some((r) => /^VP9\/ \(pt 98\) has clock rate "": it must be a positive integer$/.test(r)),
+    video.refusals.join('; '),
+  );
+  assert.equal(audio.codec?.fmtp, '1');
+  assert.throws(
+    () => summarizeOffer(offer.replace('a=rtpmap:111 opus/48000/2', 'a=rtpmap: opus/48000/2'), ALL),
+    (e: unknown) =>
+      e instanceof SdpError &&
+      e.status === 400 &&
+      /m-section 1 has a=rtpmap: with payload type "": it must be 0-127/.test(e.message),
+  );
+});
+
 test('candidates: taken out of an offer with their mid, added to an answer before end-of-candidates', () => {
   const offer = fixture('libdatachannel-obs-style-offer.sdp');
   const { sdp, candidates } = takeCandidates(offer);

@@ -66,6 +66,24 @@ interface Candidate extends ChosenCodec {
   readonly rank: number;
 }
 
+/**
+ * sdp-transform turns every field that reads as an integer into a number (`a=rtpmap:96 7/90000` gives the
+ * codec 7, `a=fmtp:96 1` the config 1, `a=ice-ufrag:1234` the ufrag 1234); its conversion is exact, so
+ * String() gives back the text. Every text field we read goes through here.
+ */
+function sdpText(value: string | number | undefined): string {
+  return value === undefined ? '' : String(value);
+}
+
+/** An RTP payload type (RFC 3550 §5.1: 7 bits) from an m-line, rtpmap or fmtp, else a 400 naming the line. */
+function payloadType(value: unknown, index: number, line: string): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 127) return value;
+  throw new SdpError(
+    400,
+    `SDP offer m-section ${index} has ${line} with payload type ${JSON.stringify(value)}: it must be 0-127`,
+  );
+}
+
 function fmtpParam(fmtp: string, key: string): string | undefined {
   for (const part of fmtp.split(';')) {
     const eq = part.indexOf('=');
@@ -117,8 +135,8 @@ export function summarizeOffer(sdp: string, preference: CodecPreference): OfferS
   if (!session.media || session.media.length === 0) throw new SdpError(400, 'SDP offer has no m= section');
   const media: OfferedMedia[] = [];
   let dataMid: string | null = null;
-  let iceUfrag = session.iceUfrag ?? '';
-  let icePwd = session.icePwd ?? '';
+  let iceUfrag = sdpText(session.iceUfrag);
+  let icePwd = sdpText(session.icePwd);
   const seenMids = new Set<string>();
   for (const [index, m] of session.media.entries()) {
     if (m.mid === undefined || m.mid === '') {
@@ -130,8 +148,8 @@ export function summarizeOffer(sdp: string, preference: CodecPreference): OfferS
     const mid = String(m.mid);
     if (seenMids.has(mid)) throw new SdpError(400, `SDP offer repeats a=mid:${mid}`);
     seenMids.add(mid);
-    iceUfrag ||= m.iceUfrag ?? '';
-    icePwd ||= m.icePwd ?? '';
+    iceUfrag ||= sdpText(m.iceUfrag);
+    icePwd ||= sdpText(m.icePwd);
     if (m.type === 'application') {
       dataMid ??= mid;
       continue;
@@ -142,16 +160,28 @@ export function summarizeOffer(sdp: string, preference: CodecPreference): OfferS
     const refusals: string[] = [];
     let best: Candidate | null = null;
     for (const rtp of m.rtp ?? []) {
-      const format = `${rtp.codec}/${rtp.rate ?? 0}`;
+      const payload = payloadType(rtp.payload, index, `a=rtpmap:${rtp.payload}`);
+      const codecName = sdpText(rtp.codec);
+      const rate = rtp.rate === undefined ? undefined : Number(rtp.rate);
+      const format = `${codecName}/${rtp.rate ?? 0}`;
       offered.push(format);
-      const name = CODEC_NAMES[rtp.codec.toLowerCase()];
-      const refuse = (why: string) => refusals.push(`${format} (pt ${rtp.payload}) ${why}`);
+      const name = CODEC_NAMES[codecName.toLowerCase()];
+      const refuse = (why: string) => refusals.push(`${format} (pt ${payload}) ${why}`);
       // Retransmission, FEC and comfort noise ride along with a media codec; they are not one.
       if (!name) {
-        if (!/^(rtx|red|ulpfec|flexfec-03|cn|telephone-event)$/i.test(rtp.codec)) refuse('is not supported');
+        if (!/^(rtx|red|ulpfec|flexfec-03|cn|telephone-event)$/i.test(codecName)) refuse('is not supported');
         continue;
       }
-      const fmtp = (m.fmtp ?? []).find((f) => f.payload === rtp.payload)?.config ?? '';
+      if (rate !== undefined && !(Number.isInteger(rate) && rate > 0)) {
+        refuse(`has clock rate ${JSON.stringify(rtp.rate)}: it must be a positive integer`);
+        continue;
+      }
+      const channels = rtp.encoding === undefined ? undefined : Number(rtp.encoding);
+      if (channels !== undefined && !(Number.isInteger(channels) && channels > 0)) {
+        refuse(`has channel count ${JSON.stringify(rtp.encoding)}: it must be a positive integer`);
+        continue;
+      }
+      const fmtp = sdpText((m.fmtp ?? []).find((f) => f.payload === payload)?.config);
       let rank: number;
       if (m.type === 'audio') {
         rank = name === 'opus' ? 1 : -1;
@@ -181,10 +211,10 @@ export function summarizeOffer(sdp: string, preference: CodecPreference): OfferS
       if (!best || rank > best.rank) {
         best = {
           rank,
-          payloadType: rtp.payload,
+          payloadType: payload,
           name,
-          clockRate: rtp.rate ?? (m.type === 'audio' ? 48000 : 90000),
-          channels: rtp.encoding ? Number(rtp.encoding) : undefined,
+          clockRate: rate ?? (m.type === 'audio' ? 48000 : 90000),
+          channels,
           fmtp,
         };
       }
@@ -213,7 +243,12 @@ export function summarizeOffer(sdp: string, preference: CodecPreference): OfferS
         }
       : null;
     const first = m.rtp?.[0];
-    const firstFormat = first ? { payloadType: first.payload, name: first.codec } : null;
+    const firstFormat = first
+      ? {
+          payloadType: payloadType(first.payload, index, `a=rtpmap:${first.payload}`),
+          name: sdpText(first.codec),
+        }
+      : null;
     media.push({
       mid,
       kind: m.type,

@@ -4,6 +4,7 @@ import type { WebRtcConfig } from '../../../config/schema.ts';
 import type { Logger } from '../../../core/log.ts';
 import type { Stream } from '../../../core/Stream.ts';
 import type { StreamRegistry } from '../../../core/StreamRegistry.ts';
+import { HttpError } from '../../../transport/HttpError.ts';
 import type { FeedKind, RtpFeed, RtpFeedListener } from '../RtpFeed.ts';
 import { newResourceId } from '../resource.ts';
 import type { ChosenCodec, OfferedMedia, OfferSummary } from '../sdp.ts';
@@ -39,14 +40,6 @@ const RESTART_MAX_MS = 10_000;
 const STABLE_AFTER_MS = 30_000;
 /** On-demand stats are reused for this long, so one metrics scrape asks each worker once. */
 const STATS_REUSE_MS = 500;
-
-export class WorkerHttpError extends Error {
-  readonly statusCode: number;
-  constructor(statusCode: number, message: string) {
-    super(message);
-    this.statusCode = statusCode;
-  }
-}
 
 type Reply = Exclude<FromWorker, { type: 'ready' | 'closed' | 'keyframe' }>;
 /** A request to a worker, before WorkerProcess.request numbers it. */
@@ -89,12 +82,12 @@ class WorkerProcess {
 
   request(message: Request, timeoutMs: number): Promise<Reply> {
     if (!this.child?.connected)
-      return Promise.reject(new WorkerHttpError(503, `WHEP worker ${this.index} is down`));
+      return Promise.reject(new HttpError(503, `WHEP worker ${this.index} is down`));
     const requestId = this.#nextRequest++;
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#requests.delete(requestId);
-        reject(new WorkerHttpError(503, `WHEP worker ${this.index} did not answer within ${timeoutMs} ms`));
+        reject(new HttpError(503, `WHEP worker ${this.index} did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#requests.set(requestId, {
         resolve: (r) => {
@@ -114,12 +107,12 @@ class WorkerProcess {
     const pending = this.#requests.get(reply.requestId);
     if (!pending) return;
     this.#requests.delete(reply.requestId);
-    if (reply.type === 'failed') pending.reject(new WorkerHttpError(reply.status, reply.message));
+    if (reply.type === 'failed') pending.reject(new HttpError(reply.status, reply.message));
     else pending.resolve(reply);
   }
 
   failPending(reason: string): void {
-    for (const pending of this.#requests.values()) pending.reject(new WorkerHttpError(503, reason));
+    for (const pending of this.#requests.values()) pending.reject(new HttpError(503, reason));
     this.#requests.clear();
   }
 }
@@ -334,7 +327,7 @@ export class WhepWorkers {
   async play(request: WorkerPlayRequest): Promise<{ session: RemoteWhepSession; answer: string }> {
     for (let attempt = 0; ; attempt++) {
       const worker = this.#leastLoaded();
-      if (!worker) throw new WorkerHttpError(503, 'no WHEP worker is up; try again in a moment');
+      if (!worker) throw new HttpError(503, 'no WHEP worker is up; try again in a moment');
       const generation = worker.generation;
       try {
         return await this.#playOn(worker, request);
@@ -377,14 +370,13 @@ export class WhepWorkers {
         },
         OFFER_TIMEOUT_MS,
       );
-      if (reply.type !== 'answer')
-        throw new WorkerHttpError(500, `WHEP worker replied ${reply.type} to an offer`);
+      if (reply.type !== 'answer') throw new HttpError(500, `WHEP worker replied ${reply.type} to an offer`);
       if (worker.generation !== generation || this.#closed) {
-        throw new WorkerHttpError(503, `WHEP worker ${worker.index} went away while answering`);
+        throw new HttpError(503, `WHEP worker ${worker.index} went away while answering`);
       }
       if (fanout.ended) {
         worker.send({ type: 'close', sessionId: reply.sessionId, reason: 'the stream ended' });
-        throw new WorkerHttpError(404, `stream "${request.path}" ended while answering`);
+        throw new HttpError(404, `stream "${request.path}" ended while answering`);
       }
     } catch (err) {
       this.#leave(fanout, worker, worker.generation === generation);
@@ -494,7 +486,7 @@ export class WhepWorkers {
       this.#nextFeedId = (this.#nextFeedId % 0xffff) + 1;
       if (!used.has(id)) return id;
     }
-    throw new WorkerHttpError(503, 'every WHEP worker feed id is in use');
+    throw new HttpError(503, 'every WHEP worker feed id is in use');
   }
 
   #leave(fanout: WorkerFanout, worker: WorkerProcess, workerAlive: boolean): void {
