@@ -109,8 +109,10 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
             maxMessages: config.messaging.historyMaxMessages,
             maxAgeMs: config.messaging.historyMaxAgeMs,
             maxBytes: config.messaging.historyMaxBytes,
+            maxBytesTotal: config.messaging.maxHistoryBytesTotal,
           },
           log,
+          commandTimeoutMs: config.cluster.redisCommandTimeoutMs,
         })
       : undefined,
   });

@@ -79,6 +79,7 @@ export class ClusterNode implements StreamResolver {
     this.redis = createRedisClient(options.config.redis, {
       log: this.#log,
       connectionName: `subsecond:${this.id}:cluster`,
+      commandTimeoutMs: options.config.redisCommandTimeoutMs,
     });
     this.nodeRegistry = new NodeRegistry(this.redis);
     // The directory's URL is set in start(), once the HTTP port is bound.

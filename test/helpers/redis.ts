@@ -12,6 +12,12 @@ export interface TestRedis {
   /** SIGKILLs the server (no save); `start()` brings it back on the same port and folder. */
   kill(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * SIGSTOPs the server: its connections stay open and nothing answers, as a Redis that is stuck (swapping, a
+   * long script, a frozen VM); `resume()` SIGCONTs it. Also resumed at exit, so it is never left frozen.
+   */
+  pause(): void;
+  resume(): void;
   /** Kills it and removes its folder. */
   stop(): Promise<void>;
 }
@@ -86,15 +92,26 @@ export async function startRedis(options: { persistent?: boolean } = {}): Promis
       c.kill('SIGKILL');
     });
   };
-  process.on('exit', () => current?.child.kill('SIGKILL'));
+  process.on('exit', () => {
+    current?.child.kill('SIGCONT');
+    current?.child.kill('SIGKILL');
+  });
   await start();
+  const signal = (name: NodeJS.Signals) => {
+    const c = current?.child;
+    if (!c || c.exitCode !== null) throw new Error(`redis-server on port ${port} is not running`);
+    c.kill(name);
+  };
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
     dir,
     kill,
     start,
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
     async stop() {
+      current?.child.kill('SIGCONT');
       await kill();
       rmSync(dir, { recursive: true, force: true });
     },
