@@ -71,12 +71,25 @@ function spawnRedis(args: string[]): { child: ChildProcess; log: () => string } 
 /**
  * Starts redis-server. `persistent: true` keeps data across kill/start (appendonly, fsync always), for a test
  * that restarts Redis and expects what it had; by default nothing is saved, as a Redis without persistence.
+ * `replicaOf`: a replica of that server.
  */
-export async function startRedis(options: { persistent?: boolean } = {}): Promise<TestRedis> {
+export async function startRedis(
+  options: { persistent?: boolean; replicaOf?: TestRedis } = {},
+): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'subsecond-redis-'));
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
   args.push('--appendonly', options.persistent ? 'yes' : 'no');
+  // A replica of another test Redis (for Sentinel failover); diskless so it needs no RDB file on either side.
+  if (options.replicaOf) {
+    args.push(
+      '--replicaof',
+      '127.0.0.1',
+      String(options.replicaOf.port),
+      '--repl-diskless-load',
+      'on-empty-db',
+    );
+  }
   if (options.persistent) args.push('--appendfsync', 'always');
   let current: ReturnType<typeof spawnRedis> | null = null;
   const start = async () => {
