@@ -2,9 +2,11 @@
  * Messaging across nodes when Redis is stuck or history is large, on a real redis-server: a paused Redis
  * (SIGSTOP) makes a publish fail within cluster.redisCommandTimeoutMs with a 503 naming it, the refused message
  * is never stored once Redis runs again, and delivery goes on; messaging.maxHistoryBytesTotal bounds the bytes
- * of all channels' histories together across nodes, the least recently used channel losing its oldest first.
+ * of all channels' histories together across nodes, the least recently used channel losing its oldest first;
+ * one connection's publishes are pipelined to a distant Redis, in order, not one round trip each.
  */
 import assert from 'node:assert/strict';
+import { createServer, type Server, Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { RunningServer } from '../../src/server.ts';
@@ -165,4 +167,62 @@ test('a channel whose log expired while its meta lived on starts counting its by
   await httpPublish(b.httpUrl, channel, { type: 'chat', data: 'small' });
   const held = await heldBytes(channel);
   assert.equal(held.meta, held.counted, 'the count is what the log holds, not the expired messages too');
+});
+
+/** A TCP relay to Redis that holds every chunk `delayMs` in each direction (in order): a Redis far away. */
+async function startDelayedRelay(port: number, delayMs: number): Promise<{ url: string; server: Server }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = new Socket();
+    upstream.connect(port, '127.0.0.1');
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ]) {
+      sockets.add(from);
+      from.on('data', (chunk) => setTimeout(() => to.write(chunk), delayMs));
+      from.on('error', () => {});
+      from.on('close', () => setTimeout(() => to.destroy(), delayMs));
+    }
+  });
+  server.on('close', () => {
+    for (const s of sockets) s.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `redis://127.0.0.1:${(server.address() as { port: number }).port}`, server };
+}
+
+test('a connection publishing to a distant Redis is not held to one round trip per message, and keeps its order', async () => {
+  const relay = await startDelayedRelay(redis.port, 25);
+  const far = await startClusterNode(relay.url);
+  const channel = 'limits/far:chat';
+  const ws = await subscribeWs(far, channel);
+  try {
+    const count = 40;
+    const startedAt = Date.now();
+    const refs: string[] = [];
+    for (let i = 0; i < count; i++) refs.push(ws.publish(channel, 'chat', { i }));
+    await waitFor(`${count} acks`, () => ws.events('ack').length >= count, 20_000);
+    const took = Date.now() - startedAt;
+    // One after the other: at least 40 round trips of 50 ms (2 s); pipelined, about one.
+    assert.ok(took < 1500, `${count} publishes took ${took} ms over a 50 ms round trip`);
+    const acks = ws.events('ack');
+    assert.deepEqual(
+      acks.map((a) => a.ref),
+      refs,
+      'acknowledged in the order sent',
+    );
+    const ids = acks.map((a) => a.id as number);
+    assert.deepEqual(ids, range(ids[0], ids[0] + count - 1), 'stored in the order sent, dense');
+    const delivered = await ws.waitForIds(channel, count);
+    assert.deepEqual(delivered, ids);
+    assert.deepEqual(
+      ws.messages(channel).map((m) => (m.data as { i: number }).i),
+      range(0, count - 1),
+    );
+  } finally {
+    ws.close();
+    await far.close();
+    relay.server.close();
+  }
 });
