@@ -113,8 +113,15 @@ export class RedisBus implements MessageBus {
             logTtlMs: logTtlMs(options.limits.maxAgeMs),
             log: options.log,
           });
-    if (commands.status === 'ready') this.#readClock();
-    commands.on('ready', () => this.#readClock());
+    // Loaded first on every connection, ahead of any publish: a connection's publishes are pipelined (sent
+    // without waiting for answers) and stay in order only if none meets NOSCRIPT and is resent behind a later
+    // one, which a script loaded meanwhile by another node would let through first.
+    const connected = () => {
+      commands.script('LOAD', PUBLISH_LUA).catch(() => {});
+      this.#readClock();
+    };
+    if (commands.status === 'ready') connected();
+    commands.on('ready', connected);
     this.#subscriber = options.subscriber;
     this.#subscriber.on('message', (live: string, payload: string) => this.#onLive(live, payload));
     // After a reconnect (Redis restarted, failed over, or only this connection broke): subscribe again and
