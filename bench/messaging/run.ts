@@ -135,7 +135,8 @@ interface RedisWindow {
 }
 
 async function healthy(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  // Up to 60 s: a fresh Node loading the server's TypeScript takes long on a loaded 2-core machine.
+  for (let i = 0; i < 600; i++) {
     try {
       if ((await fetch(`${url}/healthz`)).ok) return;
     } catch {}
