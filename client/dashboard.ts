@@ -11,7 +11,11 @@ interface StreamSummary {
   uptimeMs?: number;
   tracks?: TrackSummary[];
   bitrate?: number;
-  viewers?: { total: number; byProtocol?: Record<string, number> };
+  viewers?: {
+    total: number;
+    byProtocol?: Record<string, number>;
+    acrossNodes?: { total: number; byProtocol: Record<string, number>; nodes: number };
+  };
   warnings?: string[];
 }
 
@@ -49,6 +53,12 @@ function viewersCell(viewers: StreamSummary['viewers']): HTMLElement {
     .filter(([, n]) => n > 0)
     .map(([protocol, n]) => `${protocol} ${n}`);
   if (parts.length) cell.append(element('div', { class: 'muted small' }, parts.join(' · ')));
+  const cluster = viewers?.acrossNodes;
+  if (cluster) {
+    cell.append(
+      element('div', { class: 'muted small' }, `${cluster.total} on ${cluster.nodes} node(s) of the cluster`),
+    );
+  }
   return cell;
 }
 

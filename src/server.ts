@@ -99,7 +99,9 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
     jwtSecret: config.auth.jwtSecret,
     tokens,
     log,
-    viewersOf: (path) => registry.get(path)?.viewerCount,
+    // With a cluster, a stream's viewers on every live node.
+    viewersOf: (path) =>
+      cluster ? cluster.viewersAcrossNodes(path)?.total : registry.get(path)?.viewerCount,
     // cluster.redis: one id sequence, history and presence per channel across every node.
     bus: config.cluster.redis
       ? await connectRedisBus({
@@ -109,12 +111,15 @@ export async function startServer(input: Config | ConfigInput = {}): Promise<Run
             maxMessages: config.messaging.historyMaxMessages,
             maxAgeMs: config.messaging.historyMaxAgeMs,
             maxBytes: config.messaging.historyMaxBytes,
+            maxBytesTotal: config.messaging.maxHistoryBytesTotal,
           },
           log,
+          commandTimeoutMs: config.cluster.redisCommandTimeoutMs,
         })
       : undefined,
   });
   registry.on('changed', (s) => messaging.messaging.hub.streamViewersChanged(s.path));
+  cluster?.viewerTotals.onChanged((path) => messaging.messaging.hub.streamViewersChanged(path));
   const hls = config.hls.enabled
     ? new HlsServer({ registry, config: config.hls, gopLimits, log, play, signer })
     : null;

@@ -5,18 +5,25 @@
  * delivered messages per server core-second, and resident memory per idle connection.
  *
  *   npm run bench:messaging -- [--subscribers 100,1000,5000] [--rate 100] [--seconds 10] [--windows 2]
- *                              [--server subsecond|socketio|both] [--transport ws|sse] [--pin]
+ *                              [--server subsecond|socketio|both] [--transport ws|sse] [--pin] [--nodes 1,2]
+ *
+ * `--nodes 1,2` runs each server as one node, then as N nodes on one Redis (a redis-server this benchmark
+ * starts): Subsecond with `cluster.redis`, Socket.IO with `@socket.io/redis-adapter`. The publisher is on the
+ * first node, the subscribers split evenly over the nodes (one subscriber process per node); the report adds
+ * the delay seen on the other nodes (cross-node) and what Redis did per published message (INFO commandstats
+ * and stats: commands, bytes in and out, its CPU). One node runs without Redis, as a single server does.
  *
  * `--transport sse` reads Subsecond's Server-Sent Events endpoint (Socket.IO has no SSE transport).
  * `--pin` runs the server on CPU 0 and this process, the publisher and the subscribers on the other CPUs
  * (taskset(1)), so the server is not preempted by its own load: figures then describe a server with a core
  * of its own.
  */
-import { execFileSync, fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { io } from 'socket.io-client';
 import { WebSocket } from 'ws';
 import {
@@ -32,7 +39,7 @@ import {
   systemPercent,
   within,
 } from '../fanout/processes.ts';
-import type { SubscriberCommand, SubscriberKind, WindowReport } from './subscribers.ts';
+import { BUCKET_MS, type SubscriberCommand, type SubscriberKind, type WindowReport } from './subscribers.ts';
 
 const root = join(import.meta.dirname, '../..');
 const { values } = parseArgs({
@@ -47,6 +54,7 @@ const { values } = parseArgs({
     /** V8 flags for both servers; the default is what `npm start` and the `subsecond` CLI run with. */
     'server-node-args': { type: 'string', default: '--max-semi-space-size=2' },
     pin: { type: 'boolean', default: false },
+    nodes: { type: 'string', default: '1' },
     out: { type: 'string' },
   },
 });
@@ -72,6 +80,10 @@ if (transport === 'sse' && servers.includes('socketio')) {
 for (const n of counts) {
   if (!Number.isInteger(n) || n < 1 || n > 20_000) throw new Error(`--subscribers: ${n} is not 1-20000`);
 }
+const nodeCounts = values.nodes.split(',').map(Number);
+for (const n of nodeCounts) {
+  if (!Number.isInteger(n) || n < 1 || n > 4) throw new Error(`--nodes: ${n} is not 1-4`);
+}
 const serverNodeArgs = values['server-node-args'].split(' ').filter((a) => a !== '');
 const pin = values.pin;
 const pinned = pin ? pinCpus() : undefined;
@@ -93,6 +105,8 @@ interface PhaseResult {
   server: ServerKind;
   transport: SubscriberKind;
   subscribers: number;
+  /** Server processes; above 1 they share one Redis. */
+  nodes: number;
   open: number;
   rssPerConnectionBytes: number;
   /** Load average (1, 5, 15 min) when the phase started: what else the machine was doing. */
@@ -106,11 +120,23 @@ interface PhaseResult {
     /** The whole machine (200 % = both cores of a 2-core machine), to show contention from other work. */
     machineCpuPercent: number;
     published: number;
+    /** Delay seen by subscribers on nodes other than the publisher's (nodes > 1). */
+    crossNodeDelayMs: { p50: number; p99: number } | null;
+    /** What Redis did in the window per published message (nodes > 1). */
+    redis: RedisWindow | null;
   })[];
 }
 
+interface RedisWindow {
+  commandsPerMessage: number;
+  bytesInPerMessage: number;
+  bytesOutPerMessage: number;
+  cpuPercent: number;
+}
+
 async function healthy(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  // Up to 60 s: a fresh Node loading the server's TypeScript takes long on a loaded 2-core machine.
+  for (let i = 0; i < 600; i++) {
     try {
       if ((await fetch(`${url}/healthz`)).ok) return;
     } catch {}
@@ -180,15 +206,27 @@ function startPublisher(server: ServerKind, url: string): Promise<Publisher> {
   });
 }
 
-function spawnServer(server: ServerKind, port: number) {
+/** `redisUrl`: one node of several on that Redis. */
+function spawnServer(server: ServerKind, port: number, redisUrl?: string, node = 0) {
   if (server === 'socketio') {
     return children.spawn(
-      'socket.io',
-      ...serverCommand([...serverNodeArgs, join(import.meta.dirname, 'socketio-server.ts'), String(port)]),
+      `socket.io ${node}`,
+      ...serverCommand([
+        ...serverNodeArgs,
+        join(import.meta.dirname, 'socketio-server.ts'),
+        String(port),
+        ...(redisUrl ? [redisUrl] : []),
+      ]),
     );
   }
+  const cluster = redisUrl
+    ? [
+        ...['--cluster.redis', redisUrl, '--cluster.secret', 'bench-cluster-secret'],
+        ...['--cluster.nodeId', `bench-${node}`, '--webrtc.enabled', 'false'],
+      ]
+    : [];
   return children.spawn(
-    'subsecond',
+    `subsecond ${node}`,
     ...serverCommand([
       ...serverNodeArgs,
       join(root, 'src/cli/main.ts'),
@@ -197,8 +235,77 @@ function spawnServer(server: ServerKind, port: number) {
       ...['--log.level', 'warn'],
       ...['--messaging.publishRatePerSecond', '1000000', '--messaging.publishBurst', '1000000'],
       ...['--messaging.maxConnectionsPerIp', '1000000'],
+      ...cluster,
     ]),
   );
+}
+
+/** A redis-server of this run's own (no persistence), on CPUs other than a pinned server's. */
+async function startBenchRedis() {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'subsecond-bench-redis-'));
+  const child = children.spawn(
+    'redis-server',
+    ...onCpus(pinned?.others, 'redis-server', [
+      ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
+      ...['--save', '', '--appendonly', 'no'],
+    ]),
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  const admin = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  admin.on('error', () => {});
+  for (let i = 0; (await admin.ping().catch(() => '')) !== 'PONG'; i++) {
+    if (i > 50) throw new Error(`redis-server on port ${port} did not answer PING within 5 s: ${child.tail}`);
+    await sleep(100);
+  }
+  return {
+    url,
+    pid: child.pid,
+    admin,
+    async stop() {
+      admin.disconnect();
+      await child.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Commands (INFO commandstats, what scripts run counted too, INFO itself left out) and bytes in and out. */
+async function redisCounters(admin: Redis): Promise<{ commands: number; bytesIn: number; bytesOut: number }> {
+  const text = (await admin.info('commandstats')) + (await admin.info('stats'));
+  let commands = 0;
+  let bytesIn = 0;
+  let bytesOut = 0;
+  for (const line of text.split('\r\n')) {
+    const cmd = /^cmdstat_([a-z|]+):calls=(\d+)/.exec(line);
+    if (cmd && cmd[1] !== 'info') commands += Number(cmd[2]);
+    const bytes = /^total_net_(input|output)_bytes:(\d+)/.exec(line);
+    if (bytes?.[1] === 'input') bytesIn = Number(bytes[2]);
+    if (bytes?.[1] === 'output') bytesOut = Number(bytes[2]);
+  }
+  return { commands, bytesIn, bytesOut };
+}
+
+/** Quantiles of merged delay histograms ([bucket, count] pairs). */
+function mergedQuantiles(histograms: [number, number][][]): { p50: number; p99: number } {
+  const counts = new Map<number, number>();
+  let samples = 0;
+  for (const h of histograms) {
+    for (const [bucket, n] of h) {
+      counts.set(bucket, (counts.get(bucket) ?? 0) + n);
+      samples += n;
+    }
+  }
+  const ordered = [...counts].sort((x, y) => x[0] - y[0]);
+  const at = (q: number) => {
+    let seen = 0;
+    for (const [bucket, n] of ordered) {
+      seen += n;
+      if (seen >= q * samples) return (bucket + 1) * BUCKET_MS;
+    }
+    return 0;
+  };
+  return { p50: at(0.5), p99: at(0.99) };
 }
 
 function subscriberUrl(server: ServerKind, url: string): string {
@@ -208,20 +315,24 @@ function subscriberUrl(server: ServerKind, url: string): string {
     : `${url.replace('http', 'ws')}/ws/channels/${CHANNEL}`;
 }
 
-async function phase(server: ServerKind, count: number): Promise<PhaseResult> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const child = spawnServer(server, port);
+async function phase(server: ServerKind, count: number, nodes: number): Promise<PhaseResult> {
+  const redis = nodes > 1 ? await startBenchRedis() : null;
+  const urls: string[] = [];
+  const nodeProcesses: ReturnType<typeof spawnServer>[] = [];
   const kind: SubscriberKind = server === 'socketio' ? 'socketio' : transport;
   const loadAverage = loadavg().map((l) => Math.round(l * 100) / 100);
+  const generators: ChildProcess[] = [];
   try {
-    await healthy(url);
+    for (let i = 0; i < nodes; i++) {
+      const port = await freePort();
+      urls.push(`http://127.0.0.1:${port}`);
+      nodeProcesses.push(spawnServer(server, port, redis?.url, i));
+    }
+    await Promise.all(urls.map(healthy));
     await sleep(1000);
-    const base = readProc(child.pid).rssBytes;
-    const generator = fork(join(import.meta.dirname, 'subscribers.ts'), {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const ask = <T>(command: SubscriberCommand, answer: string, ms = 120_000) =>
+    const rss = () => nodeProcesses.reduce((n, c) => n + readProc(c.pid).rssBytes, 0);
+    const base = rss();
+    const ask = <T>(generator: ChildProcess, command: SubscriberCommand, answer: string, ms = 120_000) =>
       within(
         ms,
         `subscribers: ${command.type}`,
@@ -235,65 +346,132 @@ async function phase(server: ServerKind, count: number): Promise<PhaseResult> {
           generator.send(command);
         }),
       );
-    try {
-      const opened = await ask<{ open: number; failed: number; firstError: string; seconds: number }>(
-        { type: 'open', kind, url: subscriberUrl(server, url), channel: CHANNEL, count, batch: 200 },
-        'opened',
+    // One subscriber process per node, its share of the subscribers on that node.
+    for (let i = 0; i < nodes; i++) {
+      generators.push(
+        fork(join(import.meta.dirname, 'subscribers.ts'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
       );
-      console.log(
-        `${server} ${kind}, ${count} subscribers: ${opened.open} open (${opened.failed} failed${opened.firstError ? `: ${opened.firstError}` : ''}) in ${opened.seconds.toFixed(1)} s; load ${loadAverage.join(' ')}`,
-      );
-      await sleep(2000);
-      const idle = readProc(child.pid).rssBytes;
-      const rssPerConnectionBytes = Math.round((idle - base) / Math.max(1, opened.open));
-      const publisher = await startPublisher(server, url);
-      await sleep(2000);
-      const results: PhaseResult['windows'] = [];
-      for (let w = 0; w < windows; w++) {
-        await ask({ type: 'mark' }, 'marked');
-        const published0 = publisher.published();
-        const cpu0 = readProc(child.pid);
-        const gen0 = readProc(generator.pid!);
-        const machine0 = readMachine();
-        await sleep(seconds * 1000);
-        const cpu1 = readProc(child.pid);
-        const gen1 = readProc(generator.pid!);
-        const machine1 = readMachine();
-        const report = await ask<WindowReport>({ type: 'read' }, 'window');
-        const serverCpuPercent = cpuPercent(cpu0, cpu1);
-        const generatorCpuPercent = cpuPercent(gen0, gen1);
-        const machineCpuPercent = machinePercent(machine0, machine1, cpus().length);
-        results.push({
-          ...report,
-          serverCpuPercent,
-          serverSystemPercent: systemPercent(cpu0, cpu1),
-          generatorCpuPercent,
-          machineCpuPercent,
-          published: publisher.published() - published0,
-        });
-        console.log(
-          `  window ${w + 1}: ${(report.delivered / report.seconds).toFixed(0)} delivered/s, ` +
-            `p50 ${report.delayMs.p50.toFixed(1)} ms, p99 ${report.delayMs.p99.toFixed(1)} ms, ` +
-            `server CPU ${serverCpuPercent.toFixed(0)} % (kernel ${systemPercent(cpu0, cpu1).toFixed(0)} %), subscribers' CPU ${generatorCpuPercent.toFixed(0)} %, ` +
-            `machine ${machineCpuPercent.toFixed(0)} %, missing ${report.missing}, disordered ${report.disordered}`,
-        );
-      }
-      publisher.stop();
-      return {
-        server,
-        transport: kind,
-        subscribers: count,
-        open: opened.open,
-        rssPerConnectionBytes,
-        loadAverage,
-        windows: results,
-      };
-    } finally {
-      generator.send({ type: 'stop' });
-      generator.kill();
     }
+    const share = (i: number) => Math.floor(count / nodes) + (i < count % nodes ? 1 : 0);
+    const openedAll = await Promise.all(
+      generators.map((g, i) =>
+        ask<{ open: number; failed: number; firstError: string; seconds: number }>(
+          g,
+          {
+            type: 'open',
+            kind,
+            url: subscriberUrl(server, urls[i]),
+            channel: CHANNEL,
+            count: share(i),
+            batch: 200,
+          },
+          'opened',
+        ),
+      ),
+    );
+    const open = openedAll.reduce((n, o) => n + o.open, 0);
+    const failed = openedAll.reduce((n, o) => n + o.failed, 0);
+    const firstError = openedAll.map((o) => o.firstError).find((e) => e) ?? '';
+    const openSeconds = Math.max(...openedAll.map((o) => o.seconds));
+    console.log(
+      `${server} ${kind}, ${count} subscribers on ${nodes} node(s): ${open} open (${failed} failed${firstError ? `: ${firstError}` : ''}) in ${openSeconds.toFixed(1)} s; load ${loadAverage.join(' ')}`,
+    );
+    await sleep(2000);
+    const rssPerConnectionBytes = Math.round((rss() - base) / Math.max(1, open));
+    const publisher = await startPublisher(server, urls[0]);
+    await sleep(2000);
+    const results: PhaseResult['windows'] = [];
+    const cpuOf = () => nodeProcesses.map((c) => readProc(c.pid));
+    for (let w = 0; w < windows; w++) {
+      await Promise.all(generators.map((g) => ask(g, { type: 'mark' }, 'marked')));
+      const published0 = publisher.published();
+      const cpu0 = cpuOf();
+      const gen0 = generators.map((g) => readProc(g.pid!));
+      const machine0 = readMachine();
+      const redis0 = redis ? { counters: await redisCounters(redis.admin), cpu: readProc(redis.pid) } : null;
+      await sleep(seconds * 1000);
+      const cpu1 = cpuOf();
+      const gen1 = generators.map((g) => readProc(g.pid!));
+      const machine1 = readMachine();
+      const redis1 = redis ? { counters: await redisCounters(redis.admin), cpu: readProc(redis.pid) } : null;
+      const published = publisher.published() - published0;
+      const reports = await Promise.all(
+        generators.map((g) => ask<WindowReport>(g, { type: 'read' }, 'window')),
+      );
+      const sum = (f: (i: number) => number) => nodeProcesses.reduce((n, _, i) => n + f(i), 0);
+      const serverCpuPercent = sum((i) => cpuPercent(cpu0[i], cpu1[i]));
+      const serverSystemPercent = sum((i) => systemPercent(cpu0[i], cpu1[i]));
+      const generatorCpuPercent = sum((i) => cpuPercent(gen0[i], gen1[i]));
+      const machineCpuPercent = machinePercent(machine0, machine1, cpus().length);
+      const merged = mergedQuantiles(reports.map((r) => r.histogram));
+      const report: WindowReport = {
+        type: 'window',
+        seconds: Math.max(...reports.map((r) => r.seconds)),
+        open: reports.reduce((n, r) => n + r.open, 0),
+        delivered: reports.reduce((n, r) => n + r.delivered, 0),
+        missing: reports.reduce((n, r) => n + r.missing, 0),
+        disordered: reports.reduce((n, r) => n + r.disordered, 0),
+        delayMs: {
+          p50: merged.p50,
+          p90: Math.max(...reports.map((r) => r.delayMs.p90)),
+          p99: merged.p99,
+          max: Math.max(...reports.map((r) => r.delayMs.max)),
+        },
+        histogram: [],
+      };
+      const crossNodeDelayMs = nodes > 1 ? mergedQuantiles(reports.slice(1).map((r) => r.histogram)) : null;
+      const redisWindow: RedisWindow | null =
+        redis0 && redis1
+          ? {
+              commandsPerMessage:
+                (redis1.counters.commands - redis0.counters.commands) / Math.max(1, published),
+              bytesInPerMessage: (redis1.counters.bytesIn - redis0.counters.bytesIn) / Math.max(1, published),
+              bytesOutPerMessage:
+                (redis1.counters.bytesOut - redis0.counters.bytesOut) / Math.max(1, published),
+              cpuPercent: cpuPercent(redis0.cpu, redis1.cpu),
+            }
+          : null;
+      results.push({
+        ...report,
+        serverCpuPercent,
+        serverSystemPercent,
+        generatorCpuPercent,
+        machineCpuPercent,
+        published,
+        crossNodeDelayMs,
+        redis: redisWindow,
+      });
+      console.log(
+        `  window ${w + 1}: ${(report.delivered / report.seconds).toFixed(0)} delivered/s, ` +
+          `p50 ${report.delayMs.p50.toFixed(1)} ms, p99 ${report.delayMs.p99.toFixed(1)} ms` +
+          (crossNodeDelayMs
+            ? ` (other nodes p50 ${crossNodeDelayMs.p50.toFixed(1)}, p99 ${crossNodeDelayMs.p99.toFixed(1)})`
+            : '') +
+          `, server CPU ${serverCpuPercent.toFixed(0)} % (kernel ${serverSystemPercent.toFixed(0)} %), subscribers' CPU ${generatorCpuPercent.toFixed(0)} %, ` +
+          `machine ${machineCpuPercent.toFixed(0)} %, missing ${report.missing}, disordered ${report.disordered}` +
+          (redisWindow
+            ? `; Redis ${redisWindow.commandsPerMessage.toFixed(1)} commands, ${redisWindow.bytesInPerMessage.toFixed(0)} B in, ${redisWindow.bytesOutPerMessage.toFixed(0)} B out per message, CPU ${redisWindow.cpuPercent.toFixed(0)} %`
+            : ''),
+      );
+    }
+    publisher.stop();
+    return {
+      server,
+      transport: kind,
+      subscribers: count,
+      nodes,
+      open,
+      rssPerConnectionBytes,
+      loadAverage,
+      windows: results,
+    };
   } finally {
-    await child.stop();
+    for (const g of generators) {
+      if (g.connected) g.send({ type: 'stop' });
+      g.kill();
+    }
+    await Promise.all(nodeProcesses.map((c) => c.stop()));
+    await redis?.stop();
   }
 }
 
@@ -315,18 +493,22 @@ function median(values: number[]): number {
 }
 
 const results: PhaseResult[] = [];
-// Servers alternate per subscriber count, so both meet the same machine within minutes of each other.
-for (const count of counts) for (const server of servers) results.push(await phase(server, count));
+// Servers alternate per subscriber count (and node count), so both meet the same machine within minutes.
+for (const nodes of nodeCounts) {
+  for (const count of counts) for (const server of servers) results.push(await phase(server, count, nodes));
+}
 
 const rows = [
   [
     'server',
     'transport',
+    'nodes',
     'subscribers',
     'msg/s in',
     'delivered msg/s',
     'p50 ms',
     'p99 ms',
+    'other nodes p50/p99 ms',
     'server CPU %',
     'delivered/s per server core',
     'per user-space core',
@@ -334,6 +516,9 @@ const rows = [
     'machine CPU %',
     'server RSS/conn',
     'lost',
+    'Redis commands/msg',
+    'Redis B in/out per msg',
+    'Redis CPU %',
     'load avg',
   ],
   ...results.map((r) => {
@@ -341,11 +526,15 @@ const rows = [
     return [
       r.server,
       r.transport,
+      String(r.nodes),
       String(r.subscribers),
       String(rate),
       m((w) => w.delivered / w.seconds).toFixed(0),
       m((w) => w.delayMs.p50).toFixed(1),
       m((w) => w.delayMs.p99).toFixed(1),
+      r.nodes > 1
+        ? `${m((w) => w.crossNodeDelayMs?.p50 ?? 0).toFixed(1)} / ${m((w) => w.crossNodeDelayMs?.p99 ?? 0).toFixed(1)}`
+        : '—',
       m((w) => w.serverCpuPercent).toFixed(0),
       m(perCore).toFixed(0),
       m(perUserCore).toFixed(0),
@@ -353,6 +542,11 @@ const rows = [
       m((w) => w.machineCpuPercent).toFixed(0),
       `${(r.rssPerConnectionBytes / 1024).toFixed(1)} KiB`,
       String(r.windows.reduce((n, w) => n + w.missing + w.disordered, 0)),
+      r.nodes > 1 ? m((w) => w.redis?.commandsPerMessage ?? 0).toFixed(1) : '—',
+      r.nodes > 1
+        ? `${m((w) => w.redis?.bytesInPerMessage ?? 0).toFixed(0)} / ${m((w) => w.redis?.bytesOutPerMessage ?? 0).toFixed(0)}`
+        : '—',
+      r.nodes > 1 ? m((w) => w.redis?.cpuPercent ?? 0).toFixed(0) : '—',
       r.loadAverage[0].toFixed(2),
     ];
   }),
@@ -364,15 +558,36 @@ const table = [
 ].join('\n');
 console.log(`\n${table}\n(medians of ${windows} windows of ${seconds} s; ${rate} msg/s of ${size} B)`);
 
-const ratios = counts.flatMap((count) => {
-  const ours = results.find((r) => r.server === 'subsecond' && r.subscribers === count);
-  const theirs = results.find((r) => r.server === 'socketio' && r.subscribers === count);
-  if (!ours || !theirs) return [];
-  const ratio = median(ours.windows.map(perCore)) / median(theirs.windows.map(perCore));
-  console.log(
-    `${count} subscribers: Subsecond delivers ${ratio.toFixed(2)}x Socket.IO's messages per server core`,
+const medianOf = (r: PhaseResult, f: (w: PhaseResult['windows'][number]) => number) =>
+  median(r.windows.map(f));
+const ratios = nodeCounts.flatMap((nodes) =>
+  counts.flatMap((count) => {
+    const find = (server: ServerKind) =>
+      results.find((r) => r.server === server && r.subscribers === count && r.nodes === nodes);
+    const ours = find('subsecond');
+    const theirs = find('socketio');
+    if (!ours || !theirs) return [];
+    const ratio = medianOf(ours, perCore) / medianOf(theirs, perCore);
+    const p99 = [medianOf(ours, (w) => w.delayMs.p99), medianOf(theirs, (w) => w.delayMs.p99)];
+    console.log(
+      `${count} subscribers on ${nodes} node(s): Subsecond delivers ${ratio.toFixed(2)}x Socket.IO's messages per server core; p99 ${p99[0].toFixed(1)} vs ${p99[1].toFixed(1)} ms`,
+    );
+    return [
+      { subscribers: count, nodes, perCoreRatio: ratio, p99Ms: { subsecond: p99[0], socketio: p99[1] } },
+    ];
+  }),
+);
+// Cross-node added latency: the other nodes' p50 over the same server's single-node p50.
+const crossNode = results.flatMap((r) => {
+  const single = results.find(
+    (o) => o.server === r.server && o.subscribers === r.subscribers && o.nodes === 1,
   );
-  return [{ subscribers: count, perCoreRatio: ratio }];
+  if (r.nodes === 1 || !single) return [];
+  const added = medianOf(r, (w) => w.crossNodeDelayMs?.p50 ?? 0) - medianOf(single, (w) => w.delayMs.p50);
+  console.log(
+    `${r.server}, ${r.subscribers} subscribers on ${r.nodes} nodes: cross-node p50 adds ${added.toFixed(1)} ms over one node`,
+  );
+  return [{ server: r.server, subscribers: r.subscribers, nodes: r.nodes, addedP50Ms: added }];
 });
 
 const out =
@@ -384,9 +599,20 @@ writeFileSync(
     {
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-      workload: { channel: CHANNEL, rate, size, seconds, windows, transport, serverNodeArgs, pin },
+      workload: {
+        channel: CHANNEL,
+        rate,
+        size,
+        seconds,
+        windows,
+        transport,
+        serverNodeArgs,
+        pin,
+        nodeCounts,
+      },
       results,
       ratios,
+      crossNode,
     },
     null,
     2,

@@ -7,9 +7,16 @@
  * Websocket transport only (no long-polling upgrade), permessage-deflate off, as Subsecond's sockets are.
  * No history, presence, rate limits or authorization: this is the lighter job.
  *
- *   node bench/messaging/socketio-server.ts PORT
+ * With a Redis URL it is one node of several: `@socket.io/redis-adapter` (Redis pub/sub, ioredis clients)
+ * carries each broadcast to the other nodes, as Socket.IO's documentation sets up multiple nodes. The ids
+ * stay this node's counter (the benchmark publishes on one node only): the adapter has no ids, history or
+ * recovery across nodes.
+ *
+ *   node bench/messaging/socketio-server.ts PORT [REDIS_URL]
  */
 import { createServer } from 'node:http';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 
 const port = Number(process.argv[2]);
@@ -19,7 +26,19 @@ if (!Number.isInteger(port) || port <= 0)
 const http = createServer((request, response) => {
   response.writeHead(request.url === '/healthz' ? 200 : 404).end();
 });
-const server = new Server(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+const redisUrl = process.argv[3];
+const adapter = redisUrl
+  ? (() => {
+      const pub = new Redis(redisUrl);
+      return createAdapter(pub, pub.duplicate());
+    })()
+  : undefined;
+const server = new Server(http, {
+  transports: ['websocket'],
+  perMessageDeflate: false,
+  serveClient: false,
+  ...(adapter ? { adapter } : {}),
+});
 const nextId = new Map<string, number>();
 
 server.on('connection', (socket) => {

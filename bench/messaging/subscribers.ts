@@ -31,10 +31,15 @@ export interface WindowReport {
   missing: number;
   disordered: number;
   delayMs: { p50: number; p90: number; p99: number; max: number };
+  /** The delay histogram's non-empty buckets as [bucket, count] (BUCKET_MS wide), so runs with several
+   * subscriber processes can merge them into exact quantiles. */
+  histogram: [number, number][];
 }
 
-/** Delay histogram in 0.1 ms buckets up to 10 s: a fixed array, so recording allocates nothing. */
-const BUCKET_MS = 0.1;
+/** Width of one delay bucket, ms. */
+export const BUCKET_MS = 0.1;
+
+/** Delay histogram in BUCKET_MS buckets up to 10 s: a fixed array, so recording allocates nothing. */
 const buckets = new Float64Array(100_000);
 let samples = 0;
 let maxDelay = 0;
@@ -228,7 +233,9 @@ process.on('message', async (command: SubscriberCommand) => {
       missing,
       disordered,
       delayMs: { p50: quantile(0.5), p90: quantile(0.9), p99: quantile(0.99), max: maxDelay },
+      histogram: [],
     };
+    for (let i = 0; i < buckets.length; i++) if (buckets[i] > 0) report.histogram.push([i, buckets[i]]);
     process.send!(report);
   } else if (command.type === 'stop') {
     for (const s of subscribers) s.close();

@@ -12,6 +12,7 @@ import { RelayPull } from './RelayPull.ts';
 import { RelayServer } from './RelayServer.ts';
 import { createRedisClient, redact } from './redis.ts';
 import { type StreamClaim, StreamDirectory } from './StreamDirectory.ts';
+import { type ClusterViewers, StreamViewerTotals } from './StreamViewers.ts';
 
 /** A viewer asking for a stream the edge is pulling waits at most this long for the first frames. */
 const RESOLVE_WAIT_MS = 4000;
@@ -51,6 +52,8 @@ export class ClusterNode implements StreamResolver {
   /** Why the cluster is degraded ('' when it is not). */
   degradedReason = 'not registered yet';
   readonly counters = { upstreamBytes: 0, relaysInStarted: 0, claimsLost: 0 };
+  /** Media viewers per stream over every live node (API, dashboard, messaging presence). */
+  readonly viewerTotals = new StreamViewerTotals();
   readonly #origins = new Map<string, OriginEntry>();
   readonly pulls = new Map<string, RelayPull>();
   readonly #registry: StreamRegistry;
@@ -79,6 +82,7 @@ export class ClusterNode implements StreamResolver {
     this.redis = createRedisClient(options.config.redis, {
       log: this.#log,
       connectionName: `subsecond:${this.id}:cluster`,
+      commandTimeoutMs: options.config.redisCommandTimeoutMs,
     });
     this.nodeRegistry = new NodeRegistry(this.redis);
     // The directory's URL is set in start(), once the HTTP port is bound.
@@ -137,6 +141,7 @@ export class ClusterNode implements StreamResolver {
       if (this.redis.status !== 'ready') throw new Error(`Redis connection is ${this.redis.status}`);
       const nodes = await this.nodeRegistry.heartbeat(self);
       this.nodes = nodes.some((n) => n.id === self.id) ? nodes : [...nodes, self];
+      this.viewerTotals.update(this.nodes, self.id);
       this.#routedSinceHeartbeat.clear();
       await Promise.all([...this.#origins].map(([path, entry]) => this.#keepClaim(path, entry)));
       if (this.degraded) {
@@ -146,6 +151,7 @@ export class ClusterNode implements StreamResolver {
       }
     } catch (err) {
       this.nodes = [self];
+      this.viewerTotals.update(this.nodes, self.id);
       const reason = `Redis unreachable (${(err as Error).message})`;
       if (this.degradedReason !== reason && this.degradedReason !== 'not registered yet') {
         this.#log.warn(
@@ -268,6 +274,7 @@ export class ClusterNode implements StreamResolver {
 
   selfInfo(): NodeInfo {
     const viewers: Record<string, number> = {};
+    const streamViewers: Record<string, Record<string, number>> = {};
     let viewersTotal = 0;
     let egress = 0;
     for (const s of this.#registry.list()) {
@@ -275,6 +282,7 @@ export class ClusterNode implements StreamResolver {
       viewersTotal += n;
       egress += s.bitrate * n;
       for (const [p, k] of s.viewers) viewers[p] = (viewers[p] ?? 0) + k;
+      if (n > 0) streamViewers[s.path] = Object.fromEntries(s.viewers);
     }
     const relaysOut: Record<string, string[]> = {};
     for (const r of this.relay.relays) {
@@ -299,6 +307,7 @@ export class ClusterNode implements StreamResolver {
         viewersTotal,
         egressBitsPerSecond: Math.round(egress),
         cpu: Math.round(this.#cpuCores * 1000) / 1000,
+        streamViewers,
       },
       capacity: { maxViewers: this.config.maxViewers, maxEgressBitrate: this.config.maxEgressBitrate },
       streams: {
@@ -307,6 +316,11 @@ export class ClusterNode implements StreamResolver {
       },
       relaysOut,
     };
+  }
+
+  /** The stream's media viewers on every live node (this one's counted now, others' at their heartbeat). */
+  viewersAcrossNodes(path: string): ClusterViewers | null {
+    return this.viewerTotals.of(path, this.#registry.get(path)?.viewers);
   }
 
   #score(node: NodeInfo): number {

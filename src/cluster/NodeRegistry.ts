@@ -18,6 +18,8 @@ export interface NodeLoad {
   readonly egressBitsPerSecond: number;
   /** CPU time of the process over the last heartbeat, in cores (1.0 = one core busy). */
   readonly cpu: number;
+  /** Viewers of each stream watched on the node, path → protocol → count (absent from older nodes). */
+  readonly streamViewers?: Record<string, Record<string, number>>;
 }
 
 export interface NodeInfo {

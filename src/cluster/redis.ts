@@ -74,6 +74,11 @@ export interface RedisClientOptions {
   log: Logger;
   /** Shown in Redis's CLIENT LIST and in our logs: `subsecond:<node>:<role>`. */
   connectionName: string;
+  /**
+   * A command Redis has not answered within this long fails ("Command timed out"): a Redis that is stuck
+   * (paused, swapping, a long script) with its connection still open must not hold callers forever.
+   */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -92,6 +97,7 @@ export function createRedisClient(url: string, options: RedisClientOptions): Red
     maxRetriesPerRequest: 0,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
     connectTimeout: 2000,
+    commandTimeout: options.commandTimeoutMs,
     lazyConnect: false,
   };
   const client =

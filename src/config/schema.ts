@@ -362,6 +362,11 @@ export const ClusterConfig = z
     maxEgressBitrate: z.number().int().min(0).default(0),
     /** An edge keeps pulling a stream this long after its last viewer left, so a viewer coming back is instant. */
     relayIdleMs: z.number().int().min(0).default(15_000),
+    /**
+     * A Redis command not answered within this long fails: a publish answers 503 naming this setting (and is
+     * never stored afterwards), the directory retries at its next heartbeat. Guards against a stuck Redis.
+     */
+    redisCommandTimeoutMs: z.number().int().min(100).max(60_000).default(2000),
   })
   .strict();
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeStream } from '../core/describe.ts';
+import type { Stream } from '../core/Stream.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
 import { EventStream } from '../transport/EventStream.ts';
 
@@ -18,6 +19,7 @@ const KEEP_ALIVE = ': keep-alive\n\n';
  */
 export class StreamListEvents {
   readonly #registry: StreamRegistry;
+  readonly #describe: (stream: Stream, withAddresses: boolean) => object;
   readonly #maxBacklogBytes: number;
   readonly #readers = new Set<EventStream>();
   /** Readers allowed the control API's view (publishers' addresses); the rest get the public one. */
@@ -45,8 +47,16 @@ export class StreamListEvents {
     }
   };
 
-  constructor(registry: StreamRegistry, options: { maxBacklogBytes: number }) {
+  constructor(
+    registry: StreamRegistry,
+    options: {
+      maxBacklogBytes: number;
+      /** How a stream is shown (the control API's shape; a cluster adds its viewers on every node). */
+      describe?: (stream: Stream, withAddresses: boolean) => object;
+    },
+  ) {
     this.#registry = registry;
+    this.#describe = options.describe ?? describeStream;
     this.#maxBacklogBytes = options.maxBacklogBytes;
     for (const name of REGISTRY_EVENTS) registry.on(name, this.#schedule);
   }
@@ -113,7 +123,7 @@ export class StreamListEvents {
   }
 
   #event(withAddresses: boolean): string {
-    const streams = this.#registry.live().map((s) => describeStream(s, withAddresses));
+    const streams = this.#registry.live().map((s) => this.#describe(s, withAddresses));
     return `event: streams\ndata: ${JSON.stringify({ streams })}\n\n`;
   }
 

@@ -17,6 +17,7 @@ import type { Config } from '../config/schema.ts';
 import { ConnectionsPerIp } from '../core/ConnectionsPerIp.ts';
 import { describeStream } from '../core/describe.ts';
 import type { Logger } from '../core/log.ts';
+import type { Stream } from '../core/Stream.ts';
 import type { StreamRegistry } from '../core/StreamRegistry.ts';
 import { StreamListEvents } from '../dashboard/StreamListEvents.ts';
 import type { MessagingServer } from '../messaging/MessagingServer.ts';
@@ -100,7 +101,16 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       reply.header('access-control-allow-origin', config.http.corsOrigin);
   });
 
-  const streamList = new StreamListEvents(registry, { maxBacklogBytes: config.http.eventsMaxBacklogBytes });
+  // With a cluster, `viewers.acrossNodes` sums the stream's viewers over every live node.
+  const describe = (stream: Stream, withAddress: boolean) => {
+    const described = describeStream(stream, withAddress);
+    const acrossNodes = options.cluster?.viewersAcrossNodes(stream.path);
+    return acrossNodes ? { ...described, viewers: { ...described.viewers, acrossNodes } } : described;
+  };
+  const streamList = new StreamListEvents(registry, {
+    maxBacklogBytes: config.http.eventsMaxBacklogBytes,
+    describe,
+  });
   const eventStreamsPerIp = new ConnectionsPerIp(
     config.http.maxEventStreamsPerIp,
     'dashboard event streams',
@@ -154,14 +164,14 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   });
   app.get('/api/v1/streams', async (request) => {
     const withAddress = control.allows(request);
-    return { streams: registry.live().map((s) => describeStream(s, withAddress)) };
+    return { streams: registry.live().map((s) => describe(s, withAddress)) };
   });
   app.get('/api/v1/streams/*', async (request, reply) => {
     const path = streamPathParam(request);
     await authorizeDetails(request, reply, options.play, path);
     const stream = registry.get(path);
     if (!stream?.live) throw new HttpError(404, `stream "${path}" is not live`);
-    return describeStream(stream, control.allows(request));
+    return describe(stream, control.allows(request));
   });
   app.delete('/api/v1/streams/*', async (request, reply) => {
     control.authorize(request);

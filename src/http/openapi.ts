@@ -49,6 +49,16 @@ const Stream = {
       properties: {
         total: { type: 'integer' },
         byProtocol: { type: 'object', additionalProperties: { type: 'integer' } },
+        acrossNodes: {
+          type: 'object',
+          description:
+            'With cluster.redis: the viewers on every live node (this one now, others at their last heartbeat)',
+          properties: {
+            total: { type: 'integer' },
+            byProtocol: { type: 'object', additionalProperties: { type: 'integer' } },
+            nodes: { type: 'integer', description: 'Nodes with at least one viewer' },
+          },
+        },
       },
     },
     warnings: { type: 'array', items: { type: 'string' } },

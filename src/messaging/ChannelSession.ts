@@ -289,49 +289,60 @@ export class ChannelSession {
 
   /**
    * Publishes as this session's identity; acknowledges with the id, or sends an error event. One
-   * connection's publishes are stored in the order it sent them, whatever the bus's latency.
+   * connection's publishes are stored in the order it sent them and answered in that order. Each is handed to
+   * the bus at once rather than after the previous one's answer: a Redis bus sends them in order on its one
+   * command connection and Redis runs them in that order, so a connection publishes at Redis's pace, not at
+   * one round trip per message (bench:messaging --nodes 2 with 1,000 subscribers: 100 msg/s published one
+   * after the other reached Redis at ~20/s under load).
    */
   publish(rawChannel: string, draft: MessageDraft, ref?: string): Promise<StoredMessage | null> {
+    const outcome = this.#store(rawChannel, draft).then(
+      (stored) => ({ stored, err: null }),
+      (err: unknown) => ({ stored: null, err }),
+    );
     const previous = this.#publishing ?? Promise.resolve();
-    const run = previous.then(() => this.#publishNow(rawChannel, draft, ref));
+    const run = previous.then(() => outcome.then(({ stored, err }) => this.#answer(stored, err, ref)));
     this.#publishing = run;
     return run;
   }
 
-  async #publishNow(rawChannel: string, draft: MessageDraft, ref?: string): Promise<StoredMessage | null> {
+  /** Runs synchronously up to the bus's publish, so calls reach the bus in the order they were made. */
+  async #store(rawChannel: string, draft: MessageDraft): Promise<StoredMessage | null> {
     if (this.#closed) return null;
-    try {
-      const { publishRatePerSecond, publishBurst } = this.#messaging.config;
-      // Anonymous clients from other machines share one rate per address: opening more connections (up to
-      // messaging.maxConnectionsPerIp) must not multiply what one address may write.
-      const perAddress = this.identity.anonymous && !isLoopback(this.remoteAddress);
-      let retryAfterMs: number;
-      if (perAddress) retryAfterMs = this.#messaging.takeAddressPublishToken(this.remoteAddress);
-      else {
-        this.#bucket ??= new TokenBucket(publishRatePerSecond, publishBurst);
-        retryAfterMs = this.#bucket.take();
-      }
-      if (retryAfterMs > 0) {
-        throw new MessagingError(
-          'rate_limited',
-          `publish refused: more than ${publishRatePerSecond}/s (burst ${publishBurst}) from this ${perAddress ? 'address (anonymous clients share one rate per address)' : 'connection'}; retry in ${retryAfterMs} ms`,
-          { retryAfterMs },
-        );
-      }
-      const stored = await this.#messaging.publish(this.identity, rawChannel, draft);
-      if (!this.#closed) {
-        this.sink.event({
-          event: 'ack',
-          ...(ref === undefined ? {} : { ref }),
-          channel: stored.channel,
-          id: stored.id,
-        });
-      }
-      return stored;
-    } catch (err) {
+    const { publishRatePerSecond, publishBurst } = this.#messaging.config;
+    // Anonymous clients from other machines share one rate per address: opening more connections (up to
+    // messaging.maxConnectionsPerIp) must not multiply what one address may write.
+    const perAddress = this.identity.anonymous && !isLoopback(this.remoteAddress);
+    let retryAfterMs: number;
+    if (perAddress) retryAfterMs = this.#messaging.takeAddressPublishToken(this.remoteAddress);
+    else {
+      this.#bucket ??= new TokenBucket(publishRatePerSecond, publishBurst);
+      retryAfterMs = this.#bucket.take();
+    }
+    if (retryAfterMs > 0) {
+      throw new MessagingError(
+        'rate_limited',
+        `publish refused: more than ${publishRatePerSecond}/s (burst ${publishBurst}) from this ${perAddress ? 'address (anonymous clients share one rate per address)' : 'connection'}; retry in ${retryAfterMs} ms`,
+        { retryAfterMs },
+      );
+    }
+    return this.#messaging.publish(this.identity, rawChannel, draft);
+  }
+
+  #answer(stored: StoredMessage | null, err: unknown, ref: string | undefined): StoredMessage | null {
+    if (err !== null) {
       this.#refuse(err, ref);
       return null;
     }
+    if (stored && !this.#closed) {
+      this.sink.event({
+        event: 'ack',
+        ...(ref === undefined ? {} : { ref }),
+        channel: stored.channel,
+        id: stored.id,
+      });
+    }
+    return stored;
   }
 
   /**

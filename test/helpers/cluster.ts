@@ -21,11 +21,12 @@ function clusterSettings(redisUrl: string) {
 export function startClusterNode(
   redisUrl: string,
   messaging: ConfigInput['messaging'] = {},
+  cluster: ConfigInput['cluster'] = {},
 ): Promise<RunningServer> {
   const shared = clusterSettings(redisUrl);
   return startMessagingServer({
     messaging: { identitySecret: shared.identitySecret, ...messaging },
-    cluster: shared.cluster,
+    cluster: { ...shared.cluster, ...cluster },
   });
 }
 

@@ -12,6 +12,12 @@ export interface TestRedis {
   /** SIGKILLs the server (no save); `start()` brings it back on the same port and folder. */
   kill(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * SIGSTOPs the server: its connections stay open and nothing answers, as a Redis that is stuck (swapping, a
+   * long script, a frozen VM); `resume()` SIGCONTs it. Also resumed at exit, so it is never left frozen.
+   */
+  pause(): void;
+  resume(): void;
   /** Kills it and removes its folder. */
   stop(): Promise<void>;
 }
@@ -65,12 +71,25 @@ function spawnRedis(args: string[]): { child: ChildProcess; log: () => string } 
 /**
  * Starts redis-server. `persistent: true` keeps data across kill/start (appendonly, fsync always), for a test
  * that restarts Redis and expects what it had; by default nothing is saved, as a Redis without persistence.
+ * `replicaOf`: a replica of that server.
  */
-export async function startRedis(options: { persistent?: boolean } = {}): Promise<TestRedis> {
+export async function startRedis(
+  options: { persistent?: boolean; replicaOf?: TestRedis } = {},
+): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'subsecond-redis-'));
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
   args.push('--appendonly', options.persistent ? 'yes' : 'no');
+  // A replica of another test Redis (for Sentinel failover); diskless so it needs no RDB file on either side.
+  if (options.replicaOf) {
+    args.push(
+      '--replicaof',
+      '127.0.0.1',
+      String(options.replicaOf.port),
+      '--repl-diskless-load',
+      'on-empty-db',
+    );
+  }
   if (options.persistent) args.push('--appendfsync', 'always');
   let current: ReturnType<typeof spawnRedis> | null = null;
   const start = async () => {
@@ -86,15 +105,26 @@ export async function startRedis(options: { persistent?: boolean } = {}): Promis
       c.kill('SIGKILL');
     });
   };
-  process.on('exit', () => current?.child.kill('SIGKILL'));
+  process.on('exit', () => {
+    current?.child.kill('SIGCONT');
+    current?.child.kill('SIGKILL');
+  });
   await start();
+  const signal = (name: NodeJS.Signals) => {
+    const c = current?.child;
+    if (!c || c.exitCode !== null) throw new Error(`redis-server on port ${port} is not running`);
+    c.kill(name);
+  };
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
     dir,
     kill,
     start,
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
     async stop() {
+      current?.child.kill('SIGCONT');
       await kill();
       rmSync(dir, { recursive: true, force: true });
     },

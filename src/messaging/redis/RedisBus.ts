@@ -5,6 +5,7 @@ import type { Replay } from '../ChannelHistory.ts';
 import { type ChannelMessage, type GapEvent, type MessageDraft, StoredMessage } from '../Message.ts';
 import type { MessageBus, TransportCounts, Unsubscribe } from '../MessageBus.ts';
 import { MessagingError } from '../protocol.ts';
+import { RedisHistoryTotal } from './RedisHistoryTotal.ts';
 import { type ChannelKeys, channelKeys, PRESENCE_LUA, PUBLISH_LUA, SYNC_LUA } from './scripts.ts';
 
 export interface RedisBusLimits {
@@ -12,6 +13,8 @@ export interface RedisBusLimits {
   readonly maxAgeMs: number;
   /** JSON bytes of history per channel (messaging.historyMaxBytes). */
   readonly maxBytes: number;
+  /** JSON bytes of all channels' histories together (messaging.maxHistoryBytesTotal); none: unbounded. */
+  readonly maxBytesTotal?: number;
 }
 
 /** A channel's meta outlives its history by this much, so an idle channel keeps its epoch and ids. */
@@ -19,9 +22,13 @@ const META_TTL_MIN_MS = 24 * 3600_000;
 /** Presence: each node refreshes its entries this often; an entry not refreshed for PRESENCE_TTL_MS is dead. */
 const PRESENCE_REFRESH_MS = 1000;
 const PRESENCE_TTL_MS = 3000;
+/** Redis's clock is read again this often (in presence refreshes) to keep publish deadlines in its time. */
+const CLOCK_EVERY_REFRESHES = 30;
+/** A clock reading whose round trip took longer is too uncertain to keep. */
+const CLOCK_MAX_ROUND_TRIP_MS = 200;
 
 interface Scripts {
-  subsecondPublish(...args: (string | number)[]): Promise<[string, string]>;
+  subsecondPublish(...args: (string | number)[]): Promise<[string, string, string]>;
   subsecondSync(...args: (string | number)[]): Promise<string[]>;
   subsecondPresence(...args: (string | number)[]): Promise<string[]>;
 }
@@ -71,12 +78,25 @@ export class RedisBus implements MessageBus {
   readonly #channels = new Map<string, RemoteChannel>();
   readonly #byLiveName = new Map<string, RemoteChannel>();
   readonly #presenceTimer: NodeJS.Timeout;
+  readonly #historyTotal: RedisHistoryTotal | null;
+  /** cluster.redisCommandTimeoutMs: the connections fail a command Redis has not answered within it. */
+  readonly #commandTimeoutMs: number;
+  /** Redis's clock minus ours (ms), from TIME; null until read. Publish deadlines are in Redis's time. */
+  #clockOffsetMs: number | null = null;
+  #refreshes = 0;
   /** The node id presence entries are written under (the hub's). */
   #presenceNode = '';
   #closed = false;
 
-  constructor(options: { commands: Redis; subscriber: Redis; limits: RedisBusLimits; log: Logger }) {
+  constructor(options: {
+    commands: Redis;
+    subscriber: Redis;
+    limits: RedisBusLimits;
+    log: Logger;
+    commandTimeoutMs?: number;
+  }) {
     this.#limits = options.limits;
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? 0;
     this.#metaTtlMs = Math.max(META_TTL_MIN_MS, 2 * options.limits.maxAgeMs);
     this.#log = options.log;
     const commands = options.commands;
@@ -84,6 +104,24 @@ export class RedisBus implements MessageBus {
     commands.defineCommand('subsecondSync', { numberOfKeys: 2, lua: SYNC_LUA });
     commands.defineCommand('subsecondPresence', { numberOfKeys: 2, lua: PRESENCE_LUA });
     this.#commands = commands as Redis & Scripts;
+    this.#historyTotal =
+      options.limits.maxBytesTotal === undefined
+        ? null
+        : new RedisHistoryTotal({
+            commands,
+            maxTotal: options.limits.maxBytesTotal,
+            logTtlMs: logTtlMs(options.limits.maxAgeMs),
+            log: options.log,
+          });
+    // Loaded first on every connection, ahead of any publish: a connection's publishes are pipelined (sent
+    // without waiting for answers) and stay in order only if none meets NOSCRIPT and is resent behind a later
+    // one, which a script loaded meanwhile by another node would let through first.
+    const connected = () => {
+      commands.script('LOAD', PUBLISH_LUA).catch(() => {});
+      this.#readClock();
+    };
+    if (commands.status === 'ready') connected();
+    commands.on('ready', connected);
     this.#subscriber = options.subscriber;
     this.#subscriber.on('message', (live: string, payload: string) => this.#onLive(live, payload));
     // After a reconnect (Redis restarted, failed over, or only this connection broke): subscribe again and
@@ -103,7 +141,13 @@ export class RedisBus implements MessageBus {
   async publish(channel: string, from: string, draft: MessageDraft): Promise<StoredMessage> {
     const keys = channelKeys(channel);
     const data = JSON.stringify(draft.data);
-    let reply: [string, string];
+    // Half the command timeout in Redis's time: Redis stores the message only while the answer can still
+    // reach us before we give up on it, so a publisher told "refused" is never published later.
+    const deadline =
+      this.#commandTimeoutMs > 0 && this.#clockOffsetMs !== null
+        ? Math.floor(Date.now() + this.#clockOffsetMs + this.#commandTimeoutMs / 2)
+        : 0;
+    let reply: [string, string, string];
     try {
       reply = await this.#commands.subsecondPublish(
         keys.meta,
@@ -117,10 +161,12 @@ export class RedisBus implements MessageBus {
         this.#limits.maxAgeMs,
         this.#limits.maxBytes,
         this.#metaTtlMs,
+        deadline,
       );
     } catch (err) {
-      throw this.#unavailable(`publish on "${channel}" refused`, err);
+      throw this.#unavailable(`publish on "${channel}" refused`, err, 'the message was not stored');
     }
+    this.#historyTotal?.published(channel, Number(reply[2]));
     // This node's listeners get it from the subscription like every other node's, in the channel's order.
     return toStored(reply[0]);
   }
@@ -206,9 +252,16 @@ export class RedisBus implements MessageBus {
     };
   }
 
+  /** Reports what the history total is waiting for now (tests read Redis right after). */
+  async flushHistoryTotal(): Promise<void> {
+    await this.#historyTotal?.flush();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#presenceTimer);
+    await this.#historyTotal?.flush().catch(() => {});
+    this.#historyTotal?.close();
     // This node's presence goes now rather than when its entries expire.
     await Promise.allSettled(
       [...this.#channels.values()]
@@ -438,6 +491,7 @@ export class RedisBus implements MessageBus {
 
   /** Keeps this node's entries alive and picks up other nodes' changes (and deaths). */
   #refreshPresence(): void {
+    if (++this.#refreshes % CLOCK_EVERY_REFRESHES === 0) this.#readClock();
     if (!this.#presenceNode) return;
     for (const state of this.#channels.values()) {
       if (state.localCounts !== null || state.presenceListeners.size > 0) {
@@ -446,13 +500,32 @@ export class RedisBus implements MessageBus {
     }
   }
 
-  #unavailable(what: string, err: unknown): MessagingError {
-    return new MessagingError(
-      'unavailable',
-      `${what}: the cluster's Redis is unreachable (${(err as Error).message}); retry shortly`,
-      { retryAfterMs: 1000 },
-    );
+  #readClock(): void {
+    const sentAt = Date.now();
+    this.#commands
+      .time()
+      .then(([seconds, micros]) => {
+        const now = Date.now();
+        if (now - sentAt > CLOCK_MAX_ROUND_TRIP_MS && this.#clockOffsetMs !== null) return;
+        this.#clockOffsetMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (sentAt + now) / 2;
+      })
+      .catch(() => {});
   }
+
+  #unavailable(what: string, err: unknown, consequence?: string): MessagingError {
+    const reason = (err as Error).message;
+    // ioredis's commandTimeout, or the publish script refusing a call that reached it past its deadline.
+    const stuck = reason === 'Command timed out' || reason.startsWith('LATE');
+    const message = stuck
+      ? `${what}: the cluster's Redis did not answer within ${this.#commandTimeoutMs} ms (cluster.redisCommandTimeoutMs)${consequence ? `, ${consequence}` : ''}; retry shortly`
+      : `${what}: the cluster's Redis is unreachable (${reason})${consequence ? `, ${consequence}` : ''}; retry shortly`;
+    return new MessagingError('unavailable', message, { retryAfterMs: 1000 });
+  }
+}
+
+/** How long a channel's log outlives its last publish (the publish script's PEXPIRE: maxAgeMs + 60 s). */
+function logTtlMs(maxAgeMs: number): number {
+  return maxAgeMs + 60_000;
 }
 
 function toStored(json: string): StoredMessage {
@@ -470,11 +543,21 @@ export async function connectRedisBus(options: {
   limits: RedisBusLimits;
   log: Logger;
   readyWithinMs?: number;
+  /** cluster.redisCommandTimeoutMs. */
+  commandTimeoutMs?: number;
 }): Promise<RedisBus> {
-  const { url, node, log } = options;
-  const commands = createRedisClient(url, { log, connectionName: `subsecond:${node}:messaging` });
-  const subscriber = createRedisClient(url, { log, connectionName: `subsecond:${node}:messaging-sub` });
-  const bus = new RedisBus({ commands, subscriber, limits: options.limits, log });
+  const { url, node, log, commandTimeoutMs } = options;
+  const commands = createRedisClient(url, {
+    log,
+    connectionName: `subsecond:${node}:messaging`,
+    commandTimeoutMs,
+  });
+  const subscriber = createRedisClient(url, {
+    log,
+    connectionName: `subsecond:${node}:messaging-sub`,
+    commandTimeoutMs,
+  });
+  const bus = new RedisBus({ commands, subscriber, limits: options.limits, log, commandTimeoutMs });
   const ready = (client: Redis) =>
     client.status === 'ready'
       ? Promise.resolve()
