@@ -34,7 +34,6 @@ const ANCHOR_SETTLE_SEGMENTS = 2;
  */
 const ANCHOR_STABLE_SHIFT_MS = 20;
 const ANCHOR_STABLE_SECONDS = 1;
-/** A failure a client caused or must retry, with the HTTP status it maps to. */
 /** The init segment of one track set; segments after a republish or codec change use a new one. */
 export interface HlsInit {
   /** Counts track sets within this packager: 1, 2, … */
